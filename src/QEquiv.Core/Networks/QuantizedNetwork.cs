@@ -47,6 +47,9 @@ public sealed class QuantizedNetwork
     /// </summary>
     public IReadOnlyList<float>? OutputBias { get; }
     public int OutputSize => Stages[^1].OutputSize;
+
+    public QuantizedNetwork WithStages(IReadOnlyList<QuantizedStage> stages) =>
+        new(Source, InputShape, InputSize, InputQuantization, stages, OutputBias);
 }
 
 /// <summary>One step of a quantized network, from codes with <see cref="Input"/> to codes with <see cref="Output"/>.</summary>
@@ -113,6 +116,10 @@ public sealed class QuantizedDense : QuantizedStage
     public ReadOnlySpan<int> Bias => _bias;
     /// <summary>Requantization multipliers M_j, float32 as the runtime computes them.</summary>
     public ReadOnlySpan<float> Multipliers => _multipliers;
+
+    /// <summary>A copy with other int32 biases (same scale).</summary>
+    public QuantizedDense WithBias(int[] bias) =>
+        new(InputSize, OutputSize, Input, _weights, WeightType, _weightScales, _weightZeroPoints, bias, Output, Relu);
 
     /// <summary>A copy with one integer weight replaced (for mutation experiments).</summary>
     public QuantizedDense WithWeight(int output, int input, int value)

@@ -1,0 +1,215 @@
+using System.Collections.Immutable;
+using QEquiv.Networks;
+using QEquiv.Onnx.Proto;
+
+namespace QEquiv.Onnx;
+
+/// <summary>
+/// Imports a float feed-forward graph. Consecutive linear operators (Sub/Div normalisation, Gemm,
+/// MatMul, Add, Mul) are composed into one pending affine map, which each Relu closes into a layer.
+/// </summary>
+internal static class FloatImporter
+{
+    /// <summary>An affine map on the vector after the last activation; a null matrix means diagonal.</summary>
+    private sealed record Affine(int In, int Out, double[]? Matrix, double[] Diagonal, double[] Bias)
+    {
+        public static Affine Identity(int n) => new(n, n, null, Enumerable.Repeat(1.0, n).ToArray(), new double[n]);
+        public bool IsIdentity => Matrix is null && Diagonal.All(d => d == 1) && Bias.All(b => b == 0);
+
+        /// <summary>Returns W·this + extra, for W of shape rows × Out (row-major).</summary>
+        public Affine Then(double[] w, int rows, double[]? extra)
+        {
+            var m = new double[rows * In];
+            var b = new double[rows];
+            for (var r = 0; r < rows; r++)
+            {
+                var s = extra?[r] ?? 0;
+                for (var k = 0; k < Out; k++)
+                {
+                    var wk = w[r * Out + k];
+                    if (wk == 0) continue;
+                    s += wk * Bias[k];
+                    if (Matrix is null) m[r * In + k] += wk * Diagonal[k];
+                    else for (var c = 0; c < In; c++) m[r * In + c] += wk * Matrix[k * In + c];
+                }
+                b[r] = s;
+            }
+            return new Affine(In, rows, m, [], b);
+        }
+
+        /// <summary>Element-wise y = scale ⊙ this + shift.</summary>
+        public Affine Elementwise(double[] scale, double[] shift)
+        {
+            var b = Bias.Select((v, i) => v * scale[i] + shift[i]).ToArray();
+            if (Matrix is null) return this with { Diagonal = Diagonal.Select((d, i) => d * scale[i]).ToArray(), Bias = b };
+            var m = (double[])Matrix.Clone();
+            for (var r = 0; r < Out; r++) for (var c = 0; c < In; c++) m[r * In + c] *= scale[r];
+            return this with { Matrix = m, Bias = b };
+        }
+
+        public DenseLayer ToLayer(Activation act)
+        {
+            var m = Matrix;
+            if (m is null)
+            {
+                m = new double[In * In];
+                for (var i = 0; i < In; i++) m[i * In + i] = Diagonal[i];
+            }
+            return new DenseLayer(In, Out, m, Bias, act);
+        }
+    }
+
+    private sealed record Path(ImmutableList<DenseLayer> Done, Affine Pending, int[] Shape)
+    {
+        public int Size => Pending.Out;
+    }
+
+    public static FloatNetwork Import(OnnxGraph g)
+    {
+        var inputSize = g.InputShape.Aggregate(1, (a, d) => a * d);
+        if (g.InputShape.Length == 0) throw BadInputException.For(g.Path, $"graph input '{g.InputName}' has no declared shape");
+        var paths = new Dictionary<string, Path> { [g.InputName] = new(ImmutableList<DenseLayer>.Empty, Affine.Identity(inputSize), g.InputShape) };
+
+        foreach (var node in g.Nodes)
+        {
+            if (g.TryFold(node)) continue;
+            var dyn = node.Input.Where(paths.ContainsKey).ToList();
+            if (dyn.Count != 1)
+                throw g.Error(node, dyn.Count == 0 ? "unsupported operator" : "more than one data input (branching graphs are not supported)");
+            var p = paths[dyn[0]];
+            var dynIndex = node.Input.IndexOf(dyn[0]);
+            var result = node.OpType switch
+            {
+                "Relu" => new Path(p.Done.Add(p.Pending.ToLayer(Activation.Relu)), Affine.Identity(p.Size), p.Shape),
+                "Identity" or "Dropout" => p,
+                "Flatten" or "Reshape" or "Squeeze" or "Unsqueeze" => p with { Shape = Shapes.Apply(g, node, p.Shape) },
+                "Gemm" => Gemm(g, node, p, dynIndex),
+                "MatMul" => MatMul(g, node, p, dynIndex),
+                "Add" or "Sub" or "Mul" or "Div" => Elementwise(g, node, p, dynIndex),
+                "QuantizeLinear" or "DequantizeLinear" or "QLinearMatMul" =>
+                    throw g.Error(node, "this is a quantized graph; give it as the quantized model"),
+                _ => throw g.Unsupported(node, "unsupported operator"),
+            };
+            paths[node.Output[0]] = result;
+        }
+
+        if (!paths.TryGetValue(g.OutputName, out var last))
+            throw BadInputException.For(g.Path, $"graph output '{g.OutputName}' is not computed from the input");
+        var layers = last.Done;
+        if (!last.Pending.IsIdentity || layers.Count == 0) layers = layers.Add(last.Pending.ToLayer(Activation.None));
+        return new FloatNetwork(g.Path, g.InputShape, layers);
+    }
+
+    private static Path Gemm(OnnxGraph g, Onnx.Proto.NodeProto node, Path p, int dynIndex)
+    {
+        if (dynIndex != 0) throw g.Error(node, "the data must be input A of Gemm");
+        if (OnnxGraph.AttrInt(node, "transA", 0) != 0 && p.Shape.Count(d => d != 1) > 0 && p.Shape[^1] != 1)
+            throw g.Error(node, "transA on a row vector is not supported");
+        var b = g.Constant(node, 1);
+        if (b.Dims.Length != 2) throw g.Error(node, $"B must be a matrix, got shape [{string.Join(",", b.Dims)}]");
+        var transB = OnnxGraph.AttrInt(node, "transB", 0) != 0;
+        var alpha = OnnxGraph.AttrFloat(node, "alpha", 1f);
+        var beta = OnnxGraph.AttrFloat(node, "beta", 1f);
+        var (k, n) = transB ? (b.Dims[1], b.Dims[0]) : (b.Dims[0], b.Dims[1]);
+        if (k != p.Size) throw g.Error(node, $"B expects {k} inputs but the data has {p.Size}");
+        var w = new double[n * k];
+        for (var r = 0; r < n; r++)
+            for (var c = 0; c < k; c++)
+                w[r * k + c] = alpha * (transB ? b.Data[r * k + c] : b.Data[c * n + r]);
+        double[]? bias = null;
+        if (g.OptionalConstant(node, 2) is { } cTensor)
+            bias = Broadcast(g, node, cTensor, n).Select(v => beta * v).ToArray();
+        return new Path(p.Done, p.Pending.Then(w, n, bias), [1, n]);
+    }
+
+    private static Path MatMul(OnnxGraph g, Onnx.Proto.NodeProto node, Path p, int dynIndex)
+    {
+        var c = g.Constant(node, 1 - dynIndex);
+        if (c.Dims.Length != 2) throw g.Error(node, $"the weight must be a matrix, got shape [{string.Join(",", c.Dims)}]");
+        double[] w;
+        int rows;
+        int[] shape;
+        if (dynIndex == 0)
+        {
+            // x[.., k] · C[k, n]: the data is a row vector.
+            var (k, n) = (c.Dims[0], c.Dims[1]);
+            if (k != p.Size || p.Shape[^1] != k) throw g.Error(node, $"weight expects {k} inputs but the data has shape [{string.Join(",", p.Shape)}]");
+            w = new double[n * k];
+            for (var r = 0; r < n; r++) for (var i = 0; i < k; i++) w[r * k + i] = c.Data[i * n + r];
+            rows = n;
+            shape = [.. p.Shape[..^1], n];
+        }
+        else
+        {
+            // C[n, k] · x[k] or x[k, 1]: the data is a column vector.
+            var (n, k) = (c.Dims[0], c.Dims[1]);
+            if (k != p.Size) throw g.Error(node, $"weight expects {k} inputs but the data has {p.Size}");
+            w = c.Data;
+            rows = n;
+            shape = p.Shape.Length >= 2 ? [n, 1] : [n];
+        }
+        return new Path(p.Done, p.Pending.Then(w, rows, null), shape);
+    }
+
+    private static Path Elementwise(OnnxGraph g, Onnx.Proto.NodeProto node, Path p, int dynIndex)
+    {
+        var c = Broadcast(g, node, g.Constant(node, 1 - dynIndex), p.Size);
+        var ones = Enumerable.Repeat(1.0, p.Size).ToArray();
+        var zeros = new double[p.Size];
+        var pending = (node.OpType, dynIndex) switch
+        {
+            ("Add", _) => p.Pending.Elementwise(ones, c),
+            ("Sub", 0) => p.Pending.Elementwise(ones, c.Select(v => -v).ToArray()),
+            ("Sub", 1) => p.Pending.Elementwise(ones.Select(v => -v).ToArray(), c),
+            ("Mul", _) => p.Pending.Elementwise(c, zeros),
+            ("Div", 0) => c.Any(v => v == 0) ? throw g.Error(node, "division by zero")
+                : p.Pending.Elementwise(c.Select(v => 1 / v).ToArray(), zeros),
+            _ => throw g.Error(node, "dividing a constant by the data is not linear"),
+        };
+        return p with { Pending = pending };
+    }
+
+    internal static double[] Broadcast(OnnxGraph g, Onnx.Proto.NodeProto node, Tensor t, int size) =>
+        t.Count == size ? t.Data
+        : t.Count == 1 ? Enumerable.Repeat(t.Data[0], size).ToArray()
+        : throw g.Error(node, $"constant of {t.Count} values does not broadcast to the data's {size}");
+}
+
+/// <summary>Shape bookkeeping of reshaping operators on a single sample.</summary>
+internal static class Shapes
+{
+    public static int[] Apply(OnnxGraph g, Onnx.Proto.NodeProto node, int[] shape)
+    {
+        var size = shape.Aggregate(1, (a, d) => a * d);
+        int[] result;
+        switch (node.OpType)
+        {
+            case "Flatten":
+                var axis = (int)OnnxGraph.AttrInt(node, "axis", 1);
+                if (axis < 0) axis += shape.Length;
+                result = [shape[..axis].Aggregate(1, (a, d) => a * d), shape[axis..].Aggregate(1, (a, d) => a * d)];
+                break;
+            case "Reshape":
+                var target = g.Constant(node, 1).AsLongs();
+                result = new int[target.Length];
+                var known = 1;
+                for (var i = 0; i < target.Length; i++)
+                {
+                    result[i] = target[i] == 0 ? shape[i] : (int)target[i];
+                    if (result[i] > 0) known *= result[i];
+                }
+                for (var i = 0; i < result.Length; i++) if (result[i] < 0) result[i] = size / known;
+                break;
+            case "Squeeze":
+                result = shape.Where(d => d != 1).ToArray();
+                if (result.Length == 0) result = [1];
+                break;
+            default: // Unsqueeze
+                result = [1, .. shape];
+                break;
+        }
+        if (result.Aggregate(1, (a, d) => a * d) != size)
+            throw g.Error(node, $"reshape from [{string.Join(",", shape)}] to [{string.Join(",", result)}] changes the number of values");
+        return result;
+    }
+}

@@ -1,0 +1,30 @@
+using Google.Protobuf;
+using QEquiv.Onnx.Proto;
+
+namespace QEquiv.Onnx;
+
+/// <summary>Reads an .onnx file into its protobuf model, turning every failure into a BadInputException naming the file.</summary>
+internal static class OnnxFile
+{
+    public static ModelProto Read(string path)
+    {
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw BadInputException.For(path, $"cannot read the file ({e.Message})");
+        }
+        if (bytes.Length == 0) throw BadInputException.For(path, "the file is empty, not an ONNX model");
+        ModelProto model;
+        try { model = ModelProto.Parser.ParseFrom(bytes); }
+        catch (InvalidProtocolBufferException e)
+        {
+            throw BadInputException.For(path, $"not a valid ONNX protobuf ({e.Message.TrimEnd('.')})");
+        }
+        if (model.Graph is null || model.Graph.Node.Count == 0)
+            throw BadInputException.For(path, "not an ONNX model: it has no graph nodes");
+        if (!model.HasIrVersion || model.IrVersion < 3)
+            throw BadInputException.For(path, $"ONNX IR version {model.IrVersion} is not supported (need 3 or later)");
+        return model;
+    }
+}
