@@ -1,1 +1,3 @@
-return 0;
+using QEquiv.Cli;
+
+return Cli.Run(App.Build(), args);

@@ -1,0 +1,15 @@
+using System.CommandLine;
+using QEquiv.Cli.Commands;
+
+namespace QEquiv.Cli;
+
+public static class App
+{
+    public static RootCommand Build()
+    {
+        var root = new RootCommand("QEquiv: verify that a quantized neural network stays within δ of its float network");
+        root.Subcommands.Add(InspectCommand.Create());
+        root.Subcommands.Add(EvalCommand.Create());
+        return root;
+    }
+}

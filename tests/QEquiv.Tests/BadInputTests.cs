@@ -1,0 +1,103 @@
+using DataType = QEquiv.Onnx.Proto.TensorProto.Types.DataType;
+
+namespace QEquiv.Tests;
+
+/// <summary>Every kind of bad input ends in one line naming the file and the problem, and exit code 2.</summary>
+[Collection("Console")]
+public sealed class BadInputTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("qequiv-bad-").FullName;
+    private static readonly string Float = TestData.Bench("mnistfc/mnist-net_256x2.onnx");
+    private static readonly string Quant = TestData.Bench("pytorch/mnist-net_256x2.qnnpack-qdq.onnx");
+    private static readonly string Inputs = TestData.Bench("pytorch/inputs.csv");
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static void AssertBadInput((int Exit, string Out, string Err) r, string file, string problem)
+    {
+        Assert.Equal(2, r.Exit);
+        var line = r.Err.TrimEnd('\n', '\r');
+        Assert.DoesNotContain('\n', line);
+        Assert.Contains(Path.GetFileName(file), line);
+        Assert.Contains(problem, line);
+    }
+
+    [Fact]
+    public void TruncatedOnnx()
+    {
+        var path = Path.Combine(_dir, "truncated.onnx");
+        File.WriteAllBytes(path, File.ReadAllBytes(Float)[..5000]);
+        AssertBadInput(CliRunner.Run("inspect", path), path, "not a valid ONNX protobuf");
+    }
+
+    [Fact]
+    public void GarbageOnnx()
+    {
+        var path = Path.Combine(_dir, "garbage.onnx");
+        var bytes = new byte[4096];
+        new Random(1).NextBytes(bytes);
+        File.WriteAllBytes(path, bytes);
+        AssertBadInput(CliRunner.Run("eval", "--float", path, "--quant", Quant, "--inputs", Inputs), path, "ONNX");
+    }
+
+    [Fact]
+    public void MissingFile() =>
+        AssertBadInput(CliRunner.Run("inspect", Path.Combine(_dir, "absent.onnx")), "absent.onnx", "cannot read");
+
+    [Fact]
+    public void UnsupportedOperator()
+    {
+        var b = new OnnxModelBuilder("x", [1, 3], "y", 2);
+        var h = b.Node("MatMul", ["x", b.Constant(DataType.Float, [3, 2], [1, 2, 3, 4, 5, 6])]);
+        b.Node("Sigmoid", [h], "y");
+        var path = b.Save(Path.Combine(_dir, "sigmoid.onnx"));
+        AssertBadInput(CliRunner.Run("inspect", path), path, "(Sigmoid): unsupported operator");
+    }
+
+    [Fact]
+    public void QuantizedModelWithAnotherInputSize()
+    {
+        var other = TestData.Bench("pairs/ACASXU_run2a_1_1.onnx");
+        AssertBadInput(CliRunner.Run("eval", "--float", other, "--quant", Quant, "--inputs", Inputs), Quant, "takes 784 inputs but the float model");
+    }
+
+    [Theory]
+    [InlineData(0f, "scale 0 is invalid")]
+    [InlineData(float.NaN, "scale NaN is invalid")]
+    [InlineData(-0.5f, "scale -0.5 is invalid")]
+    public void InvalidScale(float scale, string problem)
+    {
+        var b = new OnnxModelBuilder("x", [1, 2], "y", 2);
+        var s = b.Scalar(scale);
+        var z = b.Zp(DataType.Uint8, 0);
+        var q = b.Node("QuantizeLinear", ["x", s, z]);
+        var w = b.Node("DequantizeLinear", [b.Constant(DataType.Int8, [2, 2], [1, 2, 3, 4]), b.Scalar(0.1f), b.Zp(DataType.Int8, 0)]);
+        var d = b.Node("DequantizeLinear", [q, s, z]);
+        var m = b.Node("MatMul", [d, w]);
+        var s2 = b.Scalar(0.1f);
+        var q2 = b.Node("QuantizeLinear", [m, s2, z]);
+        b.Node("DequantizeLinear", [q2, s2, z], "y");
+        var path = b.Save(Path.Combine(_dir, "scale.onnx"));
+        AssertBadInput(CliRunner.Run("inspect", path), path, problem);
+    }
+
+    [Fact]
+    public void InputRowOfWrongLength()
+    {
+        var path = Path.Combine(_dir, "short.csv");
+        File.WriteAllText(path, string.Join(",", Enumerable.Repeat("0.5", 784)) + "\n" + string.Join(",", Enumerable.Repeat("0.5", 783)) + "\n");
+        AssertBadInput(CliRunner.Run("eval", "--float", Float, "--quant", Quant, "--inputs", path), path, "line 2 has 783 values, the model takes 784");
+    }
+
+    [Fact]
+    public void NonNumericInput()
+    {
+        var path = Path.Combine(_dir, "text.csv");
+        File.WriteAllText(path, "0.1,abc\n");
+        AssertBadInput(CliRunner.Run("eval", "--float", Float, "--quant", Quant, "--inputs", path), path, "'abc' is not a finite number");
+    }
+
+    [Fact]
+    public void FloatModelGivenAsQuantized() =>
+        AssertBadInput(CliRunner.Run("eval", "--float", Float, "--quant", Float, "--inputs", Inputs), Float, "this is a float model");
+}
