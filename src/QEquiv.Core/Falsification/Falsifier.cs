@@ -106,7 +106,8 @@ public static class Falsifier
             .SelectMany(j => new[] { (Output: j, Sign: 1), (Output: j, Sign: -1) })
             .OrderByDescending(t => run.Observation(t.Output).Best(t.Sign))
             .ToArray();
-        var perPair = Math.Max(1, options.MaxSearchEvaluations / pairs.Length);
+        var perPair = Math.Max(0, options.MaxSearchEvaluations) / pairs.Length;
+        if (perPair == 0) return run.Result();
         foreach (var (j, s) in pairs)
             if (!CoordinateAscent(run, j, s, loF, hiF, perPair, rng)) return run.Result();
         return run.Result();
