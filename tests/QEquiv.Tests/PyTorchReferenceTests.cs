@@ -18,7 +18,7 @@ public class PyTorchReferenceTests
         { "mnist-net_256x2", "mnist-net_256x2.qnnpack-minmax" },
     };
 
-    private static readonly List<float[]> Inputs = FloatCsv.Read(TestData.Bench("pytorch/inputs.csv"));
+    private static readonly List<float[]> Inputs = Csv.ReadRows(TestData.Bench("pytorch/inputs.csv"));
 
     [Theory]
     [MemberData(nameof(Models))]
@@ -26,7 +26,7 @@ public class PyTorchReferenceTests
     {
         var n = OnnxImporter.LoadFloat(TestData.Bench($"mnistfc/{floatModel}.onnx"));
         var q = RuntimeSemantics.Apply(Runtime.PyTorch, OnnxImporter.LoadQuantized(TestData.Bench($"pytorch/{quantized}-qdq.onnx")), n);
-        var expected = FloatCsv.Read(TestData.Bench($"pytorch/{quantized}-outputs.csv"));
+        var expected = Csv.ReadRows(TestData.Bench($"pytorch/{quantized}-outputs.csv"));
         Assert.Equal(300, Inputs.Count);
         Assert.Equal(Inputs.Count, expected.Count);
         var mismatches = new List<string>();
@@ -70,7 +70,7 @@ public class PyTorchReferenceTests
     public void FloatEvaluatorMatchesPyTorchWithin1e5(string name)
     {
         var n = OnnxImporter.LoadFloat(TestData.Bench($"mnistfc/{name}.onnx"));
-        var expected = FloatCsv.Read(TestData.Bench($"pytorch/{name}.float-outputs.csv"));
+        var expected = Csv.ReadRows(TestData.Bench($"pytorch/{name}.float-outputs.csv"));
         var worst = 0.0;
         for (var r = 0; r < Inputs.Count; r++)
         {

@@ -1,16 +1,21 @@
 namespace QEquiv.Tests;
 
-/// <summary>Locates the repository and the shared benchmark data, which tests read in place.</summary>
+/// <summary>
+/// Locates shared benchmark data in place: tests run from tests/QEquiv.Tests/bin/…, the repository root
+/// is the nearest folder holding QEquiv.slnx, and the benchmarks sit beside it in ../shared/benchmarks
+/// (the same layout in every worktree and in CI).
+/// </summary>
 public static class TestData
 {
-    public static string RepoRoot { get; } = FindRoot();
-    public static string Benchmarks => Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared", "benchmarks"));
+    public static string RepoRoot { get; } = FindRepoRoot();
+    public static string Benchmarks { get; } = Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared", "benchmarks"));
+
     public static string Bench(string relative) => Path.Combine(Benchmarks, relative);
 
-    private static string FindRoot()
+    private static string FindRepoRoot()
     {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "QEquiv.slnx"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new InvalidOperationException("cannot find the repository root (QEquiv.slnx) above " + AppContext.BaseDirectory);
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "QEquiv.slnx"))) return dir.FullName;
+        throw new InvalidOperationException($"no folder above {AppContext.BaseDirectory} contains QEquiv.slnx");
     }
 }

@@ -20,7 +20,7 @@ internal static class EvalCommand
         command.SetAction(parse =>
         {
             var (n, q) = models.Load(parse);
-            var rows = FloatCsv.Read(parse.GetValue(inputs)!, n.InputSize);
+            var rows = Csv.ReadRows(parse.GetValue(inputs)!, n.InputSize);
             var summaryOnly = parse.GetValue(quiet);
             var c = CultureInfo.InvariantCulture;
             double worst = -1;

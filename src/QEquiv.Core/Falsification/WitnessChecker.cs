@@ -1,0 +1,74 @@
+using QEquiv.Evaluation;
+using QEquiv.Networks;
+
+namespace QEquiv.Falsification;
+
+/// <summary>Both networks' outputs at one float32 input and their per-output differences N_j − Q_j.</summary>
+public sealed record PointEvaluation(float[] Input, double[] FloatOutput, float[] QuantOutput, double[] Differences)
+{
+    /// <summary>Index of the largest |N_j − Q_j| (first on ties).</summary>
+    public int WorstOutput
+    {
+        get
+        {
+            var best = 0;
+            for (var j = 1; j < Differences.Length; j++)
+                if (Math.Abs(Differences[j]) > Math.Abs(Differences[best])) best = j;
+            return best;
+        }
+    }
+
+    public double MaxAbsDifference => Math.Abs(Differences[WorstOutput]);
+}
+
+/// <summary>
+/// The single place that decides whether a point is a counterexample. Everything else (solvers,
+/// search) only proposes points; a point is reported only after this re-execution, so a spurious
+/// solver answer or a rounding slip can never become a false "falsified".
+/// </summary>
+public static class WitnessChecker
+{
+    /// <summary>
+    /// Runs N in double on the float32 input (exactly the values the runtime gets) and Q bit-exactly.
+    /// </summary>
+    public static PointEvaluation Evaluate(FloatNetwork network, QuantizedNetwork quantized, float[] x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        CheckShapes(network, quantized, x.Length);
+        var n = FloatEvaluator.Evaluate(network, (ReadOnlySpan<float>)x);
+        var q = QuantizedEvaluator.Evaluate(quantized, (ReadOnlySpan<float>)x);
+        var d = new double[n.Length];
+        for (var j = 0; j < d.Length; j++) d[j] = n[j] - q[j];
+        return new PointEvaluation((float[])x.Clone(), n, q, d);
+    }
+
+    /// <summary>
+    /// A witness when max_j |N_j(x) − Q_j(x)| ≥ <paramref name="delta"/> (≥ because equivalence is the
+    /// strict &lt; δ), otherwise null. NaN differences never count as a violation.
+    /// </summary>
+    public static Witness? Check(FloatNetwork network, QuantizedNetwork quantized, float[] x, double delta)
+    {
+        if (!double.IsFinite(delta) || delta <= 0)
+            throw new ArgumentOutOfRangeException(nameof(delta), delta, "delta must be finite and > 0");
+        return ToWitness(Evaluate(network, quantized, x), delta);
+    }
+
+    /// <summary>The witness for an evaluation already made, or null when it does not reach <paramref name="delta"/>.</summary>
+    public static Witness? ToWitness(PointEvaluation e, double delta)
+    {
+        var j = e.WorstOutput;
+        var max = Math.Abs(e.Differences[j]);
+        return max >= delta
+            ? new Witness((float[])e.Input.Clone(), (double[])e.FloatOutput.Clone(), (float[])e.QuantOutput.Clone(), j, e.Differences[j], max)
+            : null;
+    }
+
+    private static void CheckShapes(FloatNetwork network, QuantizedNetwork quantized, int inputLength)
+    {
+        if (network.InputSize != quantized.InputSize || network.OutputSize != quantized.OutputSize)
+            throw new ArgumentException(
+                $"the networks differ in shape: float {network.InputSize}→{network.OutputSize}, quantized {quantized.InputSize}→{quantized.OutputSize}");
+        if (inputLength != network.InputSize)
+            throw new ArgumentException($"input has {inputLength} values, the networks take {network.InputSize}");
+    }
+}
