@@ -122,3 +122,42 @@ public class OnnxRuntimeAgreementTests
         return b.Save(path);
     }
 }
+
+/// <summary>Float operators the benchmarks do not all use, checked against ONNX Runtime on a model built here.</summary>
+public class FloatOperatorTests
+{
+    [Fact]
+    public void NormalisationGemmVariantsAndNoOpsAgreeWithOnnxRuntime()
+    {
+        var rng = new Random(3);
+        double[] R(int n) => Enumerable.Range(0, n).Select(_ => rng.NextDouble() * 2 - 1).ToArray();
+        var b = new OnnxModelBuilder("x", [1, 4, 1], "y", 2);
+        var flat = b.Node("Reshape", ["x", b.Constant(DataType.Int64, [2], [1, -1])]);
+        var sub = b.Node("Sub", [flat, b.Constant(DataType.Float, [4], [0.1, 0.2, 0.3, 0.4])]);
+        var div = b.Node("Div", [sub, b.Constant(DataType.Float, [1], [0.5])]);
+        var g1 = b.Node("Gemm", [div, b.Constant(DataType.Float, [4, 3], R(12)), b.Constant(DataType.Float, [3], R(3))], null,
+            OnnxModelBuilder.Int("transB", 0), new Onnx.Proto.AttributeProto { Name = "alpha", Type = Onnx.Proto.AttributeProto.Types.AttributeType.Float, F = 0.7f },
+            new Onnx.Proto.AttributeProto { Name = "beta", Type = Onnx.Proto.AttributeProto.Types.AttributeType.Float, F = 1.5f });
+        var drop = b.Node("Dropout", [g1]);
+        var relu = b.Node("Relu", [drop]);
+        var id = b.Node("Identity", [relu]);
+        var mm = b.Node("MatMul", [id, b.Constant(DataType.Float, [3, 2], R(6))]);
+        var mul = b.Node("Mul", [b.Constant(DataType.Float, [2], [2, -1]), mm]);
+        b.Node("Add", [b.Constant(DataType.Float, [2], R(2)), mul], "y");
+        var path = b.Save(Path.Combine(Path.GetTempPath(), $"float-ops-{Guid.NewGuid():N}.onnx"));
+        try
+        {
+            var n = OnnxImporter.LoadFloat(path);
+            Assert.Equal(2, n.Layers.Count); // normalisation folded into the first layer; Mul/Add into the second
+            using var ort = new OrtOracle(path);
+            for (var k = 0; k < 200; k++)
+            {
+                var x = Enumerable.Range(0, 4).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+                var expected = ort.Run(x);
+                var actual = FloatEvaluator.Evaluate(n, x);
+                for (var j = 0; j < 2; j++) Assert.Equal(expected[j], actual[j], 1e-5);
+            }
+        }
+        finally { File.Delete(path); }
+    }
+}
