@@ -54,11 +54,8 @@ public static class MilpRunner
             bound = solver.Objective().BestBound();
             if (double.IsNaN(bound.Value)) bound = null;
         }
-        else if (mapped == MilpStatus.TimedOut)
-        {
-            var bb = solver.Objective().BestBound();
-            bound = double.IsFinite(bb) ? bb : null;
-        }
+        // Without an incumbent OR-Tools reports a best bound of 0 (measured with SCIP on a timed-out root):
+        // not a bound at all, so none is reported.
         long? nodes = null;
         try
         {
