@@ -84,9 +84,30 @@ public sealed record Box(double[] Lo, double[] Hi)
         return true;
     }
 
-    /// <summary>Element-wise bound equality; record equality compares the arrays by reference.</summary>
-    public bool SameBounds(Box other) =>
-        other.Dimension == Dimension && Lo.AsSpan().SequenceEqual(other.Lo) && Hi.AsSpan().SequenceEqual(other.Hi);
+    /// <summary>Element-wise bound equality (the record's Equals does the same).</summary>
+    public bool SameBounds(Box other) => Equals(other);
+
+    /// <summary>Value equality on the bounds; the default record equality would compare array references.</summary>
+    public bool Equals(Box? other) =>
+        other is not null && Lo.AsSpan().SequenceEqual(other.Lo) && Hi.AsSpan().SequenceEqual(other.Hi);
+
+    public override int GetHashCode()
+    {
+        var h = new HashCode();
+        foreach (var v in Lo) h.Add(v);
+        foreach (var v in Hi) h.Add(v);
+        return h.ToHashCode();
+    }
+
+    /// <summary>The box [c − ε, c + ε] per input, the usual L∞ ball around a sample (no clipping).</summary>
+    public static Box LInfBall(ReadOnlySpan<double> center, double epsilon)
+    {
+        if (!(epsilon >= 0)) throw new ArgumentException($"epsilon {epsilon} must be ≥ 0");
+        var lo = new double[center.Length];
+        var hi = new double[center.Length];
+        for (var i = 0; i < lo.Length; i++) { lo[i] = center[i] - epsilon; hi[i] = center[i] + epsilon; }
+        return new Box(lo, hi);
+    }
 
     /// <summary>
     /// Natural log of the fraction of <paramref name="parent"/>'s volume this box covers. Logs, because

@@ -1,0 +1,199 @@
+using Google.OrTools.LinearSolver;
+using QEquiv.Bounds;
+using QEquiv.Networks;
+using QEquiv.Regions;
+using QEquiv.Solvers;
+
+namespace QEquiv.Encoding;
+
+/// <summary>Size of a built encoding, for logs and scheduling heuristics.</summary>
+public sealed record EncodingStatistics(int Continuous, int Integers, int Binaries, int Constraints, int UnstableRelus, int ClampGadgets);
+
+/// <summary>
+/// One MILP over a box B encoding N, Q and a question about their difference d_j = N_j − Q_j:
+/// <list type="bullet">
+/// <item><see cref="ForOutput"/> with δ: ∃x∈B: s·d_j(x) ≥ δ − margin_j, maximising s·d_j (a disjunction-free sub-problem);</item>
+/// <item><see cref="ForOutput"/> without δ: max over B of s·d_j (incumbent = witnessed error, best bound = certified bound);</item>
+/// <item><see cref="Monolithic"/>: the whole property, OR over (j, s) by one binary per pair, maximising the chosen s·d_j.</item>
+/// </list>
+/// The objective is always the modelled s·d_j, so Objective/BestBound read directly as error values.
+/// Infeasible with δ means: for every x∈B the runtime's s·(N_j − Q_j) &lt; δ (see <see cref="SafetyMargin"/>).
+/// </summary>
+public sealed class EquivalenceMilp : IDisposable
+{
+    /// <summary>
+    /// Absolute part of the safety margin: covers the solvers' primal feasibility and integrality tolerances
+    /// (default 1e-6/1e-9 scale) acting on the difference row. The other part is the float32 error of the
+    /// runtime's dequantization (<see cref="BoundPropagation.OutputRoundingError"/>), because the model computes
+    /// the dequantized output in real arithmetic but the runtime does not.
+    /// </summary>
+    public const double SolverSlack = 1e-6;
+
+    private readonly Solver _solver;
+    private readonly Variable[] _inputs;
+
+    private EquivalenceMilp(Solver solver, MilpBackend backend, Variable[] inputs, Box box,
+        FloatNetworkBounds floatBounds, QuantizedNetworkBounds quantBounds, EncodingStatistics statistics,
+        double safetyMargin, Interval objectiveBounds)
+    {
+        _solver = solver;
+        _inputs = inputs;
+        Backend = backend;
+        Box = box;
+        FloatBounds = floatBounds;
+        QuantizedBounds = quantBounds;
+        Statistics = statistics;
+        SafetyMargin = safetyMargin;
+        ObjectiveBounds = objectiveBounds;
+    }
+
+    internal Solver Model => _solver;
+
+    public MilpBackend Backend { get; }
+    public Box Box { get; }
+    public FloatNetworkBounds FloatBounds { get; }
+    public QuantizedNetworkBounds QuantizedBounds { get; }
+    public EncodingStatistics Statistics { get; }
+    /// <summary>The largest margin subtracted from δ in the constraint (0 in maximisation mode).</summary>
+    public double SafetyMargin { get; }
+    /// <summary>Interval-arithmetic bounds of the objective before any solving.</summary>
+    public Interval ObjectiveBounds { get; }
+
+    /// <summary>Solves; <see cref="MilpResult.Solution"/> is the candidate input x (re-execute it with <see cref="Candidates"/>).</summary>
+    public MilpResult Solve(MilpOptions? options = null, CancellationToken cancellation = default) =>
+        MilpRunner.Solve(_solver, Backend, _inputs, options, cancellation);
+
+    /// <summary>Interrupts a running <see cref="Solve"/> from another thread, where the backend supports it.</summary>
+    public bool Interrupt() => _solver.InterruptSolve();
+
+    public string ExportLp() => _solver.ExportModelAsLpFormat(false);
+
+    public void Dispose() => _solver.Dispose();
+
+    /// <param name="sign">+1 asks about N_j − Q_j, −1 about Q_j − N_j.</param>
+    /// <param name="delta">null: maximisation mode, no δ constraint.</param>
+    public static EquivalenceMilp ForOutput(FloatNetwork n, QuantizedNetwork q, Box box, int output, int sign, double? delta,
+        MilpBackend backend = MilpBackends.Default, FloatNetworkBounds? floatBounds = null, QuantizedNetworkBounds? quantBounds = null)
+    {
+        if (output < 0 || output >= n.OutputSize) throw new ArgumentOutOfRangeException(nameof(output));
+        return Build(n, q, box, [(output, CheckSign(sign))], delta, backend, floatBounds, quantBounds);
+    }
+
+    /// <summary>The whole property in one model: ∃x∈B: OR over all outputs j and signs s of s·d_j ≥ δ (or max error when δ is null).</summary>
+    public static EquivalenceMilp Monolithic(FloatNetwork n, QuantizedNetwork q, Box box, double? delta,
+        MilpBackend backend = MilpBackends.Default, FloatNetworkBounds? floatBounds = null, QuantizedNetworkBounds? quantBounds = null)
+    {
+        var pairs = new List<(int, int)>();
+        for (var j = 0; j < n.OutputSize; j++) { pairs.Add((j, 1)); pairs.Add((j, -1)); }
+        return Build(n, q, box, pairs, delta, backend, floatBounds, quantBounds);
+    }
+
+    /// <summary>Interval bound of s·(N_j − Q_j) from separate network bounds (loose, but sound).</summary>
+    public static Interval DifferenceBounds(FloatNetworkBounds fb, QuantizedNetworkBounds qb, int output, int sign)
+    {
+        var d = fb.Outputs[output] - qb.Outputs[output];
+        return sign > 0 ? d : -d;
+    }
+
+    /// <summary>Margin subtracted from δ for output j: solver slack plus the runtime's float32 dequantization error.</summary>
+    public static double MarginFor(QuantizedNetwork q, QuantizedNetworkBounds qb, int output)
+    {
+        var p = q.OutputQuantization;
+        var product = (double)p.Scale * (qb.OutputCodes[output] + (-p.ZeroPoint));
+        var value = q.OutputBias is { } b ? product + b[output] : product;
+        return SolverSlack + BoundPropagation.OutputRoundingError(product.MaxAbs, value.MaxAbs);
+    }
+
+    private static int CheckSign(int sign) =>
+        sign is 1 or -1 ? sign : throw new ArgumentOutOfRangeException(nameof(sign), sign, "sign must be +1 or −1");
+
+    private static EquivalenceMilp Build(FloatNetwork n, QuantizedNetwork q, Box box, IReadOnlyList<(int Output, int Sign)> pairs,
+        double? delta, MilpBackend backend, FloatNetworkBounds? fb, QuantizedNetworkBounds? qb)
+    {
+        if (n.InputSize != q.InputSize || n.OutputSize != q.OutputSize)
+            throw new ArgumentException($"network shapes differ: N {n.InputSize}→{n.OutputSize}, Q {q.InputSize}→{q.OutputSize}");
+        if (delta is { } dv && !(dv > 0 && double.IsFinite(dv)))
+            throw new ArgumentOutOfRangeException(nameof(delta), dv, "δ must be positive and finite");
+        fb ??= BoundPropagation.Float(n, box);
+        qb ??= BoundPropagation.Quantized(q, box);
+
+        var solver = MilpBackends.Create(backend);
+        try
+        {
+            var model = new ModelBuilder(solver);
+            var encoder = new NetworkEncoder(model, fb, qb);
+            var x = encoder.Inputs(box);
+            var nOut = encoder.Float(n, x);
+            var qOut = encoder.Quantized(q, x);
+
+            var diff = new LinearExpression[pairs.Count];
+            var bounds = new Interval[pairs.Count];
+            var margins = new double[pairs.Count];
+            for (var k = 0; k < pairs.Count; k++)
+            {
+                var (j, s) = pairs[k];
+                diff[k] = nOut[j].Minus(qOut[j]).Scaled(s);
+                bounds[k] = DifferenceBounds(fb, qb, j, s);
+                margins[k] = delta is null ? 0 : MarginFor(q, qb, j);
+            }
+
+            Interval objectiveBounds;
+            if (pairs.Count == 1)
+            {
+                objectiveBounds = bounds[0];
+                if (delta is { } d) model.AtLeast(diff[0], d - margins[0]);
+                model.SetObjective(diff[0], maximize: true);
+            }
+            else
+            {
+                objectiveBounds = Disjunction(model, diff, bounds, margins, delta);
+            }
+            var stats = new EncodingStatistics(model.Continuous, model.Integers, model.Binaries, model.Constraints,
+                encoder.UnstableRelus, encoder.ClampGadgets);
+            return new EquivalenceMilp(solver, backend, x, box, fb, qb, stats, margins.Max(), objectiveBounds);
+        }
+        catch
+        {
+            solver.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// OR over pairs: one binary c_k per pair that can still reach δ (pairs whose interval bound already
+    /// excludes δ get none), Σc = 1, the chosen pair must reach δ, and t ≤ chosen s·d_j is maximised.
+    /// </summary>
+    private static Interval Disjunction(ModelBuilder model, LinearExpression[] diff, Interval[] bounds, double[] margins, double? delta)
+    {
+        var candidates = Enumerable.Range(0, diff.Length)
+            .Where(k => delta is not { } d || bounds[k].Hi >= d - margins[k]).ToArray();
+        var one = new LinearExpression();
+        if (candidates.Length == 0)
+        {
+            // No pair can reach δ by the bounds: emit an empty Σc = 1 row so every backend reports infeasible.
+            model.Equal(one, 1);
+            model.SetObjective(LinearExpression.Const(0), maximize: true);
+            return new Interval(double.NegativeInfinity, double.NegativeInfinity);
+        }
+        var top = candidates.Max(k => bounds[k].Hi);
+        var bottom = candidates.Min(k => bounds[k].Lo);
+        var t = model.Num(bottom, top, "t");
+        foreach (var k in candidates)
+        {
+            var c = model.Bool($"or{k}");
+            one.AddTerm(c, 1);
+            var lo = bounds[k].Lo;
+            // c = 0 relaxes t ≤ s·d + (top − lo): always true since s·d ≥ lo and t ≤ top.
+            model.AtMost(LinearExpression.Of(t).AddScaled(diff[k], -1).AddTerm(c, top - lo), top - lo);
+            if (delta is { } d)
+            {
+                var target = d - margins[k];
+                // s·d ≥ lo + (target − lo)·c: the pair's own bound when off, the target when chosen.
+                if (target > lo) model.AtLeast(diff[k].Scaled(1).AddTerm(c, -(target - lo)), lo);
+            }
+        }
+        model.Equal(one, 1);
+        model.SetObjective(LinearExpression.Of(t), maximize: true);
+        return new Interval(bottom, top);
+    }
+}

@@ -1,0 +1,60 @@
+using Google.OrTools.LinearSolver;
+
+namespace QEquiv.Solvers;
+
+/// <summary>
+/// The MIP solvers the exact encoding may run on. Deliberately no GLOP/PDLP/CLP (they solve only the LP
+/// relaxation yet report OPTIMAL) and no CP-SAT (it rounds continuous variables): both would make the
+/// verdicts unsound.
+/// </summary>
+public enum MilpBackend { Scip, Highs, Cbc }
+
+public static class MilpBackends
+{
+    public const MilpBackend Default = MilpBackend.Scip;
+
+    /// <summary>OR-Tools 9.15 solver ids; "HIGHS" selects HiGHS' MIP solver (HIGHS_LP would be LP-only).</summary>
+    public static string SolverId(MilpBackend backend) => backend switch
+    {
+        MilpBackend.Scip => "SCIP",
+        MilpBackend.Highs => "HIGHS",
+        MilpBackend.Cbc => "CBC",
+        _ => throw new ArgumentOutOfRangeException(nameof(backend), backend, "unknown MILP backend"),
+    };
+
+    /// <summary>
+    /// SCIP 10's presolve returned a wrong "optimal" value (0.0040 instead of 0.0893, reproduced with HiGHS, CBC and
+    /// SCIP without presolve, and by fixing the integer codes of the better solution) on a 3-5-4-2 encoding whose
+    /// optimum sits on rounding-band boundaries. Disabling dual reductions or tightening feastol did not help;
+    /// disabling presolve did. Soundness first: presolve stays off until the cause is understood.
+    /// </summary>
+    public const string ScipSafeParameters = "presolving/maxrounds = 0\n";
+
+    /// <summary>
+    /// A fresh single-threaded MIP solver. Single-threaded because the scheduling layer runs several
+    /// solves in parallel and owns the cores; solver-internal threads would oversubscribe them.
+    /// </summary>
+    public static Solver Create(MilpBackend backend)
+    {
+        var id = SolverId(backend);
+        var solver = Solver.CreateSolver(id)
+            ?? throw new NotSupportedException($"OR-Tools could not create the {id} solver on this platform");
+        if (!solver.IsMip())
+        {
+            solver.Dispose();
+            throw new NotSupportedException($"OR-Tools solver {id} is not a MIP solver; refusing it for an exact encoding");
+        }
+        if (!solver.SetNumThreads(1))
+        {
+            solver.Dispose();
+            throw new NotSupportedException($"OR-Tools solver {id} cannot be restricted to one thread");
+        }
+        solver.SuppressOutput();
+        if (backend == MilpBackend.Scip && !solver.SetSolverSpecificParametersAsString(ScipSafeParameters))
+        {
+            solver.Dispose();
+            throw new NotSupportedException("SCIP rejected its safety parameters");
+        }
+        return solver;
+    }
+}
