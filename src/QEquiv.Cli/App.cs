@@ -10,6 +10,8 @@ public static class App
         var root = new RootCommand("QEquiv: verify that a quantized neural network stays within δ of its float network");
         root.Subcommands.Add(InspectCommand.Create());
         root.Subcommands.Add(EvalCommand.Create());
+        root.Subcommands.Add(VerifyCommand.Create());
+        root.Subcommands.Add(MaxErrorCommand.Create());
         return root;
     }
 }

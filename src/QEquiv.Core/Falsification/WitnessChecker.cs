@@ -19,6 +19,12 @@ public sealed record PointEvaluation(float[] Input, double[] FloatOutput, float[
     }
 
     public double MaxAbsDifference => Math.Abs(Differences[WorstOutput]);
+
+    /// <summary>s·(N_j − Q_j).</summary>
+    public double SignedDifference(int output, int sign) => sign * Differences[output];
+
+    /// <summary>True when this point violates δ-equivalence: some |N_j − Q_j| ≥ δ.</summary>
+    public bool Violates(double delta) => MaxAbsDifference >= delta;
 }
 
 /// <summary>

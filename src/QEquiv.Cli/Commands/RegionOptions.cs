@@ -1,0 +1,44 @@
+using System.CommandLine;
+using QEquiv.Regions;
+
+namespace QEquiv.Cli.Commands;
+
+/// <summary>The input region: exactly one of --vnnlib, --center/--eps[/--clip], --box.</summary>
+internal sealed class RegionOptions
+{
+    public Option<string> VnnLib { get; } = new("--vnnlib") { Description = "VNN-LIB 1.0 file; its input bounds give the box (output constraints are ignored)" };
+    public Option<string> Center { get; } = new("--center") { Description = "one-row CSV: the centre of an L∞ ball (with --eps)" };
+    public Option<double?> Eps { get; } = new("--eps") { Description = "radius of the L∞ ball around --center" };
+    public Option<string> Clip { get; } = new("--clip") { Description = "LO,HI: clip the ball to the input domain, e.g. 0,1" };
+    public Option<string[]> Box { get; } = new("--box") { Description = "LO.csv HI.csv: one-row CSVs of lower and upper bounds", Arity = new ArgumentArity(2, 2), AllowMultipleArgumentsPerToken = true };
+
+    public void AddTo(Command command)
+    {
+        foreach (var o in new Option[] { VnnLib, Center, Eps, Clip, Box }) command.Options.Add(o);
+    }
+
+    /// <summary>The box, and a notice to show the user (VNN-LIB output constraints ignored), if any.</summary>
+    public (Box Box, string? Notice) Resolve(ParseResult parse)
+    {
+        var vnnlib = parse.GetValue(VnnLib);
+        var center = parse.GetValue(Center);
+        var box = parse.GetValue(Box) is { Length: > 0 } b ? b : null;
+        var given = new[] { vnnlib is not null, center is not null, box is not null }.Count(b => b);
+        if (given != 1)
+            throw new BadInputException("give exactly one region: --vnnlib FILE, --center FILE --eps R [--clip LO,HI], or --box LO.csv HI.csv");
+        if (vnnlib is not null)
+        {
+            var r = Regions.VnnLib.ParseBox(vnnlib);
+            return (r.Box, r.Notice);
+        }
+        if (center is not null)
+        {
+            var eps = parse.GetValue(Eps) ?? throw new BadInputException("--center needs --eps R");
+            var clip = parse.GetValue(Clip) is { } c ? Region.ParseClip(c) : ((double, double)?)null;
+            return (Region.BallAroundFile(center, eps, clip), null);
+        }
+        if (parse.GetValue(Eps) is not null || parse.GetValue(Clip) is not null)
+            throw new BadInputException("--eps and --clip go with --center");
+        return (Region.FromBoxFiles(box![0], box[1]), null);
+    }
+}

@@ -1,0 +1,29 @@
+using QEquiv.Falsification;
+
+namespace QEquiv.Verification;
+
+/// <summary>How the property was cut into MILPs: the paper's baseline, or one disjunction-free MILP per (output, sign).</summary>
+public enum Strategy { Monolithic, Output }
+
+/// <summary>Wall time per stage of a run, in seconds.</summary>
+public sealed record StageTimings(double Falsify, double Bounds, double Milp, double Total);
+
+/// <summary>
+/// The verdict with its evidence: the witness when falsified, every sub-problem and how it ended, and how much
+/// was proved when the answer is unknown.
+/// </summary>
+public sealed record VerificationReport(
+    Verdict Verdict,
+    double Delta,
+    Strategy Strategy,
+    string Backend,
+    Witness? Witness,
+    IReadOnlyList<SubProblemResult> SubProblems,
+    StageTimings Timings,
+    IReadOnlyList<string> Notes)
+{
+    /// <summary>Share of the sub-problems proved (1 when verified).</summary>
+    public double ProvedShare => SubProblems.Count == 0 ? 0 : (double)SubProblems.Count(r => r.Outcome == SubProblemOutcome.Proved) / SubProblems.Count;
+
+    public int Count(DecidedBy by) => SubProblems.Count(r => r.DecidedBy == by);
+}

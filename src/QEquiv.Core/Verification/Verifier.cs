@@ -1,0 +1,180 @@
+using System.Diagnostics;
+using QEquiv.Bounds;
+using QEquiv.Encoding;
+using QEquiv.Falsification;
+using QEquiv.Networks;
+using QEquiv.Regions;
+using QEquiv.Solvers;
+
+namespace QEquiv.Verification;
+
+public sealed record VerifyOptions(
+    double Delta,
+    Strategy Strategy = Strategy.Output,
+    MilpBackend Backend = MilpBackends.Default,
+    TimeSpan? Timeout = null,
+    int Seed = 0)
+{
+    /// <summary>Share of the timeout the falsifier may use before any proof is attempted.</summary>
+    public double FalsifierShare { get; init; } = 0.1;
+    /// <summary>Ceiling on the falsifier's time whatever the timeout.</summary>
+    public TimeSpan FalsifierCap { get; init; } = TimeSpan.FromSeconds(5);
+    public CancellationToken Cancellation { get; init; }
+}
+
+/// <summary>
+/// δ-equivalence on one machine with one worker: falsify cheaply, discharge what interval bounds can,
+/// then solve MILPs. The verdict rules are the product's contract:
+/// verified only when every sub-problem is proved; falsified only with a witness re-executed by
+/// <see cref="WitnessChecker"/>; anything else is unknown.
+/// </summary>
+public static class Verifier
+{
+    public static VerificationReport Verify(FloatNetwork n, QuantizedNetwork q, Box box, VerifyOptions options)
+    {
+        Validate(n, q, box, options.Delta);
+        var total = Stopwatch.StartNew();
+        var deadline = options.Timeout is { } t ? DateTime.UtcNow + t : DateTime.MaxValue;
+        var delta = options.Delta;
+        var notes = new List<string>();
+        var subProblems = new List<SubProblem>();
+        for (var j = 0; j < n.OutputSize; j++)
+            foreach (var s in new[] { 1, -1 })
+                subProblems.Add(SubProblem.Create(subProblems.Count, j, s, box, delta));
+
+        // Stage 1: falsification.
+        var clock = Stopwatch.StartNew();
+        var budget = TimeSpan.FromSeconds(Math.Min(options.FalsifierCap.TotalSeconds,
+            options.Timeout is { } to ? to.TotalSeconds * options.FalsifierShare : double.PositiveInfinity));
+        var falsification = Falsifier.Search(n, q, box, delta,
+            new FalsifierOptions(options.Seed, TimeBudget: budget, CancellationToken: options.Cancellation));
+        var falsifySeconds = clock.Elapsed.TotalSeconds;
+        if (falsification.Witness is { } found)
+        {
+            var w = Confirm(n, q, found, delta);
+            var results = subProblems.Select(p => p.Output == w.Output && Math.Sign(w.Difference) == p.Sign
+                ? new SubProblemResult(p, DecidedBy.Falsifier, SubProblemOutcome.Violated, falsifySeconds, Witness: w)
+                : new SubProblemResult(p, DecidedBy.Open, SubProblemOutcome.Unknown, 0)).ToList();
+            return new VerificationReport(Verdict.Falsified, delta, options.Strategy, BackendName(options.Backend), w, results,
+                new StageTimings(falsifySeconds, 0, 0, total.Elapsed.TotalSeconds), notes);
+        }
+
+        // Stage 2: interval bounds discharge sub-problems whose s·(N_j − Q_j) cannot reach δ.
+        clock.Restart();
+        var fb = BoundPropagation.Float(n, box);
+        var qb = BoundPropagation.Quantized(q, box);
+        var outcome = new SubProblemResult?[subProblems.Count];
+        foreach (var p in subProblems)
+        {
+            var bound = EquivalenceMilp.DifferenceBounds(fb, qb, p.Output, p.Sign).Hi + EquivalenceMilp.MarginFor(q, qb, p.Output);
+            if (bound < delta)
+                outcome[p.Id] = new SubProblemResult(p, DecidedBy.Bounds, SubProblemOutcome.Proved, 0, Bound: bound);
+        }
+        var boundsSeconds = clock.Elapsed.TotalSeconds;
+
+        // Stage 3: MILPs for the rest.
+        clock.Restart();
+        Witness? witness = null;
+        var open = subProblems.Where(p => outcome[p.Id] is null).ToList();
+        if (open.Count > 0)
+        {
+            witness = options.Strategy == Strategy.Monolithic
+                ? SolveMonolithic(n, q, box, open, outcome, fb, qb, options, deadline, notes)
+                : SolvePerOutput(n, q, box, open, outcome, fb, qb, options, deadline, notes);
+        }
+        var milpSeconds = clock.Elapsed.TotalSeconds;
+
+        var all = subProblems.Select(p => outcome[p.Id] ?? new SubProblemResult(p, DecidedBy.Open, SubProblemOutcome.Unknown, 0)).ToList();
+        var verdict = witness is not null ? Verdict.Falsified
+            : all.All(r => r.Outcome == SubProblemOutcome.Proved) ? Verdict.Verified
+            : Verdict.Unknown;
+        return new VerificationReport(verdict, delta, options.Strategy, BackendName(options.Backend), witness, all,
+            new StageTimings(falsifySeconds, boundsSeconds, milpSeconds, total.Elapsed.TotalSeconds), notes);
+    }
+
+    public static string BackendName(MilpBackend b) => MilpBackends.SolverId(b).ToLowerInvariant();
+
+    internal static void Validate(FloatNetwork n, QuantizedNetwork q, Box box, double delta)
+    {
+        if (!(delta > 0) || !double.IsFinite(delta))
+            throw new BadInputException($"--delta: δ must be a finite number > 0, got {delta}");
+        if (n.InputSize != q.InputSize)
+            throw BadInputException.For(q.Source, $"takes {q.InputSize} inputs but the float model {n.Source} takes {n.InputSize}");
+        if (n.OutputSize != q.OutputSize)
+            throw BadInputException.For(q.Source, $"has {q.OutputSize} outputs but the float model {n.Source} has {n.OutputSize}");
+        if (box.Dimension != n.InputSize)
+            throw new BadInputException($"the region has {box.Dimension} inputs but the models take {n.InputSize}");
+    }
+
+    /// <summary>Re-checks a witness from any source; a verdict of falsified never rests on anything else.</summary>
+    private static Witness Confirm(FloatNetwork n, QuantizedNetwork q, Witness w, double delta) =>
+        WitnessChecker.Check(n, q, w.Input, delta)
+        ?? throw new InvalidOperationException("a witness did not re-execute to a violation; refusing to report it");
+
+    private static TimeSpan? Remaining(DateTime deadline, int share)
+    {
+        if (deadline == DateTime.MaxValue) return null;
+        var left = deadline - DateTime.UtcNow;
+        return left <= TimeSpan.Zero ? TimeSpan.Zero : left / Math.Max(1, share);
+    }
+
+    private static Witness? SolvePerOutput(FloatNetwork n, QuantizedNetwork q, Box box, List<SubProblem> open, SubProblemResult?[] outcome,
+        FloatNetworkBounds fb, QuantizedNetworkBounds qb, VerifyOptions options, DateTime deadline, List<string> notes)
+    {
+        for (var k = 0; k < open.Count; k++)
+        {
+            var p = open[k];
+            if (options.Cancellation.IsCancellationRequested) break;
+            var limit = Remaining(deadline, open.Count - k);
+            if (limit == TimeSpan.Zero) break;
+            using var milp = EquivalenceMilp.ForOutput(n, q, box, p.Output, p.Sign, p.Delta, options.Backend, fb, qb);
+            var r = milp.Solve(new MilpOptions(limit), options.Cancellation);
+            var (result, witness) = Interpret(n, q, box, p, r, milp.SafetyMargin, notes);
+            outcome[p.Id] = result;
+            if (witness is not null) return witness;
+        }
+        return null;
+    }
+
+    private static Witness? SolveMonolithic(FloatNetwork n, QuantizedNetwork q, Box box, List<SubProblem> open, SubProblemResult?[] outcome,
+        FloatNetworkBounds fb, QuantizedNetworkBounds qb, VerifyOptions options, DateTime deadline, List<string> notes)
+    {
+        using var milp = EquivalenceMilp.Monolithic(n, q, box, options.Delta, options.Backend, fb, qb);
+        var r = milp.Solve(new MilpOptions(Remaining(deadline, 1)), options.Cancellation);
+        // One MILP answers for every open pair at once, so its verdict is interpreted once and shared.
+        var (shared, witness) = Interpret(n, q, box, open[0], r, milp.SafetyMargin, notes);
+        foreach (var p in open)
+        {
+            var own = witness is not null && !(p.Output == witness.Output && Math.Sign(witness.Difference) == p.Sign)
+                ? shared with { Outcome = SubProblemOutcome.Unknown, DecidedBy = DecidedBy.Open, Witness = null }
+                : shared;
+            outcome[p.Id] = own with { SubProblem = p };
+        }
+        return witness;
+    }
+
+    /// <summary>
+    /// Maps a solver answer to a sub-problem outcome. Infeasible proves it; a best bound below δ − margin proves
+    /// it too (no point can reach the constraint); a solution is re-executed and only a real violation counts.
+    /// </summary>
+    private static (SubProblemResult Result, Witness? Witness) Interpret(FloatNetwork n, QuantizedNetwork q, Box box, SubProblem p,
+        MilpResult r, double margin, List<string> notes)
+    {
+        var seconds = r.WallTime.TotalSeconds;
+        var solver = r.Backend.ToString().ToLowerInvariant();
+        SubProblemResult Make(SubProblemOutcome o, DecidedBy by, Witness? w = null) =>
+            new(p, by, o, seconds, solver, r.Status.ToString(), r.Objective, r.BestBound, r.Nodes, w);
+
+        if (r.Status == MilpStatus.Infeasible) return (Make(SubProblemOutcome.Proved, DecidedBy.Milp), null);
+        if (r.Solution is { } x)
+        {
+            var e = Candidates.Reexecute(n, q, x, box);
+            if (WitnessChecker.ToWitness(e, p.Delta) is { } w) return (Make(SubProblemOutcome.Violated, DecidedBy.Milp, w), w);
+            notes.Add($"sub-problem {p.Id}: the solver's candidate re-executes to max |N − Q| = {e.MaxAbsDifference:G6} < δ (spurious, inside the rounding widening or solver tolerance); left unknown");
+            return (Make(SubProblemOutcome.Unknown, DecidedBy.Open), null);
+        }
+        if (r.BestBound is { } bound && bound < p.Delta - margin)
+            return (Make(SubProblemOutcome.Proved, DecidedBy.Milp), null);
+        return (Make(SubProblemOutcome.Unknown, DecidedBy.Open), null);
+    }
+}
