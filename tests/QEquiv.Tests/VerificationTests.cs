@@ -1,0 +1,178 @@
+using QEquiv.Bounds;
+using QEquiv.Falsification;
+using QEquiv.Networks;
+using QEquiv.Onnx;
+using QEquiv.Regions;
+using QEquiv.Solvers;
+using QEquiv.Verification;
+
+namespace QEquiv.Tests;
+
+/// <summary>Verdicts end to end on small networks, where every backend and strategy must agree.</summary>
+public class VerificationTests
+{
+    /// <summary>Options with the falsifier off, so the MILP backends have to decide (and can be compared).</summary>
+    private static VerifyOptions SolverOnly(double delta, MilpBackend backend, Strategy strategy = Strategy.Output) =>
+        new(delta, strategy, backend, TimeSpan.FromSeconds(60)) { FalsifierCap = TimeSpan.Zero };
+
+    public static TheoryData<int, int> CrossCheckCases()
+    {
+        // 6 networks × 2 boxes × 2 δ = 24 instances (the 2 δ are chosen inside the test from max-error bounds).
+        var data = new TheoryData<int, int>();
+        for (var net = 0; net < 6; net++)
+            for (var box = 0; box < 2; box++)
+                data.Add(net, box);
+        return data;
+    }
+
+    internal static TestNetworks.Pair CrossCheckNetwork(int k) => k switch
+    {
+        0 => TestNetworks.Random(101, [3, 5, 4, 2]),
+        1 => TestNetworks.Random(102, [4, 6, 5, 3]),
+        2 => TestNetworks.Random(103, [3, 6, 2], withRequantize: true),
+        3 => TestNetworks.Random(104, [4, 5, 5, 2], signedInput: true),
+        4 => TestNetworks.Random(105, [2, 8, 3], outputBias: true),
+        _ => TestNetworks.Random(106, [5, 4, 4, 4, 2]),
+    };
+
+    [Theory]
+    [MemberData(nameof(CrossCheckCases))]
+    public void BackendsAndStrategiesAgreeOnEveryVerdict(int network, int boxIndex)
+    {
+        var pair = CrossCheckNetwork(network);
+        var box = TestNetworks.RandomBox(new Random(network * 10 + boxIndex), pair.Float.InputSize, maxRadius: 0.15, lo: 0.1, hi: 0.9);
+        var bounds = MaxError.Analyse(pair.Float, pair.Quantized, box, new MaxErrorOptions(1e-6, TimeSpan.FromSeconds(60)));
+        Assert.True(bounds.Lower > 0, "the instance needs a non-zero error to be falsifiable");
+        var falsifiable = bounds.Lower * 0.6;
+        var verifiable = bounds.Upper * 1.2 + 1e-3;
+        foreach (var (delta, expected) in new[] { (falsifiable, Verdict.Falsified), (verifiable, Verdict.Verified) })
+        {
+            var verdicts = new List<string>();
+            foreach (var backend in new[] { MilpBackend.Scip, MilpBackend.Highs, MilpBackend.Cbc })
+                foreach (var strategy in new[] { Strategy.Output, Strategy.Monolithic })
+                {
+                    var r = Verifier.Verify(pair.Float, pair.Quantized, box, SolverOnly(delta, backend, strategy));
+                    verdicts.Add($"{backend}/{strategy}: {r.Verdict}");
+                    Assert.True(r.Verdict == expected, $"δ={delta}: expected {expected}; got {string.Join(", ", verdicts)}; notes: {string.Join("; ", r.Notes)}");
+                    if (r.Witness is { } w)
+                    {
+                        Assert.True(box.Contains(w.Input));
+                        Assert.NotNull(WitnessChecker.Check(pair.Float, pair.Quantized, w.Input, delta));
+                    }
+                }
+        }
+    }
+
+    [Fact]
+    public void AFalsifiableInstanceIsFoundByTheFalsifierFirst()
+    {
+        var pair = CrossCheckNetwork(1);
+        var box = TestNetworks.RandomBox(new Random(7), pair.Float.InputSize, maxRadius: 0.2, lo: 0.2, hi: 0.8);
+        var bounds = MaxError.Analyse(pair.Float, pair.Quantized, box, new MaxErrorOptions(1e-6, TimeSpan.FromSeconds(30)));
+        var r = Verifier.Verify(pair.Float, pair.Quantized, box, new VerifyOptions(bounds.Lower * 0.5));
+        Assert.Equal(Verdict.Falsified, r.Verdict);
+        Assert.Equal(1, r.Count(DecidedBy.Falsifier));
+        Assert.True(r.Witness!.MaxAbsDifference >= bounds.Lower * 0.5);
+    }
+
+    [Fact]
+    public void MutatingOneWeightTurnsVerifiedIntoFalsifiedWithAReexecutingWitness()
+    {
+        var pair = CrossCheckNetwork(1);
+        var box = TestNetworks.RandomBox(new Random(11), pair.Float.InputSize, maxRadius: 0.1, lo: 0.2, hi: 0.8);
+        var bounds = MaxError.Analyse(pair.Float, pair.Quantized, box, new MaxErrorOptions(1e-6, TimeSpan.FromSeconds(30)));
+        var delta = bounds.Upper * 1.2 + 1e-3;
+        Assert.Equal(Verdict.Verified, Verifier.Verify(pair.Float, pair.Quantized, box, new VerifyOptions(delta)).Verdict);
+
+        // Change one int8 weight of the last layer by 120 codes, on the hidden unit that is most active on the box.
+        var q = pair.Quantized;
+        var last = (QuantizedDense)q.Stages[^1];
+        var qb = BoundPropagation.Quantized(q, box);
+        var codes = qb.Stages[^2].Codes;
+        var unit = Enumerable.Range(0, last.InputSize).MaxBy(i => codes[i].Lo - last.Input.ZeroPoint);
+        var old = last.Weight(0, unit);
+        var mutated = q.WithStages([.. q.Stages.Take(q.Stages.Count - 1), last.WithWeight(0, unit, old > 0 ? old - 120 : old + 120)]);
+
+        var r = Verifier.Verify(pair.Float, mutated, box, new VerifyOptions(delta));
+        Assert.Equal(Verdict.Falsified, r.Verdict);
+        var again = WitnessChecker.Check(pair.Float, mutated, r.Witness!.Input, delta);
+        Assert.NotNull(again);
+        Assert.Equal(r.Witness.MaxAbsDifference, again.MaxAbsDifference);
+        Assert.Null(WitnessChecker.Check(pair.Float, q, r.Witness.Input, delta)); // the original network was fine there
+    }
+
+    [Theory]
+    [InlineData(2)]
+    [InlineData(4)]
+    public void MaxErrorBoundsContainEverySampledError(int network)
+    {
+        var pair = CrossCheckNetwork(network);
+        var box = TestNetworks.RandomBox(new Random(5), pair.Float.InputSize, maxRadius: 0.2, lo: 0.1, hi: 0.9);
+        var report = MaxError.Analyse(pair.Float, pair.Quantized, box, new MaxErrorOptions(1e-4, TimeSpan.FromSeconds(60)));
+        var rng = new Random(99);
+        var seen = new double[pair.Float.OutputSize];
+        for (var k = 0; k < 10_000; k++)
+        {
+            var e = WitnessChecker.Evaluate(pair.Float, pair.Quantized, TestNetworks.SamplePoint(rng, box));
+            for (var j = 0; j < seen.Length; j++) seen[j] = Math.Max(seen[j], Math.Abs(e.Differences[j]));
+        }
+        foreach (var o in report.PerOutput)
+        {
+            Assert.True(o.Lower <= o.Upper, $"output {o.Output}: lower {o.Lower} > upper {o.Upper}");
+            Assert.True(seen[o.Output] <= o.Upper, $"output {o.Output}: sampled {seen[o.Output]} above the certified {o.Upper}");
+            // The lower bound is witnessed: its input re-executes to exactly that error, and it is at least what sampling saw
+            // up to the gap (the MILP maximised to a 1e-4 relative gap).
+            Assert.True(box.Contains(o.LowerInput));
+            Assert.Equal(o.Lower, Math.Abs(WitnessChecker.Evaluate(pair.Float, pair.Quantized, o.LowerInput).Differences[o.Output]));
+            Assert.True(o.Lower >= seen[o.Output] * (1 - 1e-3) - 1e-6, $"output {o.Output}: witnessed {o.Lower} below sampled {seen[o.Output]}");
+        }
+    }
+
+    [Fact]
+    public void VerifiedNeverSaysSoWithAnOpenSubProblem()
+    {
+        // A timeout too short for any MILP must give unknown, never verified.
+        var pair = CrossCheckNetwork(5);
+        var box = TestNetworks.RandomBox(new Random(3), pair.Float.InputSize, maxRadius: 0.4, lo: 0.1, hi: 0.9);
+        var r = Verifier.Verify(pair.Float, pair.Quantized, box,
+            new VerifyOptions(1e-9 + 1e-3, Timeout: TimeSpan.FromMilliseconds(1)) { FalsifierCap = TimeSpan.Zero });
+        Assert.NotEqual(Verdict.Verified, r.Verdict);
+        if (r.Verdict == Verdict.Unknown) Assert.Contains(r.SubProblems, s => s.Outcome != SubProblemOutcome.Proved);
+    }
+}
+
+/// <summary>The must-show instances on the real mnist-net_256x2 and its PyTorch twin.</summary>
+public class MnistVerificationTests
+{
+    private static readonly FloatNetwork N = OnnxImporter.LoadFloat(TestData.Bench("mnistfc/mnist-net_256x2.onnx"));
+    private static readonly QuantizedNetwork Q = OnnxImporter.LoadQuantized(TestData.Bench("pytorch/mnist-net_256x2.qnnpack-qdq.onnx"));
+
+    /// <summary>The image behind a VNN-LIB ±eps box clipped to [0,1] (its centre where unclipped).</summary>
+    internal static double[] ImageOf(Box box, double eps) =>
+        Enumerable.Range(0, box.Dimension).Select(i =>
+            box.Lo[i] <= 0 ? Math.Max(0, box.Hi[i] - eps) : box.Hi[i] >= 1 ? Math.Min(1, box.Lo[i] + eps) : (box.Lo[i] + box.Hi[i]) / 2).ToArray();
+
+    [Fact]
+    public void FalsifiedAtDelta004OnProp0()
+    {
+        var box = VnnLib.ParseBox(TestData.Bench("mnistfc/prop_0_0.03.vnnlib")).Box;
+        var r = Verifier.Verify(N, Q, box, new VerifyOptions(0.04, Timeout: TimeSpan.FromSeconds(120)) { FalsifierCap = TimeSpan.FromSeconds(60) });
+        Assert.Equal(Verdict.Falsified, r.Verdict);
+        var w = r.Witness!;
+        Assert.True(box.Contains(w.Input));
+        var again = WitnessChecker.Check(N, Q, w.Input, 0.04);
+        Assert.NotNull(again);
+        Assert.True(again.MaxAbsDifference >= 0.04);
+    }
+
+    [Fact]
+    public void VerifiedOnASmallBallAroundTheSameImage()
+    {
+        // docs/verification.md: on the ±0.0005 ball the largest error is 0.0156912 (certified ≤ 0.0156924), so δ = 0.016 verifies.
+        var image = ImageOf(VnnLib.ParseBox(TestData.Bench("mnistfc/prop_0_0.03.vnnlib")).Box, 0.03);
+        var box = Region.BallAround(image, 0.0005, (0, 1));
+        var r = Verifier.Verify(N, Q, box, new VerifyOptions(0.016, Timeout: TimeSpan.FromSeconds(120)));
+        Assert.True(r.Verdict == Verdict.Verified, $"{r.Verdict}: {string.Join("; ", r.Notes)}");
+        Assert.All(r.SubProblems, s => Assert.Equal(SubProblemOutcome.Proved, s.Outcome));
+    }
+}
