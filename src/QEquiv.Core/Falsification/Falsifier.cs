@@ -24,6 +24,16 @@ public sealed record FalsifierOptions(int Seed = 0, int RandomPoints = 500, Time
     /// maxima become as tight as possible (what a max-error report wants).
     /// </summary>
     public bool StopAtFirstWitness { get; init; } = true;
+    /// <summary>
+    /// Order each pass of the coordinate-wise search by a first-order estimate of the gain (N's gradient
+    /// minus a straight-through estimate of Q's) instead of a random shuffle.
+    /// </summary>
+    public bool GradientOrder { get; init; } = true;
+    /// <summary>
+    /// When every ascent has converged with budget left, restart from the best points with this share of
+    /// the coordinates moved to a random bound; 0 disables restarts.
+    /// </summary>
+    public double RestartPerturbation { get; init; } = 0.1;
 }
 
 public enum FalsifierStop { Completed, WitnessFound, TimeBudget, Cancelled, NoFloat32Point }
@@ -56,7 +66,9 @@ public sealed record FalsificationResult(
 /// Cheap counterexample search run before any proof: the box centre, its corners, seeded random
 /// points, then a greedy coordinate-wise ascent of ±(N_j − Q_j) from the best sampled point. The ascent
 /// matters on MNIST boxes, where random points concentrate near the centre and the largest errors sit
-/// at corners chosen coordinate by coordinate. Every candidate is a float32 vector inside the box and
+/// at corners chosen coordinate by coordinate. Each pass tries coordinates in order of a first-order gain
+/// estimate; converged ascents restart from perturbed best points while budget remains. Moves are
+/// evaluated incrementally (<see cref="IncrementalPair"/>). Every candidate is a float32 vector inside the box and
 /// every reported witness is exactly re-executed.
 /// </summary>
 public static class Falsifier
@@ -119,8 +131,24 @@ public static class Falsifier
             var cap = remaining / (pairs.Length - k);
             if (cap == 0) continue;
             var (j, s) = pairs[k];
-            if (!CoordinateAscent(run, pair, j, s, loF, hiF, cap, rng, out var used)) return run.Result();
+            if (!CoordinateAscent(run, pair, j, s, loF, hiF, cap, 0, rng, out var used)) return run.Result();
             remaining -= used;
+        }
+        // Every ascent stopped in a local optimum with budget left: restart each pair from its best point
+        // with some coordinates thrown to random bounds, most promising pairs first, until the budget is spent.
+        while (remaining > 0 && options.RestartPerturbation > 0)
+        {
+            pairs = pairs.OrderByDescending(t => run.Observation(t.Output).Best(t.Sign)).ToArray();
+            var spent = 0;
+            for (var k = 0; k < pairs.Length && remaining > 0; k++)
+            {
+                var cap = Math.Max(1, remaining / (pairs.Length - k));
+                var (j, s) = pairs[k];
+                if (!CoordinateAscent(run, pair, j, s, loF, hiF, cap, options.RestartPerturbation, rng, out var used)) return run.Result();
+                remaining -= used;
+                spent += used;
+            }
+            if (spent == 0) break; // nothing left to move (e.g. a box with one float32 point per coordinate)
         }
         return run.Result();
     }
@@ -129,19 +157,37 @@ public static class Falsifier
     /// Greedy ascent of s·(N_j − Q_j): move one coordinate at a time to lo or hi and keep the move if it
     /// improves; repeat passes until no move helps or the cap is spent. False when the search must stop.
     /// </summary>
-    private static bool CoordinateAscent(Run run, IncrementalPair pair, int j, int s, float[] loF, float[] hiF, int cap, Random rng, out int used)
+    private static bool CoordinateAscent(Run run, IncrementalPair pair, int j, int s, float[] loF, float[] hiF, int cap, double perturbation, Random rng, out int used)
     {
         var obs = run.Observation(j);
         pair.Reset(s > 0 ? obs.MaxDifferenceInput : obs.MinDifferenceInput);
+        if (perturbation > 0)
+            for (var i = 0; i < pair.InputSize; i++)
+                if (rng.NextDouble() < perturbation) pair.Set(i, rng.Next(2) == 0 ? loF[i] : hiF[i]);
         var best = s * pair.Difference(j);
         var order = Enumerable.Range(0, pair.InputSize).ToArray();
         Span<float> values = stackalloc float[2];
         used = 0;
         var improved = true;
+        var score = new double[order.Length];
         while (improved && used < cap)
         {
             improved = false;
             rng.Shuffle(order);
+            if (run.GradientOrder)
+            {
+                // Most promising coordinates first: first-order gain of s·(N_j − Q_j) from moving x_i to its
+                // better bound, with Q's gradient estimated straight through its roundings.
+                var g = DifferenceGradient(pair, run.Network, run.Quantized, j, s);
+                for (var i = 0; i < order.Length; i++)
+                {
+                    var x = pair.Input[i];
+                    score[i] = -Math.Max(g[i] * ((double)hiF[i] - x), g[i] * ((double)loF[i] - x));
+                }
+                var keys = new double[order.Length];
+                for (var k = 0; k < order.Length; k++) keys[k] = score[order[k]];
+                Array.Sort(keys, order); // stable enough: ties keep the shuffled order's randomness mostly
+            }
             foreach (var i in order)
             {
                 var old = pair.Input[i];
@@ -167,6 +213,64 @@ public static class Falsifier
         return true;
     }
 
+    /// <summary>
+    /// ∂ s·(N_j − Q_j) / ∂x at the pair's point: N by back-propagation through its active ReLUs, Q
+    /// straight through (roundings as identity) with its dequantized weights and the ReLUs active in its codes.
+    /// </summary>
+    private static double[] DifferenceGradient(IncrementalPair pair, FloatNetwork network, QuantizedNetwork quantized, int j, int s)
+    {
+        var layers = network.Layers;
+        var g = new double[network.OutputSize];
+        g[j] = s;
+        for (var l = layers.Count - 1; l >= 0; l--)
+        {
+            var layer = layers[l];
+            if (layer.Activation == Activation.Relu)
+            {
+                var pre = pair.FloatPreActivations(l);
+                for (var o = 0; o < g.Length; o++) if (pre[o] <= 0) g[o] = 0;
+            }
+            var gin = new double[layer.InputSize];
+            for (var o = 0; o < g.Length; o++)
+            {
+                if (g[o] == 0) continue;
+                var row = layer.Row(o);
+                for (var i = 0; i < gin.Length; i++) gin[i] += g[o] * row[i];
+            }
+            g = gin;
+        }
+
+        var stages = quantized.Stages;
+        var h = new double[quantized.OutputSize];
+        h[j] = -s;
+        for (var k = stages.Count - 1; k >= 0; k--)
+        {
+            var stage = stages[k];
+            var codes = pair.StageCodes(k);
+            var outQ = stage.Output;
+            // Real-valued slope of the stage output w.r.t. its pre-rounding value: 0 where clipped.
+            for (var o = 0; o < h.Length; o++)
+                if (codes[o] >= outQ.Max || codes[o] <= outQ.Min || (stage.Relu && codes[o] <= outQ.ZeroPoint)) h[o] = 0;
+            var hin = new double[stage.InputSize];
+            if (stage is QuantizedDense d)
+            {
+                for (var o = 0; o < h.Length; o++)
+                {
+                    if (h[o] == 0) continue;
+                    var row = d.Row(o);
+                    var zw = d.WeightZeroPoints[o];
+                    var scale = h[o] * d.WeightScales[o];
+                    for (var i = 0; i < hin.Length; i++) hin[i] += scale * (row[i] - zw);
+                }
+            }
+            else
+                h.CopyTo(hin, 0);
+            h = hin;
+        }
+        for (var i = 0; i < g.Length; i++) g[i] += h[i];
+        return g;
+    }
+
     private static float[] Corner(float[] loF, float[] hiF, Func<int, bool> high)
     {
         var c = new float[loF.Length];
@@ -177,6 +281,9 @@ public static class Falsifier
     /// <summary>Mutable bookkeeping of one search; confined to the Search call.</summary>
     private sealed class Run(FloatNetwork network, QuantizedNetwork quantized, double delta, FalsifierOptions options)
     {
+        public FloatNetwork Network => network;
+        public QuantizedNetwork Quantized => quantized;
+        public bool GradientOrder => options.GradientOrder;
         private readonly long _start = Stopwatch.GetTimestamp();
         private readonly OutputObservation?[] _obs = new OutputObservation?[network.OutputSize];
         // True where an extreme in _obs came from the incremental evaluation and is not yet exact.
