@@ -69,26 +69,33 @@ public static class QuantizedEvaluator
     private static int[] ApplyDense(QuantizedDense d, ReadOnlySpan<int> codes)
     {
         var y = new int[d.OutputSize];
-        var m = d.Multipliers;
-        for (var j = 0; j < y.Length; j++)
-        {
-            var q = QuantMath.Requantize(Accumulate(d, codes, j), m[j], d.Output);
-            y[j] = d.Relu ? Math.Max(q, d.Output.ZeroPoint) : q;
-        }
+        for (var j = 0; j < y.Length; j++) y[j] = DenseOutput(d, Accumulate(d, codes, j), j);
         return y;
+    }
+
+    /// <summary>
+    /// Output code j of a dense stage from its int32 accumulator: requantize, then ReLU on codes. The one
+    /// place this is computed, shared with the falsifier's incremental evaluator so both stay bit-identical.
+    /// </summary>
+    internal static int DenseOutput(QuantizedDense d, int acc, int j)
+    {
+        var q = QuantMath.Requantize(acc, d.Multipliers[j], d.Output);
+        return d.Relu ? Math.Max(q, d.Output.ZeroPoint) : q;
     }
 
     private static int[] ApplyRequantize(Requantize r, ReadOnlySpan<int> codes)
     {
         var y = new int[r.OutputSize];
-        var bias = r.Bias;
-        for (var j = 0; j < y.Length; j++)
-        {
-            var v = QuantMath.Dequantize(codes[j], r.Input);
-            if (r.HasBias) v += bias[j];
-            if (r.Relu && v < 0) v = 0;
-            y[j] = QuantMath.Quantize(v, r.Output);
-        }
+        for (var j = 0; j < y.Length; j++) y[j] = RequantizeOutput(r, codes[j], j);
         return y;
+    }
+
+    /// <summary>Output code j of an element-wise requantization stage from its input code (shared like <see cref="DenseOutput"/>).</summary>
+    internal static int RequantizeOutput(Requantize r, int code, int j)
+    {
+        var v = QuantMath.Dequantize(code, r.Input);
+        if (r.HasBias) v += r.Bias[j];
+        if (r.Relu && v < 0) v = 0;
+        return QuantMath.Quantize(v, r.Output);
     }
 }
