@@ -108,4 +108,60 @@ public sealed class BadInputTests : IDisposable
     [Fact]
     public void FloatModelGivenAsQuantized() =>
         AssertBadInput(CliRunner.Run("eval", "--float", Float, "--quant", Float, "--inputs", Inputs), Float, "this is a float model");
+
+    private string[] Verify(params string[] region) =>
+        ["verify", "--float", Float, "--quant", Quant, "--delta", "0.05", "--witness", Path.Combine(_dir, "w.csv"), .. region];
+
+    private string Row(string name, double value, int count = 784)
+    {
+        var path = Path.Combine(_dir, name);
+        File.WriteAllText(path, string.Join(",", Enumerable.Repeat(value.ToString(System.Globalization.CultureInfo.InvariantCulture), count)) + "\n");
+        return path;
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("-0.1")]
+    [InlineData("NaN")]
+    public void NonPositiveDelta(string delta)
+    {
+        var args = Verify("--center", Row("c.csv", 0.5), "--eps", "0.01");
+        args[Array.IndexOf(args, "0.05")] = delta;
+        var r = CliRunner.Run(args);
+        Assert.Equal(2, r.Exit);
+        Assert.Contains("--delta", r.Err);
+        Assert.Single(r.Err.TrimEnd().Split('\n'));
+    }
+
+    [Fact]
+    public void InvertedBox()
+    {
+        var lo = Row("lo.csv", 0.6);
+        var hi = Row("hi.csv", 0.4);
+        AssertBadInput(CliRunner.Run(Verify("--box", lo, hi)), "lo.csv", "empty or inverted box at input 0");
+    }
+
+    [Fact]
+    public void VnnLibWithoutInputBounds()
+    {
+        var path = Path.Combine(_dir, "outputs-only.vnnlib");
+        File.WriteAllText(path, "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(assert (<= Y_0 1))\n");
+        AssertBadInput(CliRunner.Run(Verify("--vnnlib", path)), path, "no input bounds");
+    }
+
+    [Fact]
+    public void RegionOfAnotherDimension() =>
+        AssertBadInput(CliRunner.Run(Verify("--center", Row("c5.csv", 0.5, 5), "--eps", "0.01")), "c5.csv", "the region has 5 inputs but the models take 784");
+
+    [Fact]
+    public void TwoRegionsAtOnce()
+    {
+        var r = CliRunner.Run(Verify("--center", Row("c.csv", 0.5), "--eps", "0.01", "--vnnlib", TestData.Bench("mnistfc/prop_0_0.03.vnnlib")));
+        Assert.Equal(2, r.Exit);
+        Assert.Contains("exactly one region", r.Err);
+    }
+
+    [Fact]
+    public void NonPositiveEps() =>
+        AssertBadInput(CliRunner.Run(Verify("--center", Row("c.csv", 0.5), "--eps", "0")), "c.csv", "eps must be a finite number > 0");
 }

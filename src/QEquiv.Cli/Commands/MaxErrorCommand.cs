@@ -22,7 +22,7 @@ internal static class MaxErrorCommand
         command.SetAction(parse =>
         {
             var (n, q) = models.Load(parse);
-            var (box, notice) = region.Resolve(parse);
+            var (box, notice) = region.Resolve(parse, n.InputSize);
             if (notice is not null) Console.Error.WriteLine($"note: {notice}");
             var report = MaxError.Analyse(n, q, box, new MaxErrorOptions(parse.GetValue(gap), VerifyCommand.Seconds(parse.GetValue(timeout)),
                 parse.GetValue(solver), parse.GetValue(seed)));

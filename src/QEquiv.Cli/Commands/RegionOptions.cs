@@ -18,7 +18,15 @@ internal sealed class RegionOptions
     }
 
     /// <summary>The box, and a notice to show the user (VNN-LIB output constraints ignored), if any.</summary>
-    public (Box Box, string? Notice) Resolve(ParseResult parse)
+    public (Box Box, string? Notice) Resolve(ParseResult parse, int inputSize)
+    {
+        var (box, notice, source) = Read(parse);
+        if (box.Dimension != inputSize)
+            throw BadInputException.For(source, $"the region has {box.Dimension} inputs but the models take {inputSize}");
+        return (box, notice);
+    }
+
+    private (Box Box, string? Notice, string Source) Read(ParseResult parse)
     {
         var vnnlib = parse.GetValue(VnnLib);
         var center = parse.GetValue(Center);
@@ -29,16 +37,16 @@ internal sealed class RegionOptions
         if (vnnlib is not null)
         {
             var r = Regions.VnnLib.ParseBox(vnnlib);
-            return (r.Box, r.Notice);
+            return (r.Box, r.Notice, vnnlib);
         }
         if (center is not null)
         {
             var eps = parse.GetValue(Eps) ?? throw new BadInputException("--center needs --eps R");
             var clip = parse.GetValue(Clip) is { } c ? Region.ParseClip(c) : ((double, double)?)null;
-            return (Region.BallAroundFile(center, eps, clip), null);
+            return (Region.BallAroundFile(center, eps, clip), null, center);
         }
         if (parse.GetValue(Eps) is not null || parse.GetValue(Clip) is not null)
             throw new BadInputException("--eps and --clip go with --center");
-        return (Region.FromBoxFiles(box![0], box[1]), null);
+        return (Region.FromBoxFiles(box![0], box[1]), null, box[0]);
     }
 }

@@ -33,7 +33,7 @@ internal static class VerifyCommand
             var d = parse.GetValue(delta);
             if (!(d > 0) || !double.IsFinite(d)) throw new BadInputException($"--delta: δ must be a finite number > 0, got {d.ToString(CultureInfo.InvariantCulture)}");
             var (n, q) = models.Load(parse);
-            var (box, notice) = region.Resolve(parse);
+            var (box, notice) = region.Resolve(parse, n.InputSize);
             if (notice is not null) Console.Error.WriteLine($"note: {notice}");
             var report = Verifier.Verify(n, q, box, new VerifyOptions(d, parse.GetValue(strategy), parse.GetValue(solver),
                 Seconds(parse.GetValue(timeout)), parse.GetValue(seed)));

@@ -1,5 +1,6 @@
 using QEquiv.Falsification;
 using QEquiv.Networks;
+using QEquiv.Quantization;
 using QEquiv.Regions;
 
 namespace QEquiv.Encoding;
@@ -18,6 +19,50 @@ public static class Candidates
     {
         var input = (box is null ? null : Float32Points.RoundInto(box, x)) ?? Plain(x);
         return WitnessChecker.Evaluate(n, q, input);
+    }
+
+    /// <summary>
+    /// Re-executes a solution twice: as returned, and moved into the quantization cells of the input codes the
+    /// solver chose. A solver maximising the error parks x on rounding boundaries, where the model lets it pick
+    /// the better code; the runtime picks one, so x itself may show far less error than the model claimed, while
+    /// a point a few ulps away shows all of it. Returns the evaluation with the larger <paramref name="score"/>.
+    /// </summary>
+    public static PointEvaluation Reexecute(FloatNetwork n, QuantizedNetwork q, ReadOnlySpan<double> x, Box box, int[]? inputCodes,
+        Func<PointEvaluation, double> score)
+    {
+        var raw = Reexecute(n, q, x, box);
+        if (inputCodes is null || SnapToCodes(x, box, inputCodes, q.InputQuantization) is not { } snapped) return raw;
+        var repaired = WitnessChecker.Evaluate(n, q, snapped);
+        return score(repaired) > score(raw) ? repaired : raw;
+    }
+
+    /// <summary>
+    /// The float32 point nearest to x, inside the box, whose input quantization gives exactly <paramref name="codes"/>;
+    /// null when some code's cell misses the box.
+    /// </summary>
+    public static float[]? SnapToCodes(ReadOnlySpan<double> x, Box box, int[] codes, QuantParams p)
+    {
+        var f = new float[x.Length];
+        for (var i = 0; i < f.Length; i++)
+        {
+            var c = codes[i];
+            // The cell of code c: x/s ∈ [c − zp − ½, c − zp + ½], open-ended at saturation.
+            var lo = c <= p.Min ? double.NegativeInfinity : (c - p.ZeroPoint - 0.5) * (double)p.Scale;
+            var hi = c >= p.Max ? double.PositiveInfinity : (c - p.ZeroPoint + 0.5) * (double)p.Scale;
+            lo = Math.Max(lo, box.Lo[i]);
+            hi = Math.Min(hi, box.Hi[i]);
+            if (lo > hi || !Float32Points.TryRound(x[i], lo, hi, out var v)) return null;
+            // Near the cell's edges float32 division may still round the other way: walk inward a few ulps.
+            var inward = Math.Clamp(x[i], lo, hi) - (lo + hi) / 2 > 0 ? -1 : 1;
+            for (var step = 0; QuantMath.Quantize(v, p) != c; step++)
+            {
+                if (step == 64) return null;
+                v = inward < 0 ? MathF.BitDecrement(v) : MathF.BitIncrement(v);
+                if (v < box.Lo[i] || v > box.Hi[i]) return null;
+            }
+            f[i] = v;
+        }
+        return f;
     }
 
     private static float[] Plain(ReadOnlySpan<double> x)

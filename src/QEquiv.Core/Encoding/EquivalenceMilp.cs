@@ -31,13 +31,15 @@ public sealed class EquivalenceMilp : IDisposable
 
     private readonly Solver _solver;
     private readonly Variable[] _inputs;
+    private readonly LinearExpression[] _inputCodes;
 
-    private EquivalenceMilp(Solver solver, MilpBackend backend, Variable[] inputs, Box box,
+    private EquivalenceMilp(Solver solver, MilpBackend backend, Variable[] inputs, LinearExpression[] inputCodes, Box box,
         FloatNetworkBounds floatBounds, QuantizedNetworkBounds quantBounds, EncodingStatistics statistics,
         double safetyMargin, Interval objectiveBounds)
     {
         _solver = solver;
         _inputs = inputs;
+        _inputCodes = inputCodes;
         Backend = backend;
         Box = box;
         FloatBounds = floatBounds;
@@ -60,8 +62,26 @@ public sealed class EquivalenceMilp : IDisposable
     public Interval ObjectiveBounds { get; }
 
     /// <summary>Solves; <see cref="MilpResult.Solution"/> is the candidate input x (re-execute it with <see cref="Candidates"/>).</summary>
-    public MilpResult Solve(MilpOptions? options = null, CancellationToken cancellation = default) =>
-        MilpRunner.Solve(_solver, Backend, _inputs, options, cancellation);
+    public MilpResult Solve(MilpOptions? options = null, CancellationToken cancellation = default)
+    {
+        var r = MilpRunner.Solve(_solver, Backend, _inputs, options, cancellation);
+        LastInputCodes = r.HasSolution ? Array.ConvertAll(_inputCodes, Evaluate) : null;
+        return r;
+    }
+
+    /// <summary>
+    /// The input codes of Q in the last solution. The model may put x exactly on a rounding boundary and pick
+    /// the code that suits it; <see cref="Candidates.Reexecute(FloatNetwork, QuantizedNetwork, ReadOnlySpan{double}, Box?, int[]?, QEquiv.Quantization.QuantParams?)"/>
+    /// moves x into that code's cell so that the runtime computes the same codes.
+    /// </summary>
+    public int[]? LastInputCodes { get; private set; }
+
+    private static int Evaluate(LinearExpression e)
+    {
+        var v = e.Constant;
+        foreach (var (variable, c) in e.Terms) v += c * variable.SolutionValue();
+        return (int)Math.Round(v);
+    }
 
     /// <summary>Interrupts a running <see cref="Solve"/> from another thread, where the backend supports it.</summary>
     public bool Interrupt() => _solver.InterruptSolve();
@@ -150,7 +170,7 @@ public sealed class EquivalenceMilp : IDisposable
             }
             var stats = new EncodingStatistics(model.Continuous, model.Integers, model.Binaries, model.Constraints,
                 encoder.UnstableRelus, encoder.ClampGadgets);
-            return new EquivalenceMilp(solver, backend, x, box, fb, qb, stats, margins.Max(), objectiveBounds);
+            return new EquivalenceMilp(solver, backend, x, encoder.InputCodes, box, fb, qb, stats, margins.Max(), objectiveBounds);
         }
         catch
         {

@@ -13,6 +13,8 @@ namespace QEquiv.Encoding;
 internal sealed class NetworkEncoder(ModelBuilder model, FloatNetworkBounds floatBounds, QuantizedNetworkBounds quantBounds)
 {
     public int UnstableRelus { get; private set; }
+    /// <summary>The input codes of Q as expressions, set by <see cref="Quantized"/>; used to repair candidates.</summary>
+    public LinearExpression[] InputCodes { get; private set; } = [];
     public int ClampGadgets { get; private set; }
 
     public Variable[] Inputs(Box box)
@@ -61,6 +63,7 @@ internal sealed class NetworkEncoder(ModelBuilder model, FloatNetworkBounds floa
             var real = LinearExpression.Of(x[i], 1.0 / p.Scale);
             codes[i] = Quantize(real, ib, i, p, relu: false, $"qin{i}");
         }
+        InputCodes = codes;
         for (var s = 0; s < network.Stages.Count; s++)
         {
             var stage = network.Stages[s];

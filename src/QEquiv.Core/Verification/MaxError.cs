@@ -71,7 +71,7 @@ public static class MaxError
                     var r = milp.Solve(new MilpOptions(limit, options.RelativeGap), options.Cancellation);
                     if (r.Solution is { } x)
                     {
-                        var e = Candidates.Reexecute(n, q, x, box);
+                        var e = Candidates.Reexecute(n, q, x, box, milp.LastInputCodes, c => Math.Abs(c.Differences[j]));
                         if (Math.Abs(e.Differences[j]) > lower) (lower, lowerInput) = (Math.Abs(e.Differences[j]), e.Input);
                     }
                     if (r.BestBound is { } bb && bb + margin < pairUpper) (pairUpper, source) = (bb + margin, $"milp {r.Status.ToString().ToLowerInvariant()}");

@@ -129,7 +129,7 @@ public static class Verifier
             if (limit == TimeSpan.Zero) break;
             using var milp = EquivalenceMilp.ForOutput(n, q, box, p.Output, p.Sign, p.Delta, options.Backend, fb, qb);
             var r = milp.Solve(new MilpOptions(limit), options.Cancellation);
-            var (result, witness) = Interpret(n, q, box, p, r, milp.SafetyMargin, notes);
+            var (result, witness) = Interpret(n, q, box, p, r, milp, notes);
             outcome[p.Id] = result;
             if (witness is not null) return witness;
         }
@@ -142,7 +142,7 @@ public static class Verifier
         using var milp = EquivalenceMilp.Monolithic(n, q, box, options.Delta, options.Backend, fb, qb);
         var r = milp.Solve(new MilpOptions(Remaining(deadline, 1)), options.Cancellation);
         // One MILP answers for every open pair at once, so its verdict is interpreted once and shared.
-        var (shared, witness) = Interpret(n, q, box, open[0], r, milp.SafetyMargin, notes);
+        var (shared, witness) = Interpret(n, q, box, open[0], r, milp, notes, monolithic: true);
         foreach (var p in open)
         {
             var own = witness is not null && !(p.Output == witness.Output && Math.Sign(witness.Difference) == p.Sign)
@@ -158,8 +158,9 @@ public static class Verifier
     /// it too (no point can reach the constraint); a solution is re-executed and only a real violation counts.
     /// </summary>
     private static (SubProblemResult Result, Witness? Witness) Interpret(FloatNetwork n, QuantizedNetwork q, Box box, SubProblem p,
-        MilpResult r, double margin, List<string> notes)
+        MilpResult r, EquivalenceMilp milp, List<string> notes, bool monolithic = false)
     {
+        var margin = milp.SafetyMargin;
         var seconds = r.WallTime.TotalSeconds;
         var solver = r.Backend.ToString().ToLowerInvariant();
         SubProblemResult Make(SubProblemOutcome o, DecidedBy by, Witness? w = null) =>
@@ -168,7 +169,8 @@ public static class Verifier
         if (r.Status == MilpStatus.Infeasible) return (Make(SubProblemOutcome.Proved, DecidedBy.Milp), null);
         if (r.Solution is { } x)
         {
-            var e = Candidates.Reexecute(n, q, x, box);
+            var e = Candidates.Reexecute(n, q, x, box, milp.LastInputCodes,
+                c => monolithic ? c.MaxAbsDifference : c.SignedDifference(p.Output, p.Sign));
             if (WitnessChecker.ToWitness(e, p.Delta) is { } w) return (Make(SubProblemOutcome.Violated, DecidedBy.Milp, w), w);
             notes.Add($"sub-problem {p.Id}: the solver's candidate re-executes to max |N − Q| = {e.MaxAbsDifference:G6} < δ (spurious, inside the rounding widening or solver tolerance); left unknown");
             return (Make(SubProblemOutcome.Unknown, DecidedBy.Open), null);
