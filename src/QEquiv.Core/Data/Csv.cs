@@ -51,7 +51,8 @@ public static class Csv
         for (var l = 0; l < lines.Count; l++)
         {
             var line = lines[l];
-            if (string.IsNullOrWhiteSpace(line)) continue;
+            // '#' lines are comments: witness files carry their facts that way and stay readable as inputs.
+            if (string.IsNullOrWhiteSpace(line) || line.TrimStart().StartsWith('#')) continue;
             var lineNo = l + 1;
             var fields = line.Split(',');
             var row = new float[fields.Length];
