@@ -80,8 +80,11 @@ public static class BenchInstances
     }
 
     /// <summary>Parses already-read lines; <paramref name="source"/> names the list in errors, paths resolve against <paramref name="baseDirectory"/>.</summary>
-    public static IReadOnlyList<BenchInstance> Parse(IReadOnlyList<string> lines, string source, string baseDirectory)
+    /// <param name="fileExists">How files are checked (File.Exists unless given; tests pass their own).</param>
+    public static IReadOnlyList<BenchInstance> Parse(IReadOnlyList<string> lines, string source, string baseDirectory,
+        Func<string, bool>? fileExists = null)
     {
+        fileExists ??= File.Exists;
         var instances = new List<BenchInstance>();
         var sawData = false;
         for (var l = 0; l < lines.Count; l++)
@@ -111,11 +114,11 @@ public static class BenchInstances
                 if (!(t > 0) || t >= 1e9) throw BadInputException.For(where, $"timeout must be a number of seconds > 0, got {fields[4]}");
                 timeout = t;
             }
-            var floatModel = ExistingFile(baseDirectory, fields[0], where, "float model");
-            var quantModel = ExistingFile(baseDirectory, fields[1], where, "quantized model");
+            var floatModel = ExistingFile(fileExists, baseDirectory, fields[0], where, "float model");
+            var quantModel = ExistingFile(fileExists, baseDirectory, fields[1], where, "quantized model");
             var region = RegionSpec.Parse(fields[2], where);
-            ExistingFile(baseDirectory, region.Path, where, "region file");
-            if (region.SecondPath is { } second) ExistingFile(baseDirectory, second, where, "region file");
+            ExistingFile(fileExists, baseDirectory, region.Path, where, "region file");
+            if (region.SecondPath is { } second) ExistingFile(fileExists, baseDirectory, second, where, "region file");
             instances.Add(new BenchInstance(source, l + 1, floatModel, quantModel, region, baseDirectory, delta, timeout));
         }
         if (instances.Count == 0) throw BadInputException.For(source, "no instances (only comments, blank lines or a header)");
@@ -135,9 +138,9 @@ public static class BenchInstances
             ? v
             : throw BadInputException.For(where, $"{column} '{s}' is not a finite number");
 
-    private static string ExistingFile(string baseDirectory, string path, string where, string what)
+    private static string ExistingFile(Func<string, bool> fileExists, string baseDirectory, string path, string where, string what)
     {
         var full = Path.IsPathRooted(path) ? path : Path.GetFullPath(Path.Combine(baseDirectory, path));
-        return File.Exists(full) ? full : throw BadInputException.For(where, $"{what} '{path}' does not exist (looked for {full})");
+        return fileExists(full) ? full : throw BadInputException.For(where, $"{what} '{path}' does not exist (looked for {full})");
     }
 }
