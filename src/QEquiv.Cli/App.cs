@@ -12,6 +12,7 @@ public static class App
         root.Subcommands.Add(EvalCommand.Create());
         root.Subcommands.Add(VerifyCommand.Create());
         root.Subcommands.Add(MaxErrorCommand.Create());
+        root.Subcommands.Add(BenchCommand.Create());
         return root;
     }
 }

@@ -37,17 +37,29 @@ public static class Cli
 
     private static string OneLine(string s) => s.ReplaceLineEndings(" ");
 
-    /// <summary>Console for tables: plain when output is redirected, so files and pipes get no escape codes.</summary>
+    /// <summary>Console for tables: plain when output is redirected, so files and pipes get no escape codes. It writes
+    /// to whatever Console.Out is at the time (not the writer it was created with), so in-process runs that
+    /// capture Console.Out, like the tests' CliRunner, see tables from every command, not only the first.</summary>
     public static IAnsiConsole Out { get; } = AnsiConsole.Create(new AnsiConsoleSettings
     {
         Ansi = Console.IsOutputRedirected ? AnsiSupport.No : AnsiSupport.Detect,
         ColorSystem = Console.IsOutputRedirected ? ColorSystemSupport.NoColors : ColorSystemSupport.Detect,
-        Out = new AnsiConsoleOutput(Console.Out),
+        Out = new AnsiConsoleOutput(new CurrentConsoleOut()),
     }).WithWidth(Console.IsOutputRedirected ? 200 : null);
 
     private static IAnsiConsole WithWidth(this IAnsiConsole console, int? width)
     {
         if (width is { } w) console.Profile.Width = w;
         return console;
+    }
+
+    private sealed class CurrentConsoleOut : TextWriter
+    {
+        public override System.Text.Encoding Encoding => Console.Out.Encoding;
+        public override void Write(char value) => Console.Out.Write(value);
+        public override void Write(string? value) => Console.Out.Write(value);
+        public override void Write(char[] buffer, int index, int count) => Console.Out.Write(buffer, index, count);
+        public override void WriteLine(string? value) => Console.Out.WriteLine(value);
+        public override void Flush() => Console.Out.Flush();
     }
 }

@@ -1,0 +1,89 @@
+using System.CommandLine;
+using System.Globalization;
+using QEquiv.Benchmarking;
+using QEquiv.Quantization;
+using QEquiv.Verification;
+using Spectre.Console;
+
+namespace QEquiv.Cli.Commands;
+
+/// <summary>`qequiv bench`: every instance of a list under every strategy, a results CSV and a summary table.</summary>
+internal static class BenchCommand
+{
+    public static Command Create()
+    {
+        var instances = new Argument<string>("INSTANCES.csv") { Description = "instance list: float model, quantized model, region spec, delta, timeout (paths relative to the list's folder)" };
+        var timeout = new Option<double?>("--timeout") { Description = "cap on every instance's timeout in seconds (used alone where the list leaves it empty)" };
+        var output = new Option<string>("--out") { Description = "results CSV, one row per instance and strategy (rewritten atomically after each instance)", DefaultValueFactory = _ => "results.csv" };
+        var strategy = new Option<string[]>("--strategy")
+        {
+            Description = "monolithic and/or output; repeat or comma-separate to compare them in one run (default: monolithic,output)",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var solver = VerifyCommand.SolverOption();
+        var runtime = new ModelOptions().Runtime;
+        var command = new Command("bench", "Verify every instance of a list under each strategy; write a results CSV and summarise");
+        command.Arguments.Add(instances);
+        foreach (var o in new Option[] { timeout, output, strategy, solver, runtime }) command.Options.Add(o);
+        command.SetAction(parse =>
+        {
+            var strategies = ParseStrategies(parse.GetValue(strategy));
+            var cap = VerifyCommand.Seconds(parse.GetValue(timeout))?.TotalSeconds;
+            var outPath = parse.GetValue(output)!;
+            var outDir = Path.GetDirectoryName(Path.GetFullPath(outPath))!;
+            if (!Directory.Exists(outDir)) throw BadInputException.For(outPath, "its folder does not exist");
+
+            var list = BenchInstances.Read(parse.GetValue(instances)!);
+            var prepared = BenchRunner.Prepare(list, parse.GetValue(runtime));
+            var options = new BenchOptions(strategies, parse.GetValue(solver), parse.GetValue(runtime), cap);
+            var done = new List<BenchResult>();
+            var results = BenchRunner.Run(prepared, options, (p, rows) =>
+            {
+                done.AddRange(rows);
+                AtomicFile.Write(outPath, BenchResult.ToCsv(done));
+                var c = CultureInfo.InvariantCulture;
+                var parts = rows.Select(r => string.Create(c, $"{BenchResult.Word(r.Strategy)} {BenchResult.Word(r.Verdict)} {r.Seconds:F2} s"));
+                Console.Error.WriteLine($"[{p.Index + 1}/{prepared.Count}] {p.Instance.Name} (line {p.Instance.Line}): {string.Join(", ", parts)}");
+            });
+            AtomicFile.Write(outPath, BenchResult.ToCsv(results));
+            PrintSummary(BenchSummary.Of(results, strategies), prepared.Count, outPath);
+            return Cli.Ok;
+        });
+        return command;
+    }
+
+    /// <summary>Repeated and comma-separated values, in order, without duplicates; both strategies when none is given.</summary>
+    public static IReadOnlyList<Strategy> ParseStrategies(string[]? values)
+    {
+        if (values is null || values.Length == 0) return [Strategy.Monolithic, Strategy.Output];
+        var result = new List<Strategy>();
+        foreach (var word in values.SelectMany(v => v.Split(',')).Select(w => w.Trim()))
+        {
+            if (!Enum.TryParse<Strategy>(word, ignoreCase: true, out var s) || !Enum.IsDefined(s) || word.Length == 0 || char.IsDigit(word[0]))
+                throw new BadInputException($"--strategy: unknown strategy '{word}' (expected monolithic or output)");
+            if (!result.Contains(s)) result.Add(s);
+        }
+        return result;
+    }
+
+    private static void PrintSummary(BenchSummary summary, int instances, string outPath)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var table = new Table().Title($"{instances} instances, results in {Markup.Escape(outPath)}");
+        foreach (var h in new[] { "strategy", "runs", "verified", "falsified", "unknown", "decided", "median s (decided)" })
+            table.AddColumn(new TableColumn(h).RightAligned());
+        foreach (var s in summary.Strategies)
+            table.AddRow(BenchResult.Word(s.Strategy), I(s.Runs), I(s.Verified), I(s.Falsified), I(s.Unknown), I(s.Decided),
+                s.MedianDecidedSeconds is { } m ? m.ToString("F3", c) : "-");
+        Cli.Out.Write(table);
+        if (summary.SpeedUp is { } su)
+        {
+            var a = BenchResult.Word(su.Baseline);
+            var b = BenchResult.Word(su.Candidate);
+            Cli.Out.WriteLine(su.Median is { } m
+                ? string.Create(c, $"median speed-up of {b} over {a}: {m:F2}x ({a} s / {b} s on the {su.BothDecided} instances both decided)")
+                : $"median speed-up of {b} over {a}: - (no instance decided by both)");
+        }
+        static string I(int v) => v.ToString(CultureInfo.InvariantCulture);
+    }
+}

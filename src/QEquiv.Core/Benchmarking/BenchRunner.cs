@@ -1,0 +1,136 @@
+using System.Globalization;
+using System.Text;
+using QEquiv.Networks;
+using QEquiv.Onnx;
+using QEquiv.Quantization;
+using QEquiv.Regions;
+using QEquiv.Solvers;
+using QEquiv.Verification;
+
+namespace QEquiv.Benchmarking;
+
+/// <summary>How a benchmark run is configured; every instance runs under every strategy, in this order.</summary>
+public sealed record BenchOptions(
+    IReadOnlyList<Strategy> Strategies,
+    MilpBackend Backend = MilpBackends.Default,
+    Runtime Runtime = Runtime.Onnx,
+    double? TimeoutCap = null,
+    int Seed = 0)
+{
+    public CancellationToken Cancellation { get; init; }
+}
+
+/// <summary>One (instance, strategy) run: the row of the results CSV. Seconds are rounded to milliseconds so the
+/// CSV and the summary computed from these records agree to the digit.</summary>
+public sealed record BenchResult(
+    int Index,
+    string Instance,
+    Strategy Strategy,
+    string Solver,
+    double Delta,
+    double? TimeoutSeconds,
+    Verdict Verdict,
+    double Seconds,
+    int SubProblems,
+    int ByFalsifier,
+    int ByBounds,
+    int ByMilp,
+    int Open,
+    double ProvedShare)
+{
+    public bool Decided => Verdict != Verdict.Unknown;
+
+    public static BenchResult From(int index, BenchInstance instance, TimeSpan? timeout, VerificationReport r) => new(
+        index, instance.Name, r.Strategy, r.Backend, r.Delta, timeout?.TotalSeconds, r.Verdict,
+        Math.Round(r.Timings.Total, 3), r.SubProblems.Count,
+        r.Count(DecidedBy.Falsifier), r.Count(DecidedBy.Bounds), r.Count(DecidedBy.Milp), r.Count(DecidedBy.Open),
+        Math.Round(r.ProvedShare, 4));
+
+    public const string CsvHeader = "instance,strategy,solver,delta,timeout,verdict,seconds,sub_problems,by_falsifier,by_bounds,by_milp,open,proved_share";
+
+    public string ToCsv() => string.Join(",",
+        Instance, Word(Strategy), Solver, G(Delta), TimeoutSeconds is { } t ? G(t) : "", Word(Verdict),
+        Seconds.ToString("F3", CultureInfo.InvariantCulture), SubProblems, ByFalsifier, ByBounds, ByMilp, Open,
+        ProvedShare.ToString("0.####", CultureInfo.InvariantCulture));
+
+    public static string ToCsv(IEnumerable<BenchResult> results)
+    {
+        var sb = new StringBuilder(CsvHeader).Append('\n');
+        foreach (var r in results) sb.Append(r.ToCsv()).Append('\n');
+        return sb.ToString();
+    }
+
+    public static string Word<T>(T value) where T : Enum => value.ToString().ToLowerInvariant();
+
+    private static string G(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+}
+
+/// <summary>An instance with its models loaded and its region resolved, ready to run.</summary>
+public sealed record PreparedInstance(int Index, BenchInstance Instance, FloatNetwork Float, QuantizedNetwork Quantized, Box Box);
+
+/// <summary>
+/// Runs instance lists: <see cref="Prepare"/> loads every model and region first (so that a bad file fails the
+/// run before any solving), then <see cref="Run"/> verifies each instance under each strategy, one after another
+/// on one worker, so that the strategies' timings are comparable.
+/// </summary>
+public static class BenchRunner
+{
+    /// <exception cref="BadInputException">a model or region that does not load, or that does not fit the other
+    /// files of its line; the message names the list and line, then the file's own problem.</exception>
+    public static IReadOnlyList<PreparedInstance> Prepare(IReadOnlyList<BenchInstance> instances, Runtime runtime)
+    {
+        var floats = new Dictionary<string, FloatNetwork>();
+        var quants = new Dictionary<(string, string, Runtime), QuantizedNetwork>();
+        var prepared = new List<PreparedInstance>();
+        foreach (var inst in instances)
+        {
+            try
+            {
+                if (!floats.TryGetValue(inst.FloatModel, out var n)) floats[inst.FloatModel] = n = OnnxImporter.LoadFloat(inst.FloatModel);
+                var key = (inst.QuantModel, inst.FloatModel, runtime);
+                if (!quants.TryGetValue(key, out var q))
+                {
+                    q = RuntimeSemantics.Apply(runtime, OnnxImporter.LoadQuantized(inst.QuantModel), n);
+                    quants[key] = q;
+                }
+                if (n.InputSize != q.InputSize)
+                    throw BadInputException.For(inst.QuantModel, $"takes {q.InputSize} inputs but the float model {inst.FloatModel} takes {n.InputSize}");
+                if (n.OutputSize != q.OutputSize)
+                    throw BadInputException.For(inst.QuantModel, $"has {q.OutputSize} outputs but the float model {inst.FloatModel} has {n.OutputSize}");
+                var box = inst.Region.Resolve(inst.BaseDirectory);
+                if (box.Dimension != n.InputSize)
+                    throw new BadInputException($"the region {inst.Region} has {box.Dimension} inputs but the models take {n.InputSize}");
+                prepared.Add(new PreparedInstance(prepared.Count, inst, n, q, box));
+            }
+            catch (BadInputException e) when (!e.Message.StartsWith(inst.Where, StringComparison.Ordinal))
+            {
+                throw BadInputException.For(inst.Where, e.Message);
+            }
+        }
+        return prepared;
+    }
+
+    /// <param name="onInstance">Called after each instance with its results under every strategy (for progress and
+    /// for saving partial results).</param>
+    public static IReadOnlyList<BenchResult> Run(IReadOnlyList<PreparedInstance> instances, BenchOptions options,
+        Action<PreparedInstance, IReadOnlyList<BenchResult>>? onInstance = null)
+    {
+        if (options.Strategies.Count == 0) throw new ArgumentException("at least one strategy is needed", nameof(options));
+        var all = new List<BenchResult>();
+        foreach (var p in instances)
+        {
+            var mine = new List<BenchResult>();
+            foreach (var strategy in options.Strategies)
+            {
+                if (options.Cancellation.IsCancellationRequested) return all;
+                var timeout = p.Instance.EffectiveTimeout(options.TimeoutCap);
+                var report = Verifier.Verify(p.Float, p.Quantized, p.Box,
+                    new VerifyOptions(p.Instance.Delta, strategy, options.Backend, timeout, options.Seed) { Cancellation = options.Cancellation });
+                mine.Add(BenchResult.From(p.Index, p.Instance, timeout, report));
+            }
+            all.AddRange(mine);
+            onInstance?.Invoke(p, mine);
+        }
+        return all;
+    }
+}

@@ -1,0 +1,54 @@
+using QEquiv.Verification;
+
+namespace QEquiv.Benchmarking;
+
+/// <summary>One strategy's line of the summary. MedianDecidedSeconds is null when it decided nothing.</summary>
+public sealed record StrategySummary(Strategy Strategy, int Runs, int Verified, int Falsified, int Unknown, double? MedianDecidedSeconds)
+{
+    public int Decided => Verified + Falsified;
+}
+
+/// <summary>
+/// Median of Baseline seconds / Candidate seconds over the instances both strategies decided (> 1: the candidate is
+/// faster). Null Median when no instance was decided by both.
+/// </summary>
+public sealed record SpeedUp(Strategy Baseline, Strategy Candidate, int BothDecided, double? Median);
+
+/// <summary>What the terminal shows after a run, computed from exactly the rows written to the results CSV.</summary>
+public sealed record BenchSummary(IReadOnlyList<StrategySummary> Strategies, SpeedUp? SpeedUp)
+{
+    /// <param name="strategies">In the order they ran; with exactly two, the first is the baseline of the speed-up.</param>
+    public static BenchSummary Of(IReadOnlyList<BenchResult> results, IReadOnlyList<Strategy> strategies)
+    {
+        var lines = strategies.Select(s =>
+        {
+            var mine = results.Where(r => r.Strategy == s).ToList();
+            return new StrategySummary(s, mine.Count,
+                mine.Count(r => r.Verdict == Verdict.Verified),
+                mine.Count(r => r.Verdict == Verdict.Falsified),
+                mine.Count(r => r.Verdict == Verdict.Unknown),
+                Median(mine.Where(r => r.Decided).Select(r => r.Seconds)));
+        }).ToList();
+        SpeedUp? speedUp = null;
+        if (strategies.Count == 2)
+        {
+            var (a, b) = (strategies[0], strategies[1]);
+            var byA = results.Where(r => r.Strategy == a && r.Decided).ToDictionary(r => r.Index);
+            var ratios = results.Where(r => r.Strategy == b && r.Decided && byA.ContainsKey(r.Index))
+                .Select(r => Ratio(byA[r.Index].Seconds, r.Seconds)).ToList();
+            speedUp = new SpeedUp(a, b, ratios.Count, Median(ratios));
+        }
+        return new BenchSummary(lines, speedUp);
+    }
+
+    /// <summary>Times are rounded to milliseconds; a run that rounds to 0 counts as 1 ms so ratios stay finite.</summary>
+    public static double Ratio(double baselineSeconds, double candidateSeconds) =>
+        Math.Max(baselineSeconds, 0.001) / Math.Max(candidateSeconds, 0.001);
+
+    public static double? Median(IEnumerable<double> values)
+    {
+        var v = values.OrderBy(x => x).ToArray();
+        if (v.Length == 0) return null;
+        return v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
+    }
+}
