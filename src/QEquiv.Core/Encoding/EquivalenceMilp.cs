@@ -49,8 +49,6 @@ public sealed class EquivalenceMilp : IDisposable
         ObjectiveBounds = objectiveBounds;
     }
 
-    internal Solver Model => _solver;
-
     public MilpBackend Backend { get; }
     public Box Box { get; }
     public FloatNetworkBounds FloatBounds { get; }

@@ -2,7 +2,7 @@ using QEquiv.Evaluation;
 using QEquiv.Networks;
 using QEquiv.Quantization;
 
-namespace QEquiv.Bounds;
+namespace QEquiv.Tests;
 
 /// <summary>
 /// Intermediate values of one quantization step as the runtime computes them: the accumulator (dense),
