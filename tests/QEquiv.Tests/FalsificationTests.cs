@@ -116,14 +116,61 @@ public class FalsificationTests
         Assert.Equal(-5.0, WitnessChecker.Evaluate(n, q, Enumerable.Repeat(1f, 20).ToArray()).Differences[0]);
 
         // Sampling alone cannot reach it: a random corner hits all-ones with probability 2^-20.
-        var sampled = Falsifier.Search(n, q, Unit(20), 4.9, new FalsifierOptions(Seed: 3) { MaxSearchEvaluations = 0 });
+        var sampled = Falsifier.Search(n, q, Unit(20), 4.9, new FalsifierOptions(Seed: 3) { MaxSearchEvaluations = 0, GradientSteps = 0 });
         Assert.Null(sampled.Witness);
 
-        var r = Falsifier.Search(n, q, Unit(20), 4.9, new FalsifierOptions(Seed: 3));
+        var r = Falsifier.Search(n, q, Unit(20), 4.9, new FalsifierOptions(Seed: 3) { GradientSteps = 0 });
         var w = Assert.IsType<Witness>(r.Witness);
         Assert.Equal(-5.0, w.Difference);
         Assert.All(w.Input, v => Assert.Equal(1f, v));
         Assert.True(r.Evaluations < 500 + 256 + 1 + 100, $"{r.Evaluations} evaluations: the ascent should need one pass");
+    }
+
+    [Fact]
+    public void GradientAscentAloneReachesTheViolatingCorner()
+    {
+        var (n, q) = Sum20(5);
+        // Only the centre is sampled and the coordinate-wise search is off: what finds −5 is gradient ascent.
+        var only = new FalsifierOptions(Seed: 3, RandomPoints: 0) { RandomCorners = 0, MaxSearchEvaluations = 0 };
+        Assert.Null(Falsifier.Search(n, q, Unit(20), 4.9, only with { GradientSteps = 0 }).Witness);
+
+        var r = Falsifier.Search(n, q, Unit(20), 4.9, only);
+        var w = Assert.IsType<Witness>(r.Witness);
+        Assert.Equal(-5.0, w.Difference);
+        Assert.All(w.Input, v => Assert.Equal(1f, v));
+        Assert.NotNull(WitnessChecker.Check(n, q, w.Input, 4.9));
+        // ∂(Q − N)/∂x_i = 0.25 everywhere, so the first sign step from the centre (½ width) lands on the corner.
+        Assert.True(r.Evaluations <= 3, $"{r.Evaluations} evaluations");
+    }
+
+    [Fact]
+    public void GradientIteratesAreFloat32PointsInsideTheBox()
+    {
+        for (var seed = 0; seed < 4; seed++)
+        {
+            var pair = TestNetworks.Random(seed, [6, 8, 5, 3], withRequantize: seed % 2 == 1, signedInput: seed >= 2);
+            // Bounds that are not float32 values, so rounding an iterate could step outside; one input pinned.
+            var lo = Enumerable.Range(0, 6).Select(i => 0.1 + 0.07 * i).ToArray();
+            var hi = lo.Select((v, i) => i == 4 ? v : v + 0.3 + 0.01 * i).ToArray();
+            lo[4] = hi[4] = 0.5; // a float32 value
+            var box = Box.Create(lo, hi, "t");
+            var iterates = new List<float[]>();
+            var r = Falsifier.Search(pair.Float, pair.Quantized, box, 100, new FalsifierOptions(Seed: seed, RandomPoints: 20)
+            {
+                MaxSearchEvaluations = 0,
+                GradientIterateObserver = x => iterates.Add((float[])x.Clone()),
+            });
+            Assert.Equal(FalsifierStop.Completed, r.Stop);
+            Assert.NotEmpty(iterates);
+            Assert.True(iterates.Count > 2 * 3 * 3, $"seed {seed}: only {iterates.Count} iterates for 3 outputs × 2 signs × 3 starts");
+            foreach (var x in iterates)
+            {
+                Assert.True(box.Contains(x), $"seed {seed}: iterate [{string.Join(", ", x)}] outside the box");
+                Assert.All(x, v => Assert.True(float.IsFinite(v)));
+            }
+            // Every iterate was evaluated: centre + 2^6 corners + 20 random points + the iterates.
+            Assert.Equal(1 + 64 + 20 + iterates.Count, r.Evaluations);
+        }
     }
 
     [Fact]
@@ -142,9 +189,15 @@ public class FalsificationTests
         var (n, q) = Sum20(5);
         var r = Falsifier.Search(n, q, Unit(20), 0.1, new FalsifierOptions(Seed: 2) { StopAtFirstWitness = false });
         Assert.Equal(FalsifierStop.Completed, r.Stop);
-        Assert.Equal(5.0, r.BestMaxAbsDifference);
-        Assert.Equal(5.0, r.Witness!.MaxAbsDifference);
-        Assert.Equal(-5.0, r.PerOutput[0].MinDifference);
+        // The all-ones corner gives −5; interior points whose input codes round up do slightly worse
+        // (N sees x, Q sees the rounded-up code), up to 20·(½/64) + 1/16 more. Gradient ascent visits them.
+        Assert.InRange(r.BestMaxAbsDifference, 5.0, 5.0 + 20 * 0.5 / 64 + 1.0 / 16);
+        Assert.Equal(r.BestMaxAbsDifference, r.Witness!.MaxAbsDifference);
+        Assert.Equal(-r.BestMaxAbsDifference, r.PerOutput[0].MinDifference);
+        Assert.Equal(r.Witness.Difference, WitnessChecker.Evaluate(n, q, r.Witness.Input).Differences[0]);
+        // Coordinate ascent alone only visits bounds and stops at the corner.
+        var corners = Falsifier.Search(n, q, Unit(20), 0.1, new FalsifierOptions(Seed: 2) { StopAtFirstWitness = false, GradientSteps = 0 });
+        Assert.Equal(5.0, corners.BestMaxAbsDifference);
     }
 
     [Fact]

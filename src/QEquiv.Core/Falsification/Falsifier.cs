@@ -34,6 +34,17 @@ public sealed record FalsifierOptions(int Seed = 0, int RandomPoints = 500, Time
     /// the coordinates moved to a random bound; 0 disables restarts.
     /// </summary>
     public double RestartPerturbation { get; init; } = 0.1;
+    /// <summary>
+    /// Iterations of projected gradient ascent per start (<see cref="Falsifier"/>'s gradient phase, run for
+    /// every (output, sign) pair from three starts before the coordinate-wise search); 0 switches the phase off.
+    /// Each iterate is a full (not incremental) evaluation plus one gradient; with 10 outputs the default
+    /// costs at most 20 × 3 × 21 = 1 260 of them when no witness stops it early.
+    /// </summary>
+    public int GradientSteps { get; init; } = 20;
+    /// <summary>Run gradient ascent for every (output, sign) pair before any coordinate ascent (true) or per pair just before its ascent (false).</summary>
+    internal bool GradientFirst { get; init; } = true;
+    /// <summary>Sees every gradient iterate as it is evaluated (tests).</summary>
+    internal Action<float[]>? GradientIterateObserver { get; init; }
 }
 
 public enum FalsifierStop { Completed, WitnessFound, TimeBudget, Cancelled, NoFloat32Point }
@@ -64,7 +75,11 @@ public sealed record FalsificationResult(
 
 /// <summary>
 /// Cheap counterexample search run before any proof: the box centre, its corners, seeded random
-/// points, then a greedy coordinate-wise ascent of ±(N_j − Q_j) from the best sampled point. The ascent
+/// points, projected gradient ascent of ±(N_j − Q_j) (Q's gradient straight through its roundings; off with
+/// <see cref="FalsifierOptions.GradientSteps"/> = 0), then a greedy coordinate-wise ascent from the best point.
+/// Gradient ascent moves all coordinates at once and also visits interior points, where an input code
+/// rounded the unfavourable way adds to the error; on the MNIST boxes it reaches witnesses the
+/// coordinate ascent needs 10⁴–10⁵ moves for, or does not find at all. The coordinate ascent
 /// matters on MNIST boxes, where random points concentrate near the centre and the largest errors sit
 /// at corners chosen coordinate by coordinate. Each pass tries coordinates in order of a first-order gain
 /// estimate; converged ascents restart from perturbed best points while budget remains. Moves are
@@ -124,13 +139,23 @@ public static class Falsifier
             .SelectMany(j => new[] { (Output: j, Sign: 1), (Output: j, Sign: -1) })
             .OrderByDescending(t => run.Observation(t.Output).Best(t.Sign))
             .ToArray();
+        // Gradient ascent for every pair first (measured faster on the MNIST boxes than per pair before its
+        // coordinate ascent: a witness found by one pair's gradient spares the other pairs' long ascents).
+        var gradient = options.GradientSteps > 0;
+        if (gradient && options.GradientFirst)
+        {
+            for (var k = 0; k < pairs.Length; k++)
+                if (!GradientAscent(run, pair, pairs[k].Output, pairs[k].Sign, box, centre, rng)) return run.Result();
+            pairs = pairs.OrderByDescending(t => run.Observation(t.Output).Best(t.Sign)).ToArray();
+        }
         // Budget left by a pair that converged early rolls over to the pairs after it.
         var remaining = Math.Max(0, options.MaxSearchEvaluations);
         for (var k = 0; k < pairs.Length; k++)
         {
+            var (j, s) = pairs[k];
+            if (gradient && !options.GradientFirst && !GradientAscent(run, pair, j, s, box, centre, rng)) return run.Result();
             var cap = remaining / (pairs.Length - k);
             if (cap == 0) continue;
-            var (j, s) = pairs[k];
             if (!CoordinateAscent(run, pair, j, s, loF, hiF, cap, 0, rng, out var used)) return run.Result();
             remaining -= used;
         }
@@ -214,8 +239,54 @@ public static class Falsifier
     }
 
     /// <summary>
+    /// Projected sign-gradient ascent of s·(N_j − Q_j) from three starts: the best point observed so far
+    /// for (j, s), the box centre and a fresh random point. Step t moves every coordinate by
+    /// ±α_t·width_i with α_t decaying linearly from ½ to ½/T; the real-valued iterate is clamped to the box,
+    /// and the evaluated point is its float32 rounding inside the box (<see cref="Float32Points"/>), re-executed
+    /// like every other candidate (a witness is only what <see cref="WitnessChecker"/> confirms). The gradient
+    /// is <see cref="DifferenceGradient"/>'s straight-through estimate, taken at the evaluated point.
+    /// False when the search must stop.
+    /// </summary>
+    private static bool GradientAscent(Run run, IncrementalPair pair, int j, int s, Box box, float[] centre, Random rng)
+    {
+        var steps = run.GradientSteps;
+        var n = box.Dimension;
+        var obs = run.Observation(j);
+        var random = new double[n];
+        for (var i = 0; i < n; i++) random[i] = box.Lo[i] + rng.NextDouble() * box.Width(i);
+        float[][] starts = [s > 0 ? obs.MaxDifferenceInput : obs.MinDifferenceInput, centre, Float32Points.RoundInto(box, random)!];
+        var x = new double[n];
+        foreach (var start in starts)
+        {
+            for (var i = 0; i < n; i++) x[i] = start[i];
+            var point = (float[])start.Clone();
+            for (var t = 0; ; t++)
+            {
+                run.GradientIterateObserver?.Invoke(point);
+                if (!run.Try(pair, point)) return false;
+                if (t == steps) break;
+                var g = DifferenceGradient(pair, run.Network, run.Quantized, j, s);
+                var alpha = 0.5 * (steps - t) / steps;
+                var moved = false;
+                for (var i = 0; i < n; i++)
+                {
+                    if (g[i] == 0) continue;
+                    var v = Math.Clamp(x[i] + Math.Sign(g[i]) * alpha * box.Width(i), box.Lo[i], box.Hi[i]);
+                    if (v != x[i]) moved = true;
+                    x[i] = v;
+                }
+                if (!moved) break; // a zero gradient or every coordinate pinned at the bound it points to
+                point = Float32Points.RoundInto(box, x)!;
+            }
+        }
+        return true;
+    }
+
+    /// <summary>
     /// ∂ s·(N_j − Q_j) / ∂x at the pair's point: N by back-propagation through its active ReLUs, Q
-    /// straight through (roundings as identity) with its dequantized weights and the ReLUs active in its codes.
+    /// straight through (roundings as identity, saturation as a clamp, ReLU-with-zero-point as ReLU) with its
+    /// dequantized weights and the ReLUs active in its codes. The one gradient of the falsifier: it orders
+    /// the coordinate-wise search and drives the gradient ascent.
     /// </summary>
     private static double[] DifferenceGradient(IncrementalPair pair, FloatNetwork network, QuantizedNetwork quantized, int j, int s)
     {
@@ -267,7 +338,14 @@ public static class Falsifier
                 h.CopyTo(hin, 0);
             h = hin;
         }
-        for (var i = 0; i < g.Length; i++) g[i] += h[i];
+        // Input quantization saturates too: no slope where x_i lies beyond the range of the input codes.
+        var inQ = quantized.InputQuantization;
+        var x = pair.Input;
+        for (var i = 0; i < g.Length; i++)
+        {
+            var scaled = x[i] / (double)inQ.Scale + inQ.ZeroPoint;
+            if (scaled >= inQ.Min - 0.5 && scaled <= inQ.Max + 0.5) g[i] += h[i];
+        }
         return g;
     }
 
@@ -284,6 +362,8 @@ public static class Falsifier
         public FloatNetwork Network => network;
         public QuantizedNetwork Quantized => quantized;
         public bool GradientOrder => options.GradientOrder;
+        public int GradientSteps => options.GradientSteps;
+        public Action<float[]>? GradientIterateObserver => options.GradientIterateObserver;
         private readonly long _start = Stopwatch.GetTimestamp();
         private readonly OutputObservation?[] _obs = new OutputObservation?[network.OutputSize];
         // True where an extreme in _obs came from the incremental evaluation and is not yet exact.
