@@ -106,31 +106,47 @@ public static class DifferentialBounds
         return saturation;
     }
 
-    /// <summary>The pair term f(z) − g(y) as a relaxation in Δz = z − y.</summary>
+    /// <summary>
+    /// The pair term f(z) − g(y) as a relaxation in Δz = z − y. For two ReLUs ReluDiff's
+    /// [min(0, Δz), max(0, Δz)] holds whatever the phases; where one phase is known a phase-specific form also
+    /// holds (e.g. Δz + min(y, 0) when z ≥ 0), and each side takes whichever is tighter over Δz's range: the
+    /// phase-specific offsets come from the separate bounds of z and y, which are loose exactly where N and Q
+    /// disagree about a phase.
+    /// </summary>
     internal static LinearRelaxation PairTerm(bool floatRelu, Interval z, Interval y, Interval dz, double lo)
     {
         var quantRelu = lo == 0;
-        LinearRelaxation pair;
         if (floatRelu && quantRelu)
         {
-            if (z.Hi <= 0 && y.Hi <= 0) pair = LinearRelaxation.Constant(Interval.Point(0));
-            else if (z.Lo >= 0 && y.Lo >= 0) pair = LinearRelaxation.Identity;
-            else if (z.Hi <= 0) pair = LinearRelaxation.Constant(new Interval(-Relu(y.Hi), 0));
-            else if (y.Hi <= 0) pair = LinearRelaxation.Constant(new Interval(0, Relu(z.Hi)));
+            if (z.Hi <= 0 && y.Hi <= 0) return LinearRelaxation.Constant(Interval.Point(0));
+            if (z.Lo >= 0 && y.Lo >= 0) return LinearRelaxation.Identity;
+            var chord = BetweenZeroAnd(dz);
+            LinearRelaxation phase;
+            if (z.Hi <= 0) phase = LinearRelaxation.Constant(new Interval(-Relu(y.Hi), 0));
+            else if (y.Hi <= 0) phase = LinearRelaxation.Constant(new Interval(0, Relu(z.Hi)));
             // z ≥ 0: relu(z) − relu(y) = Δz + min(y, 0); y ≥ 0: = Δz + relu(−z).
-            else if (z.Lo >= 0) pair = LinearRelaxation.Identity.Plus(new Interval(Math.Min(y.Lo, 0), 0));
-            else if (y.Lo >= 0) pair = LinearRelaxation.Identity.Plus(new Interval(0, Relu(-z.Lo)));
-            else pair = BetweenZeroAnd(dz);
+            else if (z.Lo >= 0) phase = LinearRelaxation.Identity.Plus(new Interval(Math.Min(y.Lo, 0), 0));
+            else if (y.Lo >= 0) phase = LinearRelaxation.Identity.Plus(new Interval(0, Relu(-z.Lo)));
+            else return chord;
+            return Tighter(phase, chord, dz);
         }
-        else if (floatRelu) pair = LinearRelaxation.Identity.Plus(new Interval(Relu(-z.Hi), Relu(-z.Lo)));   // relu(z) − y = Δz + relu(−z)
-        else if (quantRelu) pair = LinearRelaxation.Identity.Plus(new Interval(-Relu(-y.Lo), -Relu(-y.Hi))); // z − relu(y) = Δz − relu(−y)
-        else pair = LinearRelaxation.Identity;
-        return pair;
+        if (floatRelu) return LinearRelaxation.Identity.Plus(new Interval(Relu(-z.Hi), Relu(-z.Lo)));   // relu(z) − y = Δz + relu(−z)
+        if (quantRelu) return LinearRelaxation.Identity.Plus(new Interval(-Relu(-y.Lo), -Relu(-y.Hi))); // z − relu(y) = Δz − relu(−y)
+        return LinearRelaxation.Identity;
     }
 
-    /// <summary>Whether <see cref="Joint"/> uses the range of Δz (only ReluDiff's case of two undecided ReLUs does).</summary>
+    /// <summary>Per side, the relaxation whose bound over dz is tighter (both are valid, so either side may be taken).</summary>
+    private static LinearRelaxation Tighter(LinearRelaxation a, LinearRelaxation b, Interval dz)
+    {
+        Interval ra = a.Over(dz), rb = b.Over(dz);
+        var low = ra.Lo >= rb.Lo ? (a.LowSlope, a.LowIntercept) : (b.LowSlope, b.LowIntercept);
+        var up = ra.Hi <= rb.Hi ? (a.UpSlope, a.UpIntercept) : (b.UpSlope, b.UpIntercept);
+        return new LinearRelaxation(low.Item1, low.Item2, up.Item1, up.Item2);
+    }
+
+    /// <summary>Whether <see cref="Joint"/> uses the range of Δz (two ReLUs not both stable in the same phase).</summary>
     internal static bool JointNeedsDeltaRange(bool floatRelu, Interval z, Interval y, double lo) =>
-        floatRelu && lo == 0 && z.Lo < 0 && z.Hi > 0 && y.Lo < 0 && y.Hi > 0;
+        floatRelu && lo == 0 && !(z.Hi <= 0 && y.Hi <= 0) && !(z.Lo >= 0 && y.Lo >= 0);
 
     /// <summary>
     /// The pair-term range from the two ranges alone (monotone f, g): a second bound to intersect with.
