@@ -290,7 +290,9 @@ public static class DifferentialBounds
                 // Intersections with the separate ranges: h − ĥ before and after the requantization stages.
                 var unfolded = BackSubstitution.Meet(pairRange + saturation, post[j] - ql.Output[j]);
                 delta[j] = BackSubstitution.Meet(unfolded + ql.Requantization[j], post[j] - ql.Folded[j]);
-                relax[j] = pair.Plus(saturation).Plus(ql.Requantization[j]);
+                // Where the separate ranges of h and ĥ bound Δh better than the relaxation does over Δz's range (deep
+                // layers, where Δz's range is wide), that side of the relaxation becomes the constant.
+                relax[j] = Tighter(pair.Plus(saturation).Plus(ql.Requantization[j]), LinearRelaxation.Constant(delta[j]), dz);
             }
         }
 
