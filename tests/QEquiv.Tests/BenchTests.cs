@@ -82,15 +82,17 @@ public sealed class BenchTests : IDisposable
         var list = List("$F,$Q,ball:c0.csv:0.001:0:1,0.5,10");
         r = Bench(list, "--strategy", "monolithic,outptu");
         Assert.Equal(2, r.Exit);
-        Assert.Contains("unknown strategy 'outptu'", r.Err);
+        Assert.Contains("unknown configuration 'outptu'", r.Err);
     }
 
     [Fact]
     public void StrategiesAreRepeatableAndCommaSeparated()
     {
-        Assert.Equal([Strategy.Output, Strategy.Monolithic], BenchCommand.ParseStrategies(["output", "monolithic,output"]));
-        Assert.Equal([Strategy.Monolithic, Strategy.Output], BenchCommand.ParseStrategies(null));
-        Assert.Throws<BadInputException>(() => BenchCommand.ParseStrategies(["1"]));
+        Assert.Equal([new BenchConfiguration(Strategy.Output), new BenchConfiguration(Strategy.Monolithic), new BenchConfiguration(Strategy.Output, false)],
+            BenchCommand.ParseConfigurations(["output", "monolithic,output", "output:nodiff"]));
+        Assert.Equal([new BenchConfiguration(Strategy.Monolithic), new BenchConfiguration(Strategy.Output)], BenchCommand.ParseConfigurations(null));
+        Assert.Throws<BadInputException>(() => BenchCommand.ParseConfigurations(["1"]));
+        Assert.Throws<BadInputException>(() => BenchCommand.ParseConfigurations(["output:fast"]));
     }
 
     [Fact]
@@ -111,13 +113,14 @@ public sealed class BenchTests : IDisposable
     public void RunsBothStrategiesAndTheSummaryIsTheCsvs()
     {
         // Three quick instances on the real 256x2 pair: a δ below the error at the centre (falsified), a tiny ball
-        // that interval bounds settle (verified), and one the MILPs cannot finish in 1 s (unknown).
+        // that bounds settle (verified), and a VNN-LIB box the MILPs cannot finish in 1 s (unknown).
+        var prop0 = Path.GetRelativePath(_files.Dir, TestData.Bench("mnistfc/prop_0_0.03.vnnlib"));
         var list = List(
             "float,quantized,region,delta,timeout",
             "$F,$Q,ball:c1.csv:0.002:0:1,0.01,5",
             "# a comment between instances",
             "$F,$Q,ball:c0.csv:0.001:0:1,0.5,2",
-            "$F,$Q,ball:c1.csv:0.002:0:1,0.5,30");
+            $"$F,$Q,vnnlib:{prop0},0.05,30");
         var (exit, output, err, results) = Bench(list, "--strategy", "monolithic", "--strategy", "output", "--timeout", "1");
         Assert.True(exit == 0, err);
 
@@ -131,6 +134,7 @@ public sealed class BenchTests : IDisposable
         Assert.Equal(["falsified", "falsified", "verified", "verified"], rows.Take(4).Select(r => r[5]));
         Assert.All(rows.Skip(4), r => Assert.Equal("unknown", r[5]));
         Assert.Equal("mnist-net_256x2.qnnpack-qdq/c1+-0.002/d=0.01", rows[0][0]);
+        Assert.All(rows, r => Assert.Equal(14, r.Length));
         Assert.Equal(rows[0][0], rows[1][0]);
         Assert.All(rows, r => Assert.Equal("20", r[7]));
         Assert.All(rows, r => Assert.Equal(20, int.Parse(r[8]) + int.Parse(r[9]) + int.Parse(r[10]) + int.Parse(r[11])));
@@ -148,7 +152,8 @@ public sealed class BenchTests : IDisposable
             var cells = tableRow.Split(['│', '|'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Where(c => c.Length > 0).ToArray();
             Assert.Equal([strategy, mine.Count.ToString(CultureInfo.InvariantCulture), Count("verified").ToString(CultureInfo.InvariantCulture),
                 Count("falsified").ToString(CultureInfo.InvariantCulture), Count("unknown").ToString(CultureInfo.InvariantCulture),
-                decided.Count.ToString(CultureInfo.InvariantCulture), median.ToString("F3", CultureInfo.InvariantCulture)], cells);
+                decided.Count.ToString(CultureInfo.InvariantCulture), median.ToString("F3", CultureInfo.InvariantCulture),
+                mine.Sum(r => int.Parse(r[13], CultureInfo.InvariantCulture)).ToString(CultureInfo.InvariantCulture)], cells);
         }
         var ratios = Enumerable.Range(0, 2).Select(i => BenchSummary.Ratio(double.Parse(rows[2 * i][6], CultureInfo.InvariantCulture),
             double.Parse(rows[2 * i + 1][6], CultureInfo.InvariantCulture)));

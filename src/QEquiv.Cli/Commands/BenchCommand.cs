@@ -17,7 +17,7 @@ internal static class BenchCommand
         var output = new Option<string>("--out") { Description = "results CSV, one row per instance and strategy (rewritten atomically after each instance)", DefaultValueFactory = _ => "results.csv" };
         var strategy = new Option<string[]>("--strategy")
         {
-            Description = "monolithic and/or output; repeat or comma-separate to compare them in one run (default: monolithic,output)",
+            Description = "configurations to compare in one run: monolithic, output, each optionally :nodiff (differential bounds off); repeat or comma-separate (default: monolithic,output)",
             AllowMultipleArgumentsPerToken = false,
         };
         var solver = VerifyCommand.SolverOption();
@@ -27,7 +27,7 @@ internal static class BenchCommand
         foreach (var o in new Option[] { timeout, output, strategy, solver, runtime }) command.Options.Add(o);
         command.SetAction(parse =>
         {
-            var strategies = ParseStrategies(parse.GetValue(strategy));
+            var configurations = ParseConfigurations(parse.GetValue(strategy));
             var cap = VerifyCommand.Seconds(parse.GetValue(timeout))?.TotalSeconds;
             var outPath = parse.GetValue(output)!;
             var outDir = Path.GetDirectoryName(Path.GetFullPath(outPath))!;
@@ -35,33 +35,32 @@ internal static class BenchCommand
 
             var list = BenchInstances.Read(parse.GetValue(instances)!);
             var prepared = BenchRunner.Prepare(list, parse.GetValue(runtime));
-            var options = new BenchOptions(strategies, parse.GetValue(solver), parse.GetValue(runtime), cap);
+            var options = new BenchOptions(configurations, parse.GetValue(solver), parse.GetValue(runtime), cap);
             var done = new List<BenchResult>();
             var results = BenchRunner.Run(prepared, options, (p, rows) =>
             {
                 done.AddRange(rows);
                 AtomicFile.Write(outPath, BenchResult.ToCsv(done));
                 var c = CultureInfo.InvariantCulture;
-                var parts = rows.Select(r => string.Create(c, $"{BenchResult.Word(r.Strategy)} {BenchResult.Word(r.Verdict)} {r.Seconds:F2} s"));
+                var parts = rows.Select(r => string.Create(c, $"{r.Configuration} {BenchResult.Word(r.Verdict)} {r.Seconds:F2} s"));
                 Console.Error.WriteLine($"[{p.Index + 1}/{prepared.Count}] {p.Instance.Name} (line {p.Instance.Line}): {string.Join(", ", parts)}");
             });
             AtomicFile.Write(outPath, BenchResult.ToCsv(results));
-            PrintSummary(BenchSummary.Of(results, strategies), prepared.Count, outPath);
+            PrintSummary(BenchSummary.Of(results, configurations.Select(c => c.Name).ToList()), prepared.Count, outPath);
             return Cli.Ok;
         });
         return command;
     }
 
     /// <summary>Repeated and comma-separated values, in order, without duplicates; both strategies when none is given.</summary>
-    public static IReadOnlyList<Strategy> ParseStrategies(string[]? values)
+    public static IReadOnlyList<BenchConfiguration> ParseConfigurations(string[]? values)
     {
-        if (values is null || values.Length == 0) return [Strategy.Monolithic, Strategy.Output];
-        var result = new List<Strategy>();
+        if (values is null || values.Length == 0) return [new(Strategy.Monolithic), new(Strategy.Output)];
+        var result = new List<BenchConfiguration>();
         foreach (var word in values.SelectMany(v => v.Split(',')).Select(w => w.Trim()))
         {
-            if (!Enum.TryParse<Strategy>(word, ignoreCase: true, out var s) || !Enum.IsDefined(s) || word.Length == 0 || char.IsDigit(word[0]))
-                throw new BadInputException($"--strategy: unknown strategy '{word}' (expected monolithic or output)");
-            if (!result.Contains(s)) result.Add(s);
+            var c = BenchConfiguration.Parse(word);
+            if (!result.Contains(c)) result.Add(c);
         }
         return result;
     }
@@ -70,16 +69,16 @@ internal static class BenchCommand
     {
         var c = CultureInfo.InvariantCulture;
         var table = new Table().Title($"{instances} instances, results in {Markup.Escape(outPath)}");
-        foreach (var h in new[] { "strategy", "runs", "verified", "falsified", "unknown", "decided", "median s (decided)" })
+        foreach (var h in new[] { "configuration", "runs", "verified", "falsified", "unknown", "decided", "median s (decided)", "MILP calls" })
             table.AddColumn(new TableColumn(h).RightAligned());
-        foreach (var s in summary.Strategies)
-            table.AddRow(BenchResult.Word(s.Strategy), I(s.Runs), I(s.Verified), I(s.Falsified), I(s.Unknown), I(s.Decided),
-                s.MedianDecidedSeconds is { } m ? m.ToString("F3", c) : "-");
+        foreach (var s in summary.Configurations)
+            table.AddRow(s.Configuration, I(s.Runs), I(s.Verified), I(s.Falsified), I(s.Unknown), I(s.Decided),
+                s.MedianDecidedSeconds is { } m ? m.ToString("F3", c) : "-", I(s.MilpCalls));
         Cli.Out.Write(table);
         if (summary.SpeedUp is { } su)
         {
-            var a = BenchResult.Word(su.Baseline);
-            var b = BenchResult.Word(su.Candidate);
+            var a = su.Baseline;
+            var b = su.Candidate;
             Cli.Out.WriteLine(su.Median is { } m
                 ? string.Create(c, $"median speed-up of {b} over {a}: {m:F2}x ({a} s / {b} s on the {su.BothDecided} instances both decided)")
                 : $"median speed-up of {b} over {a}: - (no instance decided by both)");

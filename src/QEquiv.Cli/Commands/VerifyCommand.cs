@@ -24,10 +24,12 @@ internal static class VerifyCommand
         var json = new Option<string>("--json") { Description = "write the full report (verdict, timings, every sub-problem) as JSON" };
         var witnessPath = new Option<string>("--witness") { Description = "where to write the witness CSV when falsified", DefaultValueFactory = _ => "witness.csv" };
         var seed = new Option<int>("--seed") { Description = "seed of the falsifier's random points", DefaultValueFactory = _ => 0 };
+        var noDiff = new Option<bool>("--no-diff-bounds") { Description = "bound N and Q separately only (ablation of the differential bounds)" };
+        var lpBudget = new Option<double>("--lp-budget") { Description = "seconds of LP tightening of unstable neurons before the MILPs (0: off)", DefaultValueFactory = _ => 2 };
         var command = new Command("verify", "Prove or refute ‖N(x) − Q(x)‖∞ < δ for every x in a region");
         models.AddTo(command);
         region.AddTo(command);
-        foreach (var o in new Option[] { delta, solver, timeout, strategy, json, witnessPath, seed }) command.Options.Add(o);
+        foreach (var o in new Option[] { delta, solver, timeout, strategy, json, witnessPath, seed, noDiff, lpBudget }) command.Options.Add(o);
         command.SetAction(parse =>
         {
             var d = parse.GetValue(delta);
@@ -35,8 +37,11 @@ internal static class VerifyCommand
             var (n, q) = models.Load(parse);
             var (box, notice) = region.Resolve(parse, n.InputSize);
             if (notice is not null) Console.Error.WriteLine($"note: {notice}");
+            var lp = parse.GetValue(lpBudget);
+            if (!(lp >= 0) || !double.IsFinite(lp)) throw new BadInputException($"--lp-budget: must be a number of seconds ≥ 0, got {lp}");
             var report = Verifier.Verify(n, q, box, new VerifyOptions(d, parse.GetValue(strategy), parse.GetValue(solver),
-                Seconds(parse.GetValue(timeout)), parse.GetValue(seed)));
+                Seconds(parse.GetValue(timeout)), parse.GetValue(seed))
+            { DifferentialBounds = !parse.GetValue(noDiff), LpBudget = TimeSpan.FromSeconds(lp) });
             Console.WriteLine(report.Verdict.ToString().ToLowerInvariant());
             PrintSummary(report);
             if (report.Witness is { } w)
@@ -101,6 +106,8 @@ internal static class VerifyCommand
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
     };
 
+    private static double[] Pair(Bounds.Interval i) => [i.Lo, i.Hi];
+
     public static string ToJson(VerificationReport r) => JsonSerializer.Serialize(new
     {
         verdict = r.Verdict,
@@ -111,6 +118,15 @@ internal static class VerifyCommand
         provedShare = r.ProvedShare,
         witness = r.Witness,
         notes = r.Notes,
+        milpCalls = r.MilpCalls,
+        bounds = r.Bounds.Select(b => new
+        {
+            output = b.Output,
+            naive = Pair(b.Naive),
+            intervalDifferential = b.IntervalDifferential is { } i ? Pair(i) : null,
+            symbolicDifferential = b.SymbolicDifferential is { } y ? Pair(y) : null,
+            tightest = Pair(b.Tightest),
+        }),
         subProblems = r.SubProblems.Select(s => new
         {
             id = s.SubProblem.Id,

@@ -9,9 +9,32 @@ using QEquiv.Verification;
 
 namespace QEquiv.Benchmarking;
 
-/// <summary>How a benchmark run is configured; every instance runs under every strategy, in this order.</summary>
+/// <summary>
+/// One way of running the verifier that a benchmark compares: a strategy, with or without differential bounds
+/// (the ablation the bounds' benefit is measured by). Written "output", "monolithic", "output:nodiff", ….
+/// </summary>
+public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBounds = true)
+{
+    public string Name => BenchResult.Word(Strategy) + (DifferentialBounds ? "" : ":nodiff");
+    public override string ToString() => Name;
+
+    public VerifyOptions Options(double delta, MilpBackend backend, TimeSpan? timeout, int seed) =>
+        new(delta, Strategy, backend, timeout, seed) { DifferentialBounds = DifferentialBounds };
+
+    /// <exception cref="BadInputException">an unknown strategy or modifier.</exception>
+    public static BenchConfiguration Parse(string word)
+    {
+        var parts = word.Split(':');
+        if (parts.Length > 2 || (parts.Length == 2 && parts[1] != "nodiff")
+            || !Enum.TryParse<Strategy>(parts[0], ignoreCase: true, out var s) || !Enum.IsDefined(s) || parts[0].Length == 0 || char.IsDigit(parts[0][0]))
+            throw new BadInputException($"--strategy: unknown configuration '{word}' (expected monolithic or output, optionally with :nodiff)");
+        return new BenchConfiguration(s, parts.Length == 1);
+    }
+}
+
+/// <summary>How a benchmark run is configured; every instance runs under every configuration, in this order.</summary>
 public sealed record BenchOptions(
-    IReadOnlyList<Strategy> Strategies,
+    IReadOnlyList<BenchConfiguration> Configurations,
     MilpBackend Backend = MilpBackends.Default,
     Runtime Runtime = Runtime.Onnx,
     double? TimeoutCap = null,
@@ -25,7 +48,7 @@ public sealed record BenchOptions(
 public sealed record BenchResult(
     int Index,
     string Instance,
-    Strategy Strategy,
+    string Configuration,
     string Solver,
     double Delta,
     double? TimeoutSeconds,
@@ -36,22 +59,23 @@ public sealed record BenchResult(
     int ByBounds,
     int ByMilp,
     int Open,
-    double ProvedShare)
+    double ProvedShare,
+    int MilpCalls)
 {
     public bool Decided => Verdict != Verdict.Unknown;
 
-    public static BenchResult From(int index, BenchInstance instance, TimeSpan? timeout, VerificationReport r) => new(
-        index, instance.Name, r.Strategy, r.Backend, r.Delta, timeout?.TotalSeconds, r.Verdict,
+    public static BenchResult From(int index, BenchInstance instance, BenchConfiguration configuration, TimeSpan? timeout, VerificationReport r) => new(
+        index, instance.Name, configuration.Name, r.Backend, r.Delta, timeout?.TotalSeconds, r.Verdict,
         Math.Round(r.Timings.Total, 3), r.SubProblems.Count,
         r.Count(DecidedBy.Falsifier), r.Count(DecidedBy.Bounds), r.Count(DecidedBy.Milp), r.Count(DecidedBy.Open),
-        Math.Round(r.ProvedShare, 4));
+        Math.Round(r.ProvedShare, 4), r.MilpCalls);
 
-    public const string CsvHeader = "instance,strategy,solver,delta,timeout,verdict,seconds,sub_problems,by_falsifier,by_bounds,by_milp,open,proved_share";
+    public const string CsvHeader = "instance,configuration,solver,delta,timeout,verdict,seconds,sub_problems,by_falsifier,by_bounds,by_milp,open,proved_share,milp_calls";
 
     public string ToCsv() => string.Join(",",
-        Instance, Word(Strategy), Solver, G(Delta), TimeoutSeconds is { } t ? G(t) : "", Word(Verdict),
+        Instance, Configuration, Solver, G(Delta), TimeoutSeconds is { } t ? G(t) : "", Word(Verdict),
         Seconds.ToString("F3", CultureInfo.InvariantCulture), SubProblems, ByFalsifier, ByBounds, ByMilp, Open,
-        ProvedShare.ToString("0.####", CultureInfo.InvariantCulture));
+        ProvedShare.ToString("0.####", CultureInfo.InvariantCulture), MilpCalls);
 
     public static string ToCsv(IEnumerable<BenchResult> results)
     {
@@ -115,18 +139,18 @@ public static class BenchRunner
     public static IReadOnlyList<BenchResult> Run(IReadOnlyList<PreparedInstance> instances, BenchOptions options,
         Action<PreparedInstance, IReadOnlyList<BenchResult>>? onInstance = null)
     {
-        if (options.Strategies.Count == 0) throw new ArgumentException("at least one strategy is needed", nameof(options));
+        if (options.Configurations.Count == 0) throw new ArgumentException("at least one configuration is needed", nameof(options));
         var all = new List<BenchResult>();
         foreach (var p in instances)
         {
             var mine = new List<BenchResult>();
-            foreach (var strategy in options.Strategies)
+            foreach (var configuration in options.Configurations)
             {
                 if (options.Cancellation.IsCancellationRequested) return all;
                 var timeout = p.Instance.EffectiveTimeout(options.TimeoutCap);
                 var report = Verifier.Verify(p.Float, p.Quantized, p.Box,
-                    new VerifyOptions(p.Instance.Delta, strategy, options.Backend, timeout, options.Seed) { Cancellation = options.Cancellation });
-                mine.Add(BenchResult.From(p.Index, p.Instance, timeout, report));
+                    configuration.Options(p.Instance.Delta, options.Backend, timeout, options.Seed) with { Cancellation = options.Cancellation });
+                mine.Add(BenchResult.From(p.Index, p.Instance, configuration, timeout, report));
             }
             all.AddRange(mine);
             onInstance?.Invoke(p, mine);

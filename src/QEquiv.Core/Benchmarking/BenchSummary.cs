@@ -2,8 +2,8 @@ using QEquiv.Verification;
 
 namespace QEquiv.Benchmarking;
 
-/// <summary>One strategy's line of the summary. MedianDecidedSeconds is null when it decided nothing.</summary>
-public sealed record StrategySummary(Strategy Strategy, int Runs, int Verified, int Falsified, int Unknown, double? MedianDecidedSeconds)
+/// <summary>One configuration's line of the summary. MedianDecidedSeconds is null when it decided nothing.</summary>
+public sealed record ConfigurationSummary(string Configuration, int Runs, int Verified, int Falsified, int Unknown, double? MedianDecidedSeconds, int MilpCalls)
 {
     public int Decided => Verified + Falsified;
 }
@@ -12,29 +12,29 @@ public sealed record StrategySummary(Strategy Strategy, int Runs, int Verified, 
 /// Median of Baseline seconds / Candidate seconds over the instances both strategies decided (> 1: the candidate is
 /// faster). Null Median when no instance was decided by both.
 /// </summary>
-public sealed record SpeedUp(Strategy Baseline, Strategy Candidate, int BothDecided, double? Median);
+public sealed record SpeedUp(string Baseline, string Candidate, int BothDecided, double? Median);
 
 /// <summary>What the terminal shows after a run, computed from exactly the rows written to the results CSV.</summary>
-public sealed record BenchSummary(IReadOnlyList<StrategySummary> Strategies, SpeedUp? SpeedUp)
+public sealed record BenchSummary(IReadOnlyList<ConfigurationSummary> Configurations, SpeedUp? SpeedUp)
 {
-    /// <param name="strategies">In the order they ran; with exactly two, the first is the baseline of the speed-up.</param>
-    public static BenchSummary Of(IReadOnlyList<BenchResult> results, IReadOnlyList<Strategy> strategies)
+    /// <param name="configurations">In the order they ran; with exactly two, the first is the baseline of the speed-up.</param>
+    public static BenchSummary Of(IReadOnlyList<BenchResult> results, IReadOnlyList<string> configurations)
     {
-        var lines = strategies.Select(s =>
+        var lines = configurations.Select(s =>
         {
-            var mine = results.Where(r => r.Strategy == s).ToList();
-            return new StrategySummary(s, mine.Count,
+            var mine = results.Where(r => r.Configuration == s).ToList();
+            return new ConfigurationSummary(s, mine.Count,
                 mine.Count(r => r.Verdict == Verdict.Verified),
                 mine.Count(r => r.Verdict == Verdict.Falsified),
                 mine.Count(r => r.Verdict == Verdict.Unknown),
-                Median(mine.Where(r => r.Decided).Select(r => r.Seconds)));
+                Median(mine.Where(r => r.Decided).Select(r => r.Seconds)), mine.Sum(r => r.MilpCalls));
         }).ToList();
         SpeedUp? speedUp = null;
-        if (strategies.Count == 2)
+        if (configurations.Count == 2)
         {
-            var (a, b) = (strategies[0], strategies[1]);
-            var byA = results.Where(r => r.Strategy == a && r.Decided).ToDictionary(r => r.Index);
-            var ratios = results.Where(r => r.Strategy == b && r.Decided && byA.ContainsKey(r.Index))
+            var (a, b) = (configurations[0], configurations[1]);
+            var byA = results.Where(r => r.Configuration == a && r.Decided).ToDictionary(r => r.Index);
+            var ratios = results.Where(r => r.Configuration == b && r.Decided && byA.ContainsKey(r.Index))
                 .Select(r => Ratio(byA[r.Index].Seconds, r.Seconds)).ToList();
             speedUp = new SpeedUp(a, b, ratios.Count, Median(ratios));
         }

@@ -163,7 +163,7 @@ public static class BoundPropagation
         return (rounded + p.ZeroPoint).Clamp(lower, upper);
     }
 
-    private static Interval[] Dequantize(QuantizedNetwork network, Interval[] codes)
+    internal static Interval[] Dequantize(QuantizedNetwork network, Interval[] codes)
     {
         var p = network.OutputQuantization;
         var outputs = new Interval[codes.Length];

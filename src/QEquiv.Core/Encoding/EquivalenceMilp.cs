@@ -90,20 +90,24 @@ public sealed class EquivalenceMilp : IDisposable
 
     /// <param name="sign">+1 asks about N_j − Q_j, −1 about Q_j − N_j.</param>
     /// <param name="delta">null: maximisation mode, no δ constraint.</param>
+    /// <param name="difference">Differential bounds: their per-layer bounds of N and Q give the big-M constants and their
+    /// Δ bounds enter as valid constraints h_k − ĥ_k ∈ Δh_k and N_j − Q_j ∈ Δ_j (they hold for every point of the model).</param>
     public static EquivalenceMilp ForOutput(FloatNetwork n, QuantizedNetwork q, Box box, int output, int sign, double? delta,
-        MilpBackend backend = MilpBackends.Default, FloatNetworkBounds? floatBounds = null, QuantizedNetworkBounds? quantBounds = null)
+        MilpBackend backend = MilpBackends.Default, FloatNetworkBounds? floatBounds = null, QuantizedNetworkBounds? quantBounds = null,
+        DifferenceBounds? difference = null)
     {
         if (output < 0 || output >= n.OutputSize) throw new ArgumentOutOfRangeException(nameof(output));
-        return Build(n, q, box, [(output, CheckSign(sign))], delta, backend, floatBounds, quantBounds);
+        return Build(n, q, box, [(output, CheckSign(sign))], delta, backend, floatBounds, quantBounds, difference);
     }
 
     /// <summary>The whole property in one model: ∃x∈B: OR over all outputs j and signs s of s·d_j ≥ δ (or max error when δ is null).</summary>
     public static EquivalenceMilp Monolithic(FloatNetwork n, QuantizedNetwork q, Box box, double? delta,
-        MilpBackend backend = MilpBackends.Default, FloatNetworkBounds? floatBounds = null, QuantizedNetworkBounds? quantBounds = null)
+        MilpBackend backend = MilpBackends.Default, FloatNetworkBounds? floatBounds = null, QuantizedNetworkBounds? quantBounds = null,
+        DifferenceBounds? difference = null)
     {
         var pairs = new List<(int, int)>();
         for (var j = 0; j < n.OutputSize; j++) { pairs.Add((j, 1)); pairs.Add((j, -1)); }
-        return Build(n, q, box, pairs, delta, backend, floatBounds, quantBounds);
+        return Build(n, q, box, pairs, delta, backend, floatBounds, quantBounds, difference);
     }
 
     /// <summary>Interval bound of s·(N_j − Q_j) from separate network bounds (loose, but sound).</summary>
@@ -126,14 +130,14 @@ public sealed class EquivalenceMilp : IDisposable
         sign is 1 or -1 ? sign : throw new ArgumentOutOfRangeException(nameof(sign), sign, "sign must be +1 or −1");
 
     private static EquivalenceMilp Build(FloatNetwork n, QuantizedNetwork q, Box box, IReadOnlyList<(int Output, int Sign)> pairs,
-        double? delta, MilpBackend backend, FloatNetworkBounds? fb, QuantizedNetworkBounds? qb)
+        double? delta, MilpBackend backend, FloatNetworkBounds? fb, QuantizedNetworkBounds? qb, DifferenceBounds? difference)
     {
         if (n.InputSize != q.InputSize || n.OutputSize != q.OutputSize)
             throw new ArgumentException($"network shapes differ: N {n.InputSize}→{n.OutputSize}, Q {q.InputSize}→{q.OutputSize}");
         if (delta is { } dv && !(dv > 0 && double.IsFinite(dv)))
             throw new ArgumentOutOfRangeException(nameof(delta), dv, "δ must be positive and finite");
-        fb ??= BoundPropagation.Float(n, box);
-        qb ??= BoundPropagation.Quantized(q, box);
+        fb ??= difference?.Float ?? BoundPropagation.Float(n, box);
+        qb ??= difference?.Quantized ?? BoundPropagation.Quantized(q, box);
 
         var solver = MilpBackends.Create(backend);
         try
@@ -144,6 +148,7 @@ public sealed class EquivalenceMilp : IDisposable
             var nOut = encoder.Float(n, x);
             var qOut = encoder.Quantized(q, x);
 
+            if (difference is not null) AddDifferenceConstraints(model, encoder, nOut, qOut, difference);
             var diff = new LinearExpression[pairs.Count];
             var bounds = new Interval[pairs.Count];
             var margins = new double[pairs.Count];
@@ -174,6 +179,32 @@ public sealed class EquivalenceMilp : IDisposable
         {
             solver.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Valid inequalities from differential bounds: they cut the relaxation where N and Q, bounded separately,
+    /// look independent, which is what makes the equivalence MILPs small. Hidden levels are used only when the
+    /// networks' layers correspond one to one (the bounds are then per matching neuron).
+    /// </summary>
+    private static void AddDifferenceConstraints(ModelBuilder model, NetworkEncoder encoder, LinearExpression[] nOut, LinearExpression[] qOut,
+        DifferenceBounds difference)
+    {
+        var levels = Math.Min(encoder.FloatLevels.Count, encoder.QuantizedLevels.Count) - 1; // the last level is the output
+        if (encoder.FloatLevels.Count == encoder.QuantizedLevels.Count && difference.Hidden.Count == encoder.FloatLevels.Count + 1)
+            for (var k = 0; k < levels; k++)
+            {
+                var h = encoder.FloatLevels[k];
+                var hq = encoder.QuantizedLevels[k];
+                var bounds = difference.Hidden[k + 1];
+                for (var i = 0; i < h.Length; i++)
+                    if (double.IsFinite(bounds[i].Lo) && double.IsFinite(bounds[i].Hi) && !(h[i].IsConstant && hq[i].IsConstant))
+                        model.Range(h[i].Minus(hq[i]), bounds[i].Lo, bounds[i].Hi);
+            }
+        for (var j = 0; j < nOut.Length; j++)
+        {
+            var b = difference.Tightest[j];
+            if (double.IsFinite(b.Lo) && double.IsFinite(b.Hi)) model.Range(nOut[j].Minus(qOut[j]), b.Lo, b.Hi);
         }
     }
 

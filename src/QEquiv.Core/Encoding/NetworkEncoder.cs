@@ -13,6 +13,10 @@ namespace QEquiv.Encoding;
 internal sealed class NetworkEncoder(ModelBuilder model, FloatNetworkBounds floatBounds, QuantizedNetworkBounds quantBounds)
 {
     public int UnstableRelus { get; private set; }
+    /// <summary>N's layer outputs h_k (k ≥ 1), set by <see cref="Float"/>; Δ constraints couple them with Q's.</summary>
+    public List<LinearExpression[]> FloatLevels { get; } = [];
+    /// <summary>Q's dequantized stage outputs ĥ_k = s·(q − z) (k ≥ 1), set by <see cref="Quantized"/>.</summary>
+    public List<LinearExpression[]> QuantizedLevels { get; } = [];
     /// <summary>The input codes of Q as expressions, set by <see cref="Quantized"/>; used to repair candidates.</summary>
     public LinearExpression[] InputCodes { get; private set; } = [];
     public int ClampGadgets { get; private set; }
@@ -48,6 +52,7 @@ internal sealed class NetworkEncoder(ModelBuilder model, FloatNetworkBounds floa
                 next[o] = layer.Activation == Activation.Relu && b.Lo < 0 ? Relu(z, b, $"n{l}_{o}") : z;
             }
             y = next;
+            FloatLevels.Add(y);
         }
         return y;
     }
@@ -74,6 +79,8 @@ internal sealed class NetworkEncoder(ModelBuilder model, FloatNetworkBounds floa
                 Requantize r => RequantizeStage(r, sb, codes, s),
                 _ => throw new NotSupportedException($"no MILP encoding for stage type {stage.GetType().Name}"),
             };
+            var o = stage.Output;
+            QuantizedLevels.Add(Array.ConvertAll(codes, c => c.Scaled(o.Scale).AddConstant(-(double)o.Scale * o.ZeroPoint)));
         }
         var po = network.OutputQuantization;
         var outputs = new LinearExpression[codes.Length];

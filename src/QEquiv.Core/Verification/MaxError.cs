@@ -14,6 +14,7 @@ public sealed record MaxErrorOptions(
     MilpBackend Backend = MilpBackends.Default,
     int Seed = 0)
 {
+    public bool DifferentialBounds { get; init; } = true;
     public CancellationToken Cancellation { get; init; }
 }
 
@@ -45,8 +46,7 @@ public static class MaxError
         var observed = Falsifier.Search(n, q, box, double.MaxValue, new FalsifierOptions(options.Seed,
             TimeBudget: TimeSpan.FromSeconds(Math.Min(5, (options.Timeout?.TotalSeconds ?? 50) * 0.1)), CancellationToken: options.Cancellation)
         { StopAtFirstWitness = false });
-        var fb = BoundPropagation.Float(n, box);
-        var qb = BoundPropagation.Quantized(q, box);
+        var (fb, qb, diff, _) = Verifier.Bound(n, q, box, options.DifferentialBounds, []);
 
         var results = new List<OutputError>();
         var pairsLeft = 2 * n.OutputSize;
@@ -61,13 +61,13 @@ public static class MaxError
             var from = new List<string>();
             foreach (var s in new[] { 1, -1 })
             {
-                var pairUpper = EquivalenceMilp.DifferenceBounds(fb, qb, j, s).Hi + margin;
+                var pairUpper = Verifier.Upper(fb, qb, diff, j, s) + margin;
                 var source = "bounds";
                 var limit = deadline == DateTime.MaxValue ? (TimeSpan?)null : (deadline - DateTime.UtcNow) / Math.Max(1, pairsLeft);
                 pairsLeft--;
                 if (pairUpper > lower && limit is not { TotalMilliseconds: <= 0 } && !options.Cancellation.IsCancellationRequested)
                 {
-                    using var milp = EquivalenceMilp.ForOutput(n, q, box, j, s, null, options.Backend, fb, qb);
+                    using var milp = EquivalenceMilp.ForOutput(n, q, box, j, s, null, options.Backend, fb, qb, diff);
                     var r = milp.Solve(new MilpOptions(limit, options.RelativeGap), options.Cancellation);
                     if (r.Solution is { } x)
                     {

@@ -1,9 +1,17 @@
+using QEquiv.Bounds;
 using QEquiv.Falsification;
 
 namespace QEquiv.Verification;
 
 /// <summary>How the property was cut into MILPs: the paper's baseline, or one disjunction-free MILP per (output, sign).</summary>
 public enum Strategy { Monolithic, Output }
+
+/// <summary>
+/// Bounds of N_j − Q_j (real arithmetic, before the dequantization margin) from each method, so a report shows
+/// which method proved what: intervals of N and Q taken separately, differential intervals, differential
+/// back-substitution, and their intersection. Null where a method did not run.
+/// </summary>
+public sealed record OutputBounds(int Output, Interval Naive, Interval? IntervalDifferential, Interval? SymbolicDifferential, Interval Tightest);
 
 /// <summary>Wall time per stage of a run, in seconds.</summary>
 public sealed record StageTimings(double Falsify, double Bounds, double Milp, double Total);
@@ -20,10 +28,14 @@ public sealed record VerificationReport(
     Witness? Witness,
     IReadOnlyList<SubProblemResult> SubProblems,
     StageTimings Timings,
-    IReadOnlyList<string> Notes)
+    IReadOnlyList<string> Notes,
+    IReadOnlyList<OutputBounds> Bounds)
 {
     /// <summary>Share of the sub-problems proved (1 when verified).</summary>
     public double ProvedShare => SubProblems.Count == 0 ? 0 : (double)SubProblems.Count(r => r.Outcome == SubProblemOutcome.Proved) / SubProblems.Count;
 
     public int Count(DecidedBy by) => SubProblems.Count(r => r.DecidedBy == by);
+
+    /// <summary>How many MILPs were solved (one for a monolithic run that reached the solver).</summary>
+    public int MilpCalls => Strategy == Strategy.Monolithic ? (SubProblems.Any(r => r.Solver is not null) ? 1 : 0) : SubProblems.Count(r => r.Solver is not null);
 }

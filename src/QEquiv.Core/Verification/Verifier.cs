@@ -19,6 +19,10 @@ public sealed record VerifyOptions(
     public double FalsifierShare { get; init; } = 0.1;
     /// <summary>Ceiling on the falsifier's time whatever the timeout.</summary>
     public TimeSpan FalsifierCap { get; init; } = TimeSpan.FromSeconds(5);
+    /// <summary>Differential bounds of N − Q (off only for ablations: the interval bounds of N and Q taken separately remain).</summary>
+    public bool DifferentialBounds { get; init; } = true;
+    /// <summary>Time for LP tightening of unstable neurons before the MILPs (zero: off).</summary>
+    public TimeSpan LpBudget { get; init; } = TimeSpan.FromSeconds(2);
     public CancellationToken Cancellation { get; init; }
 }
 
@@ -56,19 +60,24 @@ public static class Verifier
                 ? new SubProblemResult(p, DecidedBy.Falsifier, SubProblemOutcome.Violated, falsifySeconds, Witness: w)
                 : new SubProblemResult(p, DecidedBy.Open, SubProblemOutcome.Unknown, 0)).ToList();
             return new VerificationReport(Verdict.Falsified, delta, options.Strategy, BackendName(options.Backend), w, results,
-                new StageTimings(falsifySeconds, 0, 0, total.Elapsed.TotalSeconds), notes);
+                new StageTimings(falsifySeconds, 0, 0, total.Elapsed.TotalSeconds), notes, []);
         }
 
-        // Stage 2: interval bounds discharge sub-problems whose s·(N_j − Q_j) cannot reach δ.
+        // Stage 2: bounds discharge sub-problems whose s·(N_j − Q_j) cannot reach δ.
         clock.Restart();
-        var fb = BoundPropagation.Float(n, box);
-        var qb = BoundPropagation.Quantized(q, box);
+        var (fb, qb, diff, outputBounds) = Bound(n, q, box, options.DifferentialBounds, notes);
         var outcome = new SubProblemResult?[subProblems.Count];
         foreach (var p in subProblems)
         {
-            var bound = EquivalenceMilp.DifferenceBounds(fb, qb, p.Output, p.Sign).Hi + EquivalenceMilp.MarginFor(q, qb, p.Output);
+            var bound = Upper(fb, qb, diff, p.Output, p.Sign) + EquivalenceMilp.MarginFor(q, qb, p.Output);
             if (bound < delta)
                 outcome[p.Id] = new SubProblemResult(p, DecidedBy.Bounds, SubProblemOutcome.Proved, 0, Bound: bound);
+        }
+        if (subProblems.Any(p => outcome[p.Id] is null) && options.LpBudget > TimeSpan.Zero)
+        {
+            var (tightened, stats) = LpTightening.TightenFloat(n, box, fb, options.LpBudget, options.Cancellation);
+            fb = tightened;
+            notes.Add($"LP tightening: {stats.LinearPrograms} LPs in {stats.Seconds:F2} s, unstable ReLUs of N {stats.UnstableBefore} → {stats.UnstableAfter}{(stats.BudgetExhausted ? " (budget used up)" : "")}");
         }
         var boundsSeconds = clock.Elapsed.TotalSeconds;
 
@@ -79,8 +88,8 @@ public static class Verifier
         if (open.Count > 0)
         {
             witness = options.Strategy == Strategy.Monolithic
-                ? SolveMonolithic(n, q, box, open, outcome, fb, qb, options, deadline, notes)
-                : SolvePerOutput(n, q, box, open, outcome, fb, qb, options, deadline, notes);
+                ? SolveMonolithic(n, q, box, open, outcome, fb, qb, diff, options, deadline, notes)
+                : SolvePerOutput(n, q, box, open, outcome, fb, qb, diff, options, deadline, notes);
         }
         var milpSeconds = clock.Elapsed.TotalSeconds;
 
@@ -89,8 +98,34 @@ public static class Verifier
             : all.All(r => r.Outcome == SubProblemOutcome.Proved) ? Verdict.Verified
             : Verdict.Unknown;
         return new VerificationReport(verdict, delta, options.Strategy, BackendName(options.Backend), witness, all,
-            new StageTimings(falsifySeconds, boundsSeconds, milpSeconds, total.Elapsed.TotalSeconds), notes);
+            new StageTimings(falsifySeconds, boundsSeconds, milpSeconds, total.Elapsed.TotalSeconds), notes, outputBounds);
     }
+
+    /// <summary>
+    /// Bounds of both networks and of their difference. Differential bounds need layers that correspond one to one;
+    /// elsewhere the separate interval bounds remain (said in a note).
+    /// </summary>
+    internal static (FloatNetworkBounds Float, QuantizedNetworkBounds Quantized, DifferenceBounds? Difference, IReadOnlyList<OutputBounds> PerOutput)
+        Bound(FloatNetwork n, QuantizedNetwork q, Box box, bool differential, List<string> notes)
+    {
+        DifferenceBounds? diff = null;
+        if (differential)
+        {
+            try { diff = Bounds.DifferentialBounds.Compute(n, q, box); }
+            catch (NotSupportedException e) { notes.Add($"differential bounds not used: {e.Message}"); }
+        }
+        if (diff is not null)
+            return (diff.Float, diff.Quantized, diff, Enumerable.Range(0, n.OutputSize)
+                .Select(j => new OutputBounds(j, diff.Naive[j], diff.IntervalDifferential[j], diff.SymbolicDifferential[j], diff.Tightest[j])).ToList());
+        var fb = BoundPropagation.Float(n, box);
+        var qb = BoundPropagation.Quantized(q, box);
+        return (fb, qb, null, Enumerable.Range(0, n.OutputSize)
+            .Select(j => { var naive = fb.Outputs[j] - qb.Outputs[j]; return new OutputBounds(j, naive, null, null, naive); }).ToList());
+    }
+
+    /// <summary>Upper bound of s·(N_j − Q_j) in real arithmetic, from the tightest bounds at hand.</summary>
+    internal static double Upper(FloatNetworkBounds fb, QuantizedNetworkBounds qb, DifferenceBounds? diff, int output, int sign) =>
+        (diff?.For(output, sign) ?? EquivalenceMilp.DifferenceBounds(fb, qb, output, sign)).Hi;
 
     public static string BackendName(MilpBackend b) => MilpBackends.SolverId(b).ToLowerInvariant();
 
@@ -119,7 +154,7 @@ public static class Verifier
     }
 
     private static Witness? SolvePerOutput(FloatNetwork n, QuantizedNetwork q, Box box, List<SubProblem> open, SubProblemResult?[] outcome,
-        FloatNetworkBounds fb, QuantizedNetworkBounds qb, VerifyOptions options, DateTime deadline, List<string> notes)
+        FloatNetworkBounds fb, QuantizedNetworkBounds qb, DifferenceBounds? diff, VerifyOptions options, DateTime deadline, List<string> notes)
     {
         for (var k = 0; k < open.Count; k++)
         {
@@ -127,7 +162,7 @@ public static class Verifier
             if (options.Cancellation.IsCancellationRequested) break;
             var limit = Remaining(deadline, open.Count - k);
             if (limit == TimeSpan.Zero) break;
-            using var milp = EquivalenceMilp.ForOutput(n, q, box, p.Output, p.Sign, p.Delta, options.Backend, fb, qb);
+            using var milp = EquivalenceMilp.ForOutput(n, q, box, p.Output, p.Sign, p.Delta, options.Backend, fb, qb, diff);
             var r = milp.Solve(new MilpOptions(limit), options.Cancellation);
             var (result, witness) = Interpret(n, q, box, p, r, milp, notes);
             outcome[p.Id] = result;
@@ -137,9 +172,9 @@ public static class Verifier
     }
 
     private static Witness? SolveMonolithic(FloatNetwork n, QuantizedNetwork q, Box box, List<SubProblem> open, SubProblemResult?[] outcome,
-        FloatNetworkBounds fb, QuantizedNetworkBounds qb, VerifyOptions options, DateTime deadline, List<string> notes)
+        FloatNetworkBounds fb, QuantizedNetworkBounds qb, DifferenceBounds? diff, VerifyOptions options, DateTime deadline, List<string> notes)
     {
-        using var milp = EquivalenceMilp.Monolithic(n, q, box, options.Delta, options.Backend, fb, qb);
+        using var milp = EquivalenceMilp.Monolithic(n, q, box, options.Delta, options.Backend, fb, qb, diff);
         var r = milp.Solve(new MilpOptions(Remaining(deadline, 1)), options.Cancellation);
         // One MILP answers for every open pair at once, so its verdict is interpreted once and shared.
         var (shared, witness) = Interpret(n, q, box, open[0], r, milp, notes, monolithic: true);

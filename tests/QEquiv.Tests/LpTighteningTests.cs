@@ -1,0 +1,45 @@
+using QEquiv.Bounds;
+using QEquiv.Encoding;
+using QEquiv.Evaluation;
+using QEquiv.Networks;
+
+namespace QEquiv.Tests;
+
+public class LpTighteningTests
+{
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void TightenedBoundsAreSoundAndNeverLooser(int seed)
+    {
+        var pair = TestNetworks.Random(seed, [4, 8, 8, 6, 3]);
+        var rng = new Random(seed);
+        var box = TestNetworks.RandomBox(rng, 4, maxRadius: 0.3, lo: 0.1, hi: 0.9);
+        var before = BoundPropagation.Float(pair.Float, box);
+        var (after, stats) = LpTightening.TightenFloat(pair.Float, box, before, TimeSpan.FromSeconds(30));
+        Assert.False(stats.BudgetExhausted);
+        Assert.True(stats.UnstableAfter <= stats.UnstableBefore);
+        var tighter = 0;
+        for (var k = 0; k < before.Layers.Count; k++)
+            for (var o = 0; o < before.Layers[k].PreActivation.Length; o++)
+            {
+                var (b, a) = (before.Layers[k].PreActivation[o], after.Layers[k].PreActivation[o]);
+                Assert.True(a.Lo >= b.Lo && a.Hi <= b.Hi, $"layer {k} neuron {o}: {a} looser than {b}");
+                if (a.Width < b.Width - 1e-9) tighter++;
+            }
+        Assert.True(tighter > 0 || stats.UnstableBefore == 0, "LP tightening changed nothing on a network with unstable neurons");
+        for (var s = 0; s < 5000; s++)
+        {
+            var x = TestNetworks.SamplePoint(rng, box).Select(v => (double)v).ToArray();
+            for (var k = 0; k < pair.Float.Layers.Count; k++)
+            {
+                var layer = pair.Float.Layers[k];
+                var z = FloatEvaluator.Apply(layer.WithActivation(Activation.None), x);
+                for (var o = 0; o < z.Length; o++)
+                    Assert.True(after.Layers[k].PreActivation[o].Contains(z[o]), $"layer {k} neuron {o}: {z[o]} outside {after.Layers[k].PreActivation[o]}");
+                x = FloatEvaluator.Apply(layer, x);
+            }
+        }
+    }
+}
