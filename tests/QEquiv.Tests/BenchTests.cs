@@ -120,7 +120,7 @@ public sealed class BenchTests : IDisposable
             "$F,$Q,ball:c1.csv:0.002:0:1,0.01,5",
             "# a comment between instances",
             "$F,$Q,ball:c0.csv:0.001:0:1,0.5,2",
-            $"$F,$Q,vnnlib:{prop0},0.05,30");
+            $"$F,$Q,vnnlib:{prop0},0.1,30");
         var (exit, output, err, results) = Bench(list, "--strategy", "monolithic", "--strategy", "output", "--timeout", "1");
         Assert.True(exit == 0, err);
 
