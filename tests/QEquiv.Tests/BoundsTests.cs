@@ -79,7 +79,7 @@ public class BoundsTests
         for (var j = 0; j < y.Length; j++) Assert.True(fb.Outputs[j].Contains(y[j]));
     }
 
-    private static void CheckQuantized(QuantizedNetwork net, QuantizedNetworkBounds qb, float[] x)
+    internal static void CheckQuantized(QuantizedNetwork net, QuantizedNetworkBounds qb, float[] x)
     {
         var trace = ExactTrace.Quantized(net, x);
         var reference = QuantizedEvaluator.Trace(net, x);

@@ -160,7 +160,7 @@ public class DifferentialBoundsTests(ITestOutputHelper output)
         var hq = Dequantize(trace[0], q.InputQuantization);
         var stage = 0;
         var level = 0;
-        CheckCodes(q, d.Quantized, x, trace);
+        BoundsTests.CheckQuantized(q, d.Quantized, x);
         while (true)
         {
             while (stage < q.Stages.Count && q.Stages[stage] is Requantize)
@@ -183,26 +183,7 @@ public class DifferentialBoundsTests(ITestOutputHelper output)
         return real.Max(Math.Abs);
     }
 
-    private static void CheckCodes(QuantizedNetwork q, QuantizedNetworkBounds qb, float[] x, IReadOnlyList<int[]> reference)
-    {
-        var exact = ExactTrace.Quantized(q, x);
-        for (var s = 0; s < exact.Count; s++)
-        {
-            var t = exact[s];
-            var b = s == 0 ? qb.InputQuantization : qb.Stages[s - 1];
-            Assert.Equal(reference[s], t.Codes);
-            for (var j = 0; j < t.Codes.Length; j++)
-            {
-                if (t.Accumulator is { } acc)
-                    Assert.True(b.Accumulator![j].Contains(acc[j]), $"stage {s} acc {j}: {acc[j]} not in {b.Accumulator[j]}");
-                var e = b.Widening[j];
-                Assert.True(t.PreRounding[j] >= b.PreRounding[j].Lo - e && t.PreRounding[j] <= b.PreRounding[j].Hi + e,
-                    $"stage {s} pre-rounding {j}: {t.PreRounding[j]} not in {b.PreRounding[j]} ± {e}");
-                Assert.True(b.Rounded[j].Contains(t.Rounded[j]), $"stage {s} rounded {j}");
-                Assert.True(b.Codes[j].Contains(t.Codes[j]), $"stage {s} code {j}: {t.Codes[j]} not in {b.Codes[j]}");
-            }
-        }
-    }
+
 
     private static double[] Dequantize(int[] codes, QuantParams p) => Array.ConvertAll(codes, c => (double)p.Scale * (c - p.ZeroPoint));
 }
