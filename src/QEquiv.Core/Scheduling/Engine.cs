@@ -208,7 +208,10 @@ public sealed class Engine(ISubProblemSolver solver, EngineOptions? options = nu
             var elapsed = _clock.Elapsed;
             _failure?.Throw();
 
-            var deadline = Options.GlobalTimeout is { } g && elapsed >= g && _violation is null;
+            // Decided by cause, not by comparing clocks: the CancelAfter timer and the stopwatch tick differently, and a
+            // timer firing a millisecond "early" must still count as the deadline.
+            var deadline = Options.GlobalTimeout is not null && _stop.IsCancellationRequested && _violation is null
+                && _failure is null && !Options.Cancellation.IsCancellationRequested;
             lock (_results)
             {
                 foreach (var p in _queue.Drain())
