@@ -30,6 +30,9 @@ public sealed record SubProblem(int Id, int Output, int Sign, Box Box, double De
         return new SubProblem(id, output, sign, box, delta, depth, parent);
     }
 
+    /// <summary>Solver time limit for this piece; null: the scheduler's default for its depth. Grows as pieces are split.</summary>
+    public TimeSpan? Timeout { get; init; }
+
     public override string ToString() =>
         $"#{Id} {(Sign > 0 ? "+" : "−")}(N{Output} − Q{Output}) ≥ {Delta:G6} on {Box} (depth {Depth})";
 }

@@ -34,6 +34,9 @@ public sealed record VerificationReport(
     /// <summary>Share of the sub-problems proved (1 when verified).</summary>
     public double ProvedShare => SubProblems.Count == 0 ? 0 : (double)SubProblems.Count(r => r.Outcome == SubProblemOutcome.Proved) / SubProblems.Count;
 
+    /// <summary>The parallel engine's record (every attempt, proved volume per (output, sign)); null for <see cref="Verifier"/>.</summary>
+    public Scheduling.EngineResult? Engine { get; init; }
+
     public int Count(DecidedBy by) => SubProblems.Count(r => r.DecidedBy == by);
 
     /// <summary>How many MILPs were solved (one for a monolithic run that reached the solver).</summary>

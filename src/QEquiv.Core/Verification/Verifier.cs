@@ -142,7 +142,7 @@ public static class Verifier
     }
 
     /// <summary>Re-checks a witness from any source; a verdict of falsified never rests on anything else.</summary>
-    private static Witness Confirm(FloatNetwork n, QuantizedNetwork q, Witness w, double delta) =>
+    internal static Witness Confirm(FloatNetwork n, QuantizedNetwork q, Witness w, double delta) =>
         WitnessChecker.Check(n, q, w.Input, delta)
         ?? throw new InvalidOperationException("a witness did not re-execute to a violation; refusing to report it");
 
@@ -191,8 +191,9 @@ public static class Verifier
     /// <summary>
     /// Maps a solver answer to a sub-problem outcome. Infeasible proves it; a best bound below δ − margin proves
     /// it too (no point can reach the constraint); a solution is re-executed and only a real violation counts.
+    /// Shared with <see cref="MilpSubProblemSolver"/> so that both schedulers read solver answers the same way.
     /// </summary>
-    private static (SubProblemResult Result, Witness? Witness) Interpret(FloatNetwork n, QuantizedNetwork q, Box box, SubProblem p,
+    internal static (SubProblemResult Result, Witness? Witness) Interpret(FloatNetwork n, QuantizedNetwork q, Box box, SubProblem p,
         MilpResult r, EquivalenceMilp milp, List<string> notes, bool monolithic = false)
     {
         var margin = milp.SafetyMargin;

@@ -1,0 +1,104 @@
+using System.Diagnostics;
+using QEquiv.Falsification;
+using QEquiv.Networks;
+using QEquiv.Regions;
+using QEquiv.Scheduling;
+using QEquiv.Solvers;
+
+namespace QEquiv.Verification;
+
+/// <summary>
+/// Options of <see cref="ParallelVerifier"/>. Not called ParallelOptions: that name is System.Threading.Tasks', which
+/// every file sees through implicit usings.
+/// </summary>
+/// <param name="Workers">0: all cores.</param>
+/// <param name="InitialTimeout">Per sub-problem limit at depth 0; null: <see cref="EngineOptions.DefaultInitialTimeout"/> (5 s).</param>
+/// <param name="Timeout">Global wall time including the falsifier; null: none.</param>
+public sealed record ParallelVerifyOptions(
+    double Delta,
+    int Workers = 0,
+    TimeSpan? InitialTimeout = null,
+    double TimeoutFactor = 1.5,
+    TimeSpan? Timeout = null,
+    MilpBackend Backend = MilpBackends.Default,
+    int Seed = 0)
+{
+    public int Bisections { get; init; } = 1;
+    public int MaxDepth { get; init; } = 20;
+    public ISplitHeuristic Split { get; init; } = new WidestDimension();
+    public double FalsifierShare { get; init; } = 0.1;
+    public TimeSpan FalsifierCap { get; init; } = TimeSpan.FromSeconds(5);
+    public bool DifferentialBounds { get; init; } = true;
+    public CancellationToken Cancellation { get; init; }
+}
+
+/// <summary>
+/// δ-equivalence with N workers: the same falsifier as <see cref="Verifier"/>, then the split-and-conquer
+/// <see cref="Engine"/> over the 2m (output, sign) sub-problems with <see cref="MilpSubProblemSolver"/>. Same verdict
+/// rules: verified only when every leaf is proved, falsified only with a checked witness, otherwise unknown.
+/// </summary>
+public static class ParallelVerifier
+{
+    public static VerificationReport Verify(FloatNetwork n, QuantizedNetwork q, Box box, ParallelVerifyOptions options)
+    {
+        Verifier.Validate(n, q, box, options.Delta);
+        var total = Stopwatch.StartNew();
+        var delta = options.Delta;
+        var notes = new List<string>();
+        var backend = Verifier.BackendName(options.Backend);
+        var roots = new List<SubProblem>();
+        for (var j = 0; j < n.OutputSize; j++)
+            foreach (var s in new[] { 1, -1 })
+                roots.Add(SubProblem.Create(roots.Count, j, s, box, delta));
+
+        var clock = Stopwatch.StartNew();
+        var budget = TimeSpan.FromSeconds(Math.Min(options.FalsifierCap.TotalSeconds,
+            options.Timeout is { } to ? to.TotalSeconds * options.FalsifierShare : double.PositiveInfinity));
+        var falsification = Falsifier.Search(n, q, box, delta,
+            new FalsifierOptions(options.Seed, TimeBudget: budget, CancellationToken: options.Cancellation));
+        var falsifySeconds = clock.Elapsed.TotalSeconds;
+        if (falsification.Witness is { } found)
+        {
+            var w = Verifier.Confirm(n, q, found, delta);
+            var results = roots.Select(p => p.Output == w.Output && Math.Sign(w.Difference) == p.Sign
+                ? new SubProblemResult(p, DecidedBy.Falsifier, SubProblemOutcome.Violated, falsifySeconds, Witness: w)
+                : new SubProblemResult(p, DecidedBy.Open, SubProblemOutcome.Unknown, 0)).ToList();
+            return new VerificationReport(Verdict.Falsified, delta, Strategy.Output, backend, w, results,
+                new StageTimings(falsifySeconds, 0, 0, total.Elapsed.TotalSeconds), notes, []);
+        }
+
+        // Root bounds once, for the report and to spare every root its own identical bound computation.
+        clock.Restart();
+        var solver = new MilpSubProblemSolver(n, q, options.Backend, options.DifferentialBounds);
+        var (fb, qb, diff, outputBounds) = Verifier.Bound(n, q, box, options.DifferentialBounds, notes);
+        solver.Seed(box, new MilpSubProblemSolver.BoxBounds(fb, qb, diff));
+        var boundsSeconds = clock.Elapsed.TotalSeconds;
+
+        clock.Restart();
+        TimeSpan? left = options.Timeout is { } t ? t - total.Elapsed : null;
+        if (left is { } l && l <= TimeSpan.Zero) left = TimeSpan.FromTicks(1);
+        var engine = new Engine(solver, new EngineOptions(options.Workers, options.InitialTimeout, options.TimeoutFactor,
+            options.Bisections, options.MaxDepth, left)
+        {
+            Split = options.Split,
+            Cancellation = options.Cancellation,
+        });
+        var run = engine.Run(roots);
+        var engineSeconds = clock.Elapsed.TotalSeconds;
+        foreach (var note in solver.Notes) if (!notes.Contains(note)) notes.Add(note);
+        if (!run.WorkersStopped) notes.Add("some solver calls did not return within the grace period after the stop");
+
+        Witness? witness = run.Witness is { } found2 ? Verifier.Confirm(n, q, found2, delta) : null;
+        var leaves = run.Proved.Concat(run.Open).Concat(run.Violation is { } v ? [v] : []).OrderBy(r => r.SubProblem.Id).ToList();
+        var verdict = witness is not null ? Verdict.Falsified
+            : run.Status == EngineStatus.Proved && run.Open.Count == 0 ? Verdict.Verified
+            : Verdict.Unknown;
+        if (verdict == Verdict.Unknown)
+            notes.Add($"proved {run.Proved.Count} of {leaves.Count} leaf sub-problems ({run.ProvedShare:P1}), {run.ProvedVolume:P2} of the input volume averaged over (output, sign); {run.Open.Count} open{(run.DeadlineReached ? "; global timeout reached" : "")}");
+        return new VerificationReport(verdict, delta, Strategy.Output, backend, witness, leaves,
+            new StageTimings(falsifySeconds, boundsSeconds, engineSeconds, total.Elapsed.TotalSeconds), notes, outputBounds)
+        {
+            Engine = run,
+        };
+    }
+}

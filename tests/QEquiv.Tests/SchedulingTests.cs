@@ -1,0 +1,275 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using QEquiv.Falsification;
+using QEquiv.Regions;
+using QEquiv.Scheduling;
+using QEquiv.Verification;
+
+namespace QEquiv.Tests;
+
+/// <summary>The work queue and the split-and-conquer engine, with fake solvers (rules on the box) and the real MILP adapter.</summary>
+public class SchedulingTests
+{
+    private static readonly Box Unit2 = Box.Create([0, 0], [1, 1], "test");
+
+    private static SubProblem Root(int id, Box box, int output = 0, int sign = 1) => SubProblem.Create(id, output, sign, box, 0.1);
+
+    /// <summary>A solver driven by a rule; it records every call so tests can check what the engine asked.</summary>
+    private sealed class FakeSolver(Func<SubProblem, TimeSpan, CancellationToken, SubProblemOutcome> rule) : ISubProblemSolver
+    {
+        public ConcurrentQueue<(SubProblem Problem, TimeSpan Timeout)> Calls { get; } = new();
+
+        public SubProblemResult Solve(SubProblem problem, TimeSpan timeout, CancellationToken cancellation)
+        {
+            Calls.Enqueue((problem, timeout));
+            var outcome = rule(problem, timeout, cancellation);
+            return outcome switch
+            {
+                SubProblemOutcome.Proved => new SubProblemResult(problem, DecidedBy.Milp, SubProblemOutcome.Proved, 0),
+                SubProblemOutcome.Violated => new SubProblemResult(problem, DecidedBy.Milp, SubProblemOutcome.Violated, 0, Witness: FakeWitness(problem)),
+                _ => new SubProblemResult(problem, DecidedBy.Open, SubProblemOutcome.Unknown, 0),
+            };
+        }
+
+        private static Witness FakeWitness(SubProblem p) =>
+            new(p.Box.Center().Select(v => (float)v).ToArray(), [1.0], [0f], p.Output, p.Sign, 1.0);
+    }
+
+    /// <summary>A call on its own thread, so a test can watch it block without tying up the thread pool.</summary>
+    private sealed class Blocking<T>
+    {
+        private readonly Thread _thread;
+        public T Result { get; private set; } = default!;
+
+        public Blocking(Func<T> call)
+        {
+            _thread = new Thread(() => Result = call()) { IsBackground = true };
+            _thread.Start();
+        }
+
+        public bool Join(int milliseconds) => _thread.Join(milliseconds);
+    }
+
+    [Fact]
+    public void QueueGivesShallowAndLargeFirstAndFinishesWhenEmptyAndIdle()
+    {
+        var small = Box.Create([0, 0], [0.5, 1], "t");
+        var queue = new WorkQueue([Root(0, small) with { Depth = 1 }, Root(1, small), Root(2, Unit2)]);
+        Assert.True(queue.TryTake(out var a));
+        Assert.True(queue.TryTake(out var b));
+        Assert.Equal((2, 1), (a.Id, b.Id)); // depth 0 before depth 1; the larger box first at equal depth
+        Assert.Equal(2, queue.Busy);
+        queue.Complete();
+        queue.Complete([Root(7, small) with { Depth = 1 }]);
+        Assert.True(queue.TryTake(out var c));
+        Assert.True(queue.TryTake(out var d));
+        Assert.Equal((0, 7), (c.Id, d.Id));
+        Assert.False(queue.IsFinished);
+
+        // A taker that finds the queue empty waits while someone is busy, and quits when the last one completes without children.
+        var waiter = new Blocking<bool>(() => queue.TryTake(out _));
+        Assert.False(waiter.Join(100));
+        queue.Complete();
+        Assert.False(waiter.Join(100));
+        queue.Complete();
+        Assert.True(waiter.Join(2000));
+        Assert.False(waiter.Result);
+        Assert.True(queue.IsFinished);
+        Assert.Throws<InvalidOperationException>(() => queue.Complete());
+    }
+
+    [Fact]
+    public void QueueWaitersWakeOnNewWorkAndOnCancellation()
+    {
+        var queue = new WorkQueue([Root(0, Unit2)]);
+        Assert.True(queue.TryTake(out _));
+        var waiter = new Blocking<int>(() => queue.TryTake(out var p) ? p.Id : -1);
+        Assert.False(waiter.Join(50));
+        queue.Complete([Root(5, Unit2)]);
+        Assert.True(waiter.Join(2000));
+        Assert.Equal(5, waiter.Result);
+
+        using var cts = new CancellationTokenSource();
+        var blocked = new Blocking<bool>(() => queue.TryTake(out _, cts.Token));
+        Assert.False(blocked.Join(50));
+        var clock = Stopwatch.StartNew();
+        cts.Cancel();
+        Assert.True(blocked.Join(2000));
+        Assert.False(blocked.Result);
+        Assert.True(clock.ElapsedMilliseconds < 500);
+    }
+
+    [Fact]
+    public void ATimeoutSplitsIntoHalvesWithALongerTimeoutUntilProved()
+    {
+        // Proved once the box is at most 0.25 wide in every input: needs two levels of 2-way splits (4 leaves of 1/4 each... per
+        // input pair: widest-first alternates the inputs, so depth 2 gives 0.5 × 0.5 boxes and depth 4 gives 0.25 × 0.25).
+        var solver = new FakeSolver((p, _, _) => p.Box.MaxWidth() <= 0.25 ? SubProblemOutcome.Proved : SubProblemOutcome.Unknown);
+        var run = new Engine(solver, new EngineOptions(2, TimeSpan.FromMilliseconds(100), 1.5)).Run([Root(0, Unit2), Root(1, Unit2, 0, -1)]);
+        Assert.Equal(EngineStatus.Proved, run.Status);
+        Assert.Equal(1.0, run.ProvedShare);
+        Assert.All(run.Roots, r => Assert.Equal(1.0, r.ProvedVolume, 12));
+        Assert.Equal(2 * 16, run.Proved.Count);
+        var byId = solver.Calls.ToDictionary(c => c.Problem.Id);
+        foreach (var (p, timeout) in solver.Calls)
+        {
+            Assert.Equal(TimeSpan.FromMilliseconds(100) * Math.Pow(1.5, p.Depth), timeout);
+            if (p.Parent is not { } parent) continue;
+            var up = byId[parent].Problem;
+            Assert.Equal(p.Depth, up.Depth + 1);
+            Assert.Equal((up.Output, up.Sign), (p.Output, p.Sign));
+            Assert.True(up.Box.Contains(p.Box));
+            Assert.Equal(0.5, p.Box.VolumeFractionOf(up.Box), 12);
+        }
+        Assert.Equal(solver.Calls.Count, run.Attempts.Count);
+        Assert.Equal(2 * 15, run.Attempts.Count(a => a.Children == 2));
+    }
+
+    [Fact]
+    public void FourChildrenPerSplitAndTheDepthLimitLeavesTheRestOpen()
+    {
+        var solver = new FakeSolver((_, _, _) => SubProblemOutcome.Unknown);
+        var run = new Engine(solver, new EngineOptions(2, TimeSpan.FromMilliseconds(10), Bisections: 2, MaxDepth: 2)).Run([Root(0, Unit2)]);
+        Assert.Equal(EngineStatus.Unknown, run.Status);
+        Assert.Equal(1 + 4 + 16, solver.Calls.Count);
+        Assert.Equal(16, run.Open.Count);
+        Assert.All(run.Open, r => Assert.Equal(2, r.SubProblem.Depth));
+        Assert.All(run.Open, r => Assert.Equal(1.0 / 16, r.SubProblem.Box.VolumeFractionOf(Unit2), 12));
+        Assert.Equal(0, run.ProvedShare);
+        Assert.False(run.DeadlineReached);
+    }
+
+    [Fact]
+    public void TheGlobalTimeoutGivesUnknownWithTheProvedVolumePerRoot()
+    {
+        // Root 0 is proved on the half x0 ≥ 0.5 only; the other half times out at every depth (the fake honours its limit).
+        // Root 1 is proved at once. So the proved volumes are exactly 1/2 and 1, whatever the timing.
+        var solver = new FakeSolver((p, timeout, ct) =>
+        {
+            if (p.Output == 1 || p.Box.Lo[0] >= 0.5) return SubProblemOutcome.Proved;
+            ct.WaitHandle.WaitOne(timeout);
+            return SubProblemOutcome.Unknown;
+        });
+        var clock = Stopwatch.StartNew();
+        var run = new Engine(solver, new EngineOptions(2, TimeSpan.FromMilliseconds(20), 1.5, GlobalTimeout: TimeSpan.FromMilliseconds(600)))
+            .Run([Root(0, Unit2), Root(1, Unit2, output: 1)]);
+        var seconds = clock.Elapsed.TotalSeconds;
+        Assert.Equal(EngineStatus.Unknown, run.Status);
+        Assert.True(run.DeadlineReached);
+        Assert.True(run.WorkersStopped);
+        Assert.InRange(seconds, 0.55, 1.5);
+        var r0 = run.Roots.Single(r => r.RootId == 0);
+        var r1 = run.Roots.Single(r => r.RootId == 1);
+        Assert.Equal(0.5, r0.ProvedVolume, 12);
+        Assert.Equal(1.0, r1.ProvedVolume, 12);
+        Assert.Equal(0.75, run.ProvedVolume, 12);
+        Assert.True(r0.OpenLeaves > 0);
+        Assert.Equal(0, r1.OpenLeaves);
+        // Open leaves plus proved leaves of root 0 tile its box (faces aside).
+        var tiled = run.Open.Concat(run.Proved).Where(r => r.SubProblem.Output == 0).Sum(r => r.SubProblem.Box.VolumeFractionOf(Unit2));
+        Assert.Equal(1.0, tiled, 12);
+        Assert.Equal((double)run.Proved.Count / (run.Proved.Count + run.Open.Count), run.ProvedShare);
+        Assert.All(run.Attempts, a => Assert.True(a.End.TotalSeconds <= 1.5));
+    }
+
+    [Fact]
+    public void AWitnessStopsEveryWorkerWithinASecond()
+    {
+        // Depth 0 and 1 "time out" at once; at depth 2 the sub-box holding the corner (0.9, 0.9) of output 0 finds a witness
+        // after 200 ms while every other call blocks until cancelled (its limit is a minute, so only the stop ends it).
+        var witnessAt = TimeSpan.Zero;
+        var observed = new ConcurrentBag<TimeSpan>();
+        var inFlight = 0;
+        var clock = Stopwatch.StartNew();
+        var solver = new FakeSolver((p, _, ct) =>
+        {
+            if (p.Depth < 2) return SubProblemOutcome.Unknown;
+            if (p.Output == 0 && p.Sign == 1 && p.Box.Contains([0.9, 0.9]))
+            {
+                Thread.Sleep(200);
+                witnessAt = clock.Elapsed;
+                return SubProblemOutcome.Violated;
+            }
+            Interlocked.Increment(ref inFlight);
+            ct.WaitHandle.WaitOne(TimeSpan.FromMinutes(1));
+            observed.Add(clock.Elapsed);
+            return SubProblemOutcome.Unknown;
+        });
+        var roots = Enumerable.Range(0, 4).Select(k => Root(k, Unit2, k / 2, k % 2 == 0 ? 1 : -1)).ToList();
+        var run = new Engine(solver, new EngineOptions(4, TimeSpan.FromSeconds(60))).Run(roots);
+        var returned = clock.Elapsed;
+
+        Assert.Equal(EngineStatus.Violated, run.Status);
+        Assert.NotNull(run.Witness);
+        Assert.True(run.WorkersStopped);
+        Assert.Equal(3, inFlight); // the three other workers were blocked in a solver call
+        Assert.Equal(3, observed.Count);
+        Assert.All(observed, t => Assert.True(t - witnessAt < TimeSpan.FromSeconds(1), $"a worker saw the stop {(t - witnessAt).TotalMilliseconds:F0} ms after the witness"));
+        Assert.True(returned - witnessAt < TimeSpan.FromSeconds(1), $"the engine returned {(returned - witnessAt).TotalMilliseconds:F0} ms after the witness");
+        Assert.Contains(run.Attempts, a => a.Outcome == SubProblemOutcome.Violated && a.Depth == 2);
+        Assert.Equal(3, run.Attempts.Count(a => a.Cancelled && a.Outcome == SubProblemOutcome.Unknown && a.Children == 0));
+        Assert.True(run.Open.Count > 3); // the interrupted ones and the never-attempted rest
+    }
+
+    [Fact]
+    public void ASolverExceptionStopsTheRunAndSurfaces()
+    {
+        var solver = new FakeSolver((p, _, ct) =>
+        {
+            if (p.Id == 1) throw new InvalidOperationException("boom");
+            ct.WaitHandle.WaitOne(TimeSpan.FromMinutes(1));
+            return SubProblemOutcome.Unknown;
+        });
+        var e = Assert.Throws<InvalidOperationException>(() => new Engine(solver, new EngineOptions(2)).Run([Root(0, Unit2), Root(1, Unit2, 0, -1)]));
+        Assert.Equal("boom", e.Message);
+    }
+
+    /// <summary>12 instances: 6 cross-check networks × (falsifiable, verifiable) δ. The falsifier is off so the engine decides.</summary>
+    public static TheoryData<int> Networks() => [0, 1, 2, 3, 4, 5];
+
+    [Theory]
+    [MemberData(nameof(Networks))]
+    public void OneAndTwoWorkersGiveTheSameVerdictAsTheVerifier(int network)
+    {
+        var pair = VerificationTests.CrossCheckNetwork(network);
+        var box = TestNetworks.RandomBox(new Random(network * 10), pair.Float.InputSize, maxRadius: 0.08, lo: 0.1, hi: 0.9);
+        var bounds = MaxError.Analyse(pair.Float, pair.Quantized, box, new MaxErrorOptions(1e-6, TimeSpan.FromSeconds(60)));
+        foreach (var (delta, expected) in new[] { (bounds.Lower * 0.6, Verdict.Falsified), (bounds.Upper * 1.2 + 1e-3, Verdict.Verified) })
+        {
+            var baseline = Verifier.Verify(pair.Float, pair.Quantized, box,
+                new VerifyOptions(delta, Timeout: TimeSpan.FromSeconds(60)) { FalsifierCap = TimeSpan.Zero });
+            Assert.Equal(expected, baseline.Verdict);
+            foreach (var workers in new[] { 1, 2 })
+            {
+                var r = ParallelVerifier.Verify(pair.Float, pair.Quantized, box,
+                    new ParallelVerifyOptions(delta, workers, Timeout: TimeSpan.FromSeconds(60)) { FalsifierCap = TimeSpan.Zero });
+                Assert.True(r.Verdict == baseline.Verdict, $"δ={delta}, {workers} workers: {r.Verdict}, Verifier {baseline.Verdict}; notes: {string.Join("; ", r.Notes)}");
+                if (r.Witness is { } w)
+                {
+                    Assert.True(box.Contains(w.Input));
+                    Assert.NotNull(WitnessChecker.Check(pair.Float, pair.Quantized, w.Input, delta));
+                }
+                else
+                {
+                    Assert.All(r.SubProblems, s => Assert.Equal(SubProblemOutcome.Proved, s.Outcome));
+                    Assert.All(r.Engine!.Roots, root => Assert.Equal(1.0, root.ProvedVolume, 9));
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void TinyTimeoutsForceRealSplitsThatNeverContradictTheVerifier()
+    {
+        // With 1 ms per MILP the roots time out and are split and re-bounded; whatever is decided must agree.
+        var pair = VerificationTests.CrossCheckNetwork(5);
+        var box = TestNetworks.RandomBox(new Random(3), pair.Float.InputSize, maxRadius: 0.2, lo: 0.1, hi: 0.9);
+        var bounds = MaxError.Analyse(pair.Float, pair.Quantized, box, new MaxErrorOptions(1e-6, TimeSpan.FromSeconds(60)));
+        var delta = bounds.Upper * 1.2 + 1e-3;
+        var r = ParallelVerifier.Verify(pair.Float, pair.Quantized, box,
+            new ParallelVerifyOptions(delta, 2, TimeSpan.FromMilliseconds(1), Timeout: TimeSpan.FromSeconds(20)) { FalsifierCap = TimeSpan.Zero, MaxDepth = 6 });
+        Assert.NotEqual(Verdict.Falsified, r.Verdict);
+        Assert.Contains(r.Engine!.Attempts, a => a.Children > 0);
+        if (r.Verdict == Verdict.Verified) Assert.All(r.Engine.Roots, root => Assert.Equal(1.0, root.ProvedVolume, 9));
+    }
+}
