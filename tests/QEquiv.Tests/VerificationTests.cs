@@ -129,6 +129,21 @@ public class VerificationTests
     }
 
     [Fact]
+    public void BoundsAloneVerifyWithoutSearchOrSolver()
+    {
+        var pair = CrossCheckNetwork(0);
+        var box = TestNetworks.RandomBox(new Random(4), pair.Float.InputSize, maxRadius: 0.05, lo: 0.2, hi: 0.8);
+        var one = Verifier.Verify(pair.Float, pair.Quantized, box, new VerifyOptions(100));
+        var two = ParallelVerifier.Verify(pair.Float, pair.Quantized, box, new ParallelVerifyOptions(100, Workers: 2));
+        foreach (var r in new[] { one, two })
+        {
+            Assert.Equal(Verdict.Verified, r.Verdict);
+            Assert.All(r.SubProblems, s => Assert.Equal(DecidedBy.Bounds, s.DecidedBy));
+            Assert.Equal(0, r.MilpCalls);
+        }
+    }
+
+    [Fact]
     public void VerifiedNeverSaysSoWithAnOpenSubProblem()
     {
         // A timeout too short for any MILP must give unknown, never verified.

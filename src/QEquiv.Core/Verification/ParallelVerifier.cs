@@ -51,30 +51,16 @@ public static class ParallelVerifier
             foreach (var s in new[] { 1, -1 })
                 roots.Add(SubProblem.Create(roots.Count, j, s, box, delta));
 
-        var clock = Stopwatch.StartNew();
-        var budget = TimeSpan.FromSeconds(Math.Min(options.FalsifierCap.TotalSeconds,
-            options.Timeout is { } to ? to.TotalSeconds * options.FalsifierShare : double.PositiveInfinity));
-        var falsification = Falsifier.Search(n, q, box, delta,
-            new FalsifierOptions(options.Seed, TimeBudget: budget, CancellationToken: options.Cancellation));
-        var falsifySeconds = clock.Elapsed.TotalSeconds;
-        if (falsification.Witness is { } found)
-        {
-            var w = Verifier.Confirm(n, q, found, delta);
-            var results = roots.Select(p => p.Output == w.Output && Math.Sign(w.Difference) == p.Sign
-                ? new SubProblemResult(p, DecidedBy.Falsifier, SubProblemOutcome.Violated, falsifySeconds, Witness: w)
-                : new SubProblemResult(p, DecidedBy.Open, SubProblemOutcome.Unknown, 0)).ToList();
-            return new VerificationReport(Verdict.Falsified, delta, Strategy.Output, backend, w, results,
-                new StageTimings(falsifySeconds, 0, 0, total.Elapsed.TotalSeconds), notes, []);
-        }
-
-        // Root bounds once, for the report and to spare every root its own identical bound computation.
-        clock.Restart();
+        var screen = Verifier.Screen(n, q, box, roots, options.Seed,
+            Verifier.FalsifierBudget(options.Timeout, options.FalsifierShare, options.FalsifierCap), options.DifferentialBounds, options.Cancellation, notes);
+        if (screen.Witness is { } found)
+            return Verifier.FalsifiedReport(roots, screen, found, Strategy.Output, backend, total, notes);
         var solver = new MilpSubProblemSolver(n, q, options.Backend, options.DifferentialBounds);
-        var (fb, qb, diff, outputBounds) = Verifier.Bound(n, q, box, options.DifferentialBounds, notes);
-        solver.Seed(box, new MilpSubProblemSolver.BoxBounds(fb, qb, diff));
-        var boundsSeconds = clock.Elapsed.TotalSeconds;
+        // Root bounds once, for the report and to spare every root its own identical bound computation.
+        solver.Seed(box, new MilpSubProblemSolver.BoxBounds(screen.Float!, screen.Quantized!, screen.Difference));
+        var discharged = roots.Where(r => screen.Outcome[r.Id] is not null).Select(r => screen.Outcome[r.Id]!).ToList();
 
-        clock.Restart();
+        var clock = Stopwatch.StartNew();
         TimeSpan? left = options.Timeout is { } t ? t - total.Elapsed : null;
         if (left is { } l && l <= TimeSpan.Zero) left = TimeSpan.FromTicks(1);
         var engine = new Engine(solver, new EngineOptions(options.Workers, options.InitialTimeout, options.TimeoutFactor,
@@ -83,20 +69,20 @@ public static class ParallelVerifier
             Split = options.Split,
             Cancellation = options.Cancellation,
         });
-        var run = engine.Run(roots);
+        var run = engine.Run(roots.Where(r => screen.Outcome[r.Id] is null).ToList());
         var engineSeconds = clock.Elapsed.TotalSeconds;
         foreach (var note in solver.Notes) if (!notes.Contains(note)) notes.Add(note);
         if (!run.WorkersStopped) notes.Add("some solver calls did not return within the grace period after the stop");
 
         Witness? witness = run.Witness is { } found2 ? Verifier.Confirm(n, q, found2, delta) : null;
-        var leaves = run.Proved.Concat(run.Open).Concat(run.Violation is { } v ? [v] : []).OrderBy(r => r.SubProblem.Id).ToList();
+        var leaves = discharged.Concat(run.Proved).Concat(run.Open).Concat(run.Violation is { } v ? [v] : []).OrderBy(r => r.SubProblem.Id).ToList();
         var verdict = witness is not null ? Verdict.Falsified
-            : run.Status == EngineStatus.Proved && run.Open.Count == 0 ? Verdict.Verified
+            : (run.Status == EngineStatus.Proved || discharged.Count == roots.Count) && run.Open.Count == 0 ? Verdict.Verified
             : Verdict.Unknown;
         if (verdict == Verdict.Unknown)
             notes.Add($"proved {run.Proved.Count} of {leaves.Count} leaf sub-problems ({run.ProvedShare:P1}), {run.ProvedVolume:P2} of the input volume averaged over (output, sign); {run.Open.Count} open{(run.DeadlineReached ? "; global timeout reached" : "")}");
         return new VerificationReport(verdict, delta, Strategy.Output, backend, witness, leaves,
-            new StageTimings(falsifySeconds, boundsSeconds, engineSeconds, total.Elapsed.TotalSeconds), notes, outputBounds)
+            new StageTimings(screen.FalsifySeconds, screen.BoundsSeconds, engineSeconds, total.Elapsed.TotalSeconds), notes, screen.Bounds)
         {
             Engine = run,
         };

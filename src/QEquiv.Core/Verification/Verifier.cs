@@ -46,40 +46,20 @@ public static class Verifier
             foreach (var s in new[] { 1, -1 })
                 subProblems.Add(SubProblem.Create(subProblems.Count, j, s, box, delta));
 
-        // Stage 1: falsification.
-        var clock = Stopwatch.StartNew();
-        var budget = TimeSpan.FromSeconds(Math.Min(options.FalsifierCap.TotalSeconds,
-            options.Timeout is { } to ? to.TotalSeconds * options.FalsifierShare : double.PositiveInfinity));
-        var falsification = Falsifier.Search(n, q, box, delta,
-            new FalsifierOptions(options.Seed, TimeBudget: budget, CancellationToken: options.Cancellation));
-        var falsifySeconds = clock.Elapsed.TotalSeconds;
-        if (falsification.Witness is { } found)
-        {
-            var w = Confirm(n, q, found, delta);
-            var results = subProblems.Select(p => p.Output == w.Output && Math.Sign(w.Difference) == p.Sign
-                ? new SubProblemResult(p, DecidedBy.Falsifier, SubProblemOutcome.Violated, falsifySeconds, Witness: w)
-                : new SubProblemResult(p, DecidedBy.Open, SubProblemOutcome.Unknown, 0)).ToList();
-            return new VerificationReport(Verdict.Falsified, delta, options.Strategy, BackendName(options.Backend), w, results,
-                new StageTimings(falsifySeconds, 0, 0, total.Elapsed.TotalSeconds), notes, []);
-        }
+        var screen = Screen(n, q, box, subProblems, options.Seed, FalsifierBudget(options.Timeout, options.FalsifierShare, options.FalsifierCap),
+            options.DifferentialBounds, options.Cancellation, notes);
+        if (screen.Witness is { } found)
+            return FalsifiedReport(subProblems, screen, found, options.Strategy, BackendName(options.Backend), total, notes);
+        var (fb, qb, diff, outputBounds, outcome) = (screen.Float!, screen.Quantized!, screen.Difference, screen.Bounds, screen.Outcome);
 
-        // Stage 2: bounds discharge sub-problems whose s·(N_j − Q_j) cannot reach δ.
-        clock.Restart();
-        var (fb, qb, diff, outputBounds) = Bound(n, q, box, options.DifferentialBounds, notes);
-        var outcome = new SubProblemResult?[subProblems.Count];
-        foreach (var p in subProblems)
-        {
-            var bound = Upper(fb, qb, diff, p.Output, p.Sign) + EquivalenceMilp.MarginFor(q, qb, p.Output);
-            if (bound < delta)
-                outcome[p.Id] = new SubProblemResult(p, DecidedBy.Bounds, SubProblemOutcome.Proved, 0, Bound: bound);
-        }
+        var clock = Stopwatch.StartNew();
         if (subProblems.Any(p => outcome[p.Id] is null) && options.LpBudget > TimeSpan.Zero)
         {
             var (tightened, stats) = LpTightening.TightenFloat(n, box, fb, options.LpBudget, options.Cancellation);
             fb = tightened;
             notes.Add($"LP tightening: {stats.LinearPrograms} LPs in {stats.Seconds:F2} s, unstable ReLUs of N {stats.UnstableBefore} → {stats.UnstableAfter}{(stats.BudgetExhausted ? " (budget used up)" : "")}");
         }
-        var boundsSeconds = clock.Elapsed.TotalSeconds;
+        var boundsSeconds = screen.BoundsSeconds + clock.Elapsed.TotalSeconds;
 
         // Stage 3: MILPs for the rest.
         clock.Restart();
@@ -98,7 +78,70 @@ public static class Verifier
             : all.All(r => r.Outcome == SubProblemOutcome.Proved) ? Verdict.Verified
             : Verdict.Unknown;
         return new VerificationReport(verdict, delta, options.Strategy, BackendName(options.Backend), witness, all,
-            new StageTimings(falsifySeconds, boundsSeconds, milpSeconds, total.Elapsed.TotalSeconds), notes, outputBounds);
+            new StageTimings(screen.FalsifySeconds, boundsSeconds, milpSeconds, total.Elapsed.TotalSeconds), notes, outputBounds);
+    }
+
+    /// <summary>What the cheap stages settled before any MILP: a witness, or per sub-problem a bound proof (null: open).</summary>
+    /// <remarks>Float and Quantized are null only when the quick search already found a witness (bounds were not needed).</remarks>
+    internal sealed record Screening(Witness? Witness, FloatNetworkBounds? Float, QuantizedNetworkBounds? Quantized, DifferenceBounds? Difference,
+        IReadOnlyList<OutputBounds> Bounds, SubProblemResult?[] Outcome, double FalsifySeconds, double BoundsSeconds);
+
+    internal static TimeSpan FalsifierBudget(TimeSpan? timeout, double share, TimeSpan cap) =>
+        TimeSpan.FromSeconds(Math.Min(cap.TotalSeconds, timeout is { } t ? t.TotalSeconds * share : double.PositiveInfinity));
+
+    /// <summary>
+    /// The stages before any MILP, cheapest first: the box centre, corners and random points (most counterexamples
+    /// show there); bounds, which discharge what they can; and only while sub-problems remain open, the full
+    /// gradient and coordinate search — a region that bounds verify needs no search at all.
+    /// </summary>
+    internal static Screening Screen(FloatNetwork n, QuantizedNetwork q, Box box, IReadOnlyList<SubProblem> subProblems, int seed,
+        TimeSpan falsifierBudget, bool differential, CancellationToken cancellation, List<string> notes)
+    {
+        var delta = subProblems[0].Delta;
+        var clock = Stopwatch.StartNew();
+        var quick = Falsifier.Search(n, q, box, delta, new FalsifierOptions(seed, RandomPoints: 64, TimeBudget: falsifierBudget, CancellationToken: cancellation)
+        {
+            RandomCorners = 64,
+            MaxSearchEvaluations = 0,
+            GradientSteps = 0,
+        });
+        var falsifySeconds = clock.Elapsed.TotalSeconds;
+        var outcome = new SubProblemResult?[subProblems.Count];
+        if (quick.Witness is { } w)
+            return new Screening(Confirm(n, q, w, delta), null, null, null, [], outcome, falsifySeconds, 0);
+
+        clock.Restart();
+        var (fb, qb, diff, outputBounds) = Bound(n, q, box, differential, notes);
+        foreach (var p in subProblems)
+        {
+            var bound = Upper(fb, qb, diff, p.Output, p.Sign) + EquivalenceMilp.MarginFor(q, qb, p.Output);
+            if (bound < delta)
+                outcome[p.Id] = new SubProblemResult(p, DecidedBy.Bounds, SubProblemOutcome.Proved, 0, Bound: bound);
+        }
+        var boundsSeconds = clock.Elapsed.TotalSeconds;
+
+        Witness? witness = null;
+        if (outcome.Any(o => o is null))
+        {
+            clock.Restart();
+            var left = falsifierBudget - TimeSpan.FromSeconds(falsifySeconds);
+            var full = Falsifier.Search(n, q, box, delta, new FalsifierOptions(seed,
+                TimeBudget: left > TimeSpan.Zero ? left : TimeSpan.FromTicks(1), CancellationToken: cancellation));
+            falsifySeconds += clock.Elapsed.TotalSeconds;
+            if (full.Witness is { } w2) witness = Confirm(n, q, w2, delta);
+        }
+        return new Screening(witness, fb, qb, diff, outputBounds, outcome, falsifySeconds, boundsSeconds);
+    }
+
+    /// <summary>The report of a falsified run: the witness's (output, sign) violated, bound proofs kept, the rest open.</summary>
+    internal static VerificationReport FalsifiedReport(IReadOnlyList<SubProblem> subProblems, Screening screen, Witness w, Strategy strategy,
+        string backend, Stopwatch total, List<string> notes)
+    {
+        var results = subProblems.Select(p => p.Output == w.Output && Math.Sign(w.Difference) == p.Sign
+            ? new SubProblemResult(p, DecidedBy.Falsifier, SubProblemOutcome.Violated, screen.FalsifySeconds, Witness: w)
+            : screen.Outcome[p.Id] ?? new SubProblemResult(p, DecidedBy.Open, SubProblemOutcome.Unknown, 0)).ToList();
+        return new VerificationReport(Verdict.Falsified, subProblems[0].Delta, strategy, backend, w, results,
+            new StageTimings(screen.FalsifySeconds, screen.BoundsSeconds, 0, total.Elapsed.TotalSeconds), notes, screen.Bounds);
     }
 
     /// <summary>
