@@ -42,4 +42,32 @@ public class LpTighteningTests
             }
         }
     }
+
+    [Theory]
+    [InlineData(4)]
+    [InlineData(5)]
+    public void LpUpperBoundsOfTheDifferenceContainEverySampledDifference(int seed)
+    {
+        var pair = TestNetworks.Random(seed, [4, 8, 6, 3]);
+        var rng = new Random(seed);
+        var box = TestNetworks.RandomBox(rng, 4, maxRadius: 0.2, lo: 0.1, hi: 0.9);
+        var diff = DifferentialBounds.Compute(pair.Float, pair.Quantized, box);
+        var pairs = Enumerable.Range(0, 3).SelectMany(j => new[] { (j, 1), (j, -1) }).ToList();
+        var upper = LpTightening.DifferenceUpperBounds(pair.Float, pair.Quantized, box, diff.Float, diff.Quantized, diff, pairs, TimeSpan.FromSeconds(30));
+        Assert.All(upper, u => Assert.NotNull(u));
+        var seen = new double[pairs.Count];
+        Array.Fill(seen, double.NegativeInfinity);
+        for (var k = 0; k < 5000; k++)
+        {
+            var e = Falsification.WitnessChecker.Evaluate(pair.Float, pair.Quantized, TestNetworks.SamplePoint(rng, box));
+            for (var p = 0; p < pairs.Count; p++) seen[p] = Math.Max(seen[p], e.SignedDifference(pairs[p].Item1, pairs[p].Item2));
+        }
+        for (var p = 0; p < pairs.Count; p++)
+        {
+            // The runtime's dequantization may add its float32 error on top of the real-valued bound.
+            var margin = EquivalenceMilp.MarginFor(pair.Quantized, diff.Quantized, pairs[p].Item1);
+            Assert.True(seen[p] <= upper[p]!.Value + margin, $"pair {pairs[p]}: sampled {seen[p]} above the LP bound {upper[p]}");
+            Assert.True(upper[p]!.Value <= diff.For(pairs[p].Item1, pairs[p].Item2).Hi + 1e-5, "the LP with Δ constraints is never looser than the Δ bound");
+        }
+    }
 }

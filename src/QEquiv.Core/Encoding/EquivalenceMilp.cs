@@ -187,7 +187,7 @@ public sealed class EquivalenceMilp : IDisposable
     /// look independent, which is what makes the equivalence MILPs small. Hidden levels are used only when the
     /// networks' layers correspond one to one (the bounds are then per matching neuron).
     /// </summary>
-    private static void AddDifferenceConstraints(ModelBuilder model, NetworkEncoder encoder, LinearExpression[] nOut, LinearExpression[] qOut,
+    internal static void AddDifferenceConstraints(ModelBuilder model, NetworkEncoder encoder, LinearExpression[] nOut, LinearExpression[] qOut,
         DifferenceBounds difference)
     {
         var levels = Math.Min(encoder.FloatLevels.Count, encoder.QuantizedLevels.Count) - 1; // the last level is the output

@@ -66,6 +66,33 @@ public static class LpTightening
             new LpTighteningStats(lps, before, CountUnstable(n, layers), watch.Elapsed.TotalSeconds, exhausted));
     }
 
+    /// <summary>
+    /// Upper bounds of s·(N_j − Q_j) from the LP relaxation of the whole encoding (both networks, Δ constraints
+    /// included), for the given (output, sign) pairs; null where the budget ran out or the LP failed. One model,
+    /// re-solved per objective, so the encoding is built once.
+    /// </summary>
+    public static double?[] DifferenceUpperBounds(FloatNetwork n, QuantizedNetwork q, Box box, FloatNetworkBounds fb, QuantizedNetworkBounds qb,
+        DifferenceBounds? difference, IReadOnlyList<(int Output, int Sign)> pairs, TimeSpan budget, CancellationToken cancellation = default)
+    {
+        var watch = Stopwatch.StartNew();
+        var result = new double?[pairs.Count];
+        using var solver = Solver.CreateSolver("GLOP") ?? throw new NotSupportedException("OR-Tools GLOP is not available");
+        var model = new ModelBuilder(solver);
+        var encoder = new NetworkEncoder(model, fb, qb);
+        var x = encoder.Inputs(box);
+        var nOut = encoder.Float(n, x);
+        var qOut = encoder.Quantized(q, x);
+        if (difference is not null) EquivalenceMilp.AddDifferenceConstraints(model, encoder, nOut, qOut, difference);
+        for (var k = 0; k < pairs.Count; k++)
+        {
+            if (watch.Elapsed > budget || cancellation.IsCancellationRequested) break;
+            var (j, s) = pairs[k];
+            if (Optimise(model, nOut[j].Minus(qOut[j]).Scaled(s), maximize: true) is { } v)
+                result[k] = v + Padding * (1 + Math.Abs(v));
+        }
+        return result;
+    }
+
     private static readonly QuantizedNetworkBounds EmptyQuantized = new(new QuantizedStageBounds(null, null, [], [], [], []), [], []);
 
     private static double? Optimise(ModelBuilder model, LinearExpression objective, bool maximize)

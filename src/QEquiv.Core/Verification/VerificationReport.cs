@@ -39,6 +39,6 @@ public sealed record VerificationReport(
 
     public int Count(DecidedBy by) => SubProblems.Count(r => r.DecidedBy == by);
 
-    /// <summary>How many MILPs were solved (one for a monolithic run that reached the solver).</summary>
-    public int MilpCalls => Strategy == Strategy.Monolithic ? (SubProblems.Any(r => r.Solver is not null) ? 1 : 0) : SubProblems.Count(r => r.Solver is not null);
+    /// <summary>How many MILPs were solved (one for a monolithic run that reached the solver); a MILP result carries a solver status.</summary>
+    public int MilpCalls => Strategy == Strategy.Monolithic ? (SubProblems.Any(r => r.SolverStatus is not null) ? 1 : 0) : SubProblems.Count(r => r.SolverStatus is not null);
 }

@@ -55,9 +55,20 @@ public static class Verifier
         var clock = Stopwatch.StartNew();
         if (subProblems.Any(p => outcome[p.Id] is null) && options.LpBudget > TimeSpan.Zero)
         {
-            var (tightened, stats) = LpTightening.TightenFloat(n, box, fb, options.LpBudget, options.Cancellation);
+            // Half the budget tightens N's unstable neurons, the rest bounds Δ over the LP relaxation of the whole encoding.
+            var (tightened, stats) = LpTightening.TightenFloat(n, box, fb, options.LpBudget / 2, options.Cancellation);
             fb = tightened;
-            notes.Add($"LP tightening: {stats.LinearPrograms} LPs in {stats.Seconds:F2} s, unstable ReLUs of N {stats.UnstableBefore} → {stats.UnstableAfter}{(stats.BudgetExhausted ? " (budget used up)" : "")}");
+            var undecided = subProblems.Where(p => outcome[p.Id] is null).ToList();
+            var lp = LpTightening.DifferenceUpperBounds(n, q, box, fb, qb, diff, undecided.Select(p => (p.Output, p.Sign)).ToList(),
+                options.LpBudget / 2, options.Cancellation);
+            var byLp = 0;
+            for (var k = 0; k < undecided.Count; k++)
+                if (lp[k] is { } upper && upper + EquivalenceMilp.MarginFor(q, qb, undecided[k].Output) < delta)
+                {
+                    outcome[undecided[k].Id] = new SubProblemResult(undecided[k], DecidedBy.Bounds, SubProblemOutcome.Proved, 0, Solver: "lp", Bound: upper);
+                    byLp++;
+                }
+            notes.Add($"LP tightening: {stats.LinearPrograms} LPs in {stats.Seconds:F2} s, unstable ReLUs of N {stats.UnstableBefore} → {stats.UnstableAfter}{(stats.BudgetExhausted ? " (budget used up)" : "")}; LP relaxation of Δ proved {byLp} of {undecided.Count} open sub-problems");
         }
         var boundsSeconds = screen.BoundsSeconds + clock.Elapsed.TotalSeconds;
 
