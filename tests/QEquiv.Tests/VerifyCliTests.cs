@@ -93,4 +93,24 @@ public sealed class VerifyCliTests : IDisposable
         Assert.True(numbers[1] < 0.016, $"upper {numbers[1]}: the verify test above relies on δ* < 0.016");
         Assert.True(numbers[1] - numbers[0] < 1e-4, $"interval [{numbers[0]}, {numbers[1]}] is not tight");
     }
+
+    [Fact]
+    public void TwoWorkersReachTheSameVerdicts()
+    {
+        var verified = CliRunner.Run("verify", "--float", Float, "--quant", Quant, "--center", CenterOfProp0(), "--eps", "0.0005",
+            "--clip", "0,1", "--delta", "0.016", "--workers", "2");
+        Assert.True(verified.Exit == 0, verified.Out + verified.Err);
+        Assert.Equal("verified", verified.Out.Split('\n')[0]);
+
+        var witness = Path.Combine(_dir, "w2.csv");
+        var falsified = CliRunner.Run("verify", "--float", Float, "--quant", Quant, "--vnnlib", Prop0, "--delta", "0.04",
+            "--workers", "2", "--witness", witness, "--timeout", "120");
+        Assert.Equal(10, falsified.Exit);
+        Assert.NotNull(WitnessChecker.Check(OnnxImporter.LoadFloat(Float), OnnxImporter.LoadQuantized(Quant), Csv.ReadRows(witness)[0], 0.04));
+
+        var monolithic = CliRunner.Run("verify", "--float", Float, "--quant", Quant, "--vnnlib", Prop0, "--delta", "0.04",
+            "--workers", "2", "--strategy", "monolithic");
+        Assert.Equal(2, monolithic.Exit);
+        Assert.Contains("--workers", monolithic.Err);
+    }
 }

@@ -25,11 +25,16 @@ internal static class VerifyCommand
         var witnessPath = new Option<string>("--witness") { Description = "where to write the witness CSV when falsified", DefaultValueFactory = _ => "witness.csv" };
         var seed = new Option<int>("--seed") { Description = "seed of the falsifier's random points", DefaultValueFactory = _ => 0 };
         var noDiff = new Option<bool>("--no-diff-bounds") { Description = "bound N and Q separately only (ablation of the differential bounds)" };
+        var workers = new Option<int>("--workers")
+        {
+            Description = "1 (default): one MILP per sub-problem in turn; N > 1 (or 0 for all cores): N workers pull sub-problems and split a box on timeout (split-and-conquer over the input)",
+            DefaultValueFactory = _ => 1,
+        };
         var lpBudget = new Option<double>("--lp-budget") { Description = "seconds of LP tightening of unstable neurons before the MILPs (0: off)", DefaultValueFactory = _ => 2 };
         var command = new Command("verify", "Prove or refute ‖N(x) − Q(x)‖∞ < δ for every x in a region");
         models.AddTo(command);
         region.AddTo(command);
-        foreach (var o in new Option[] { delta, solver, timeout, strategy, json, witnessPath, seed, noDiff, lpBudget }) command.Options.Add(o);
+        foreach (var o in new Option[] { delta, solver, timeout, strategy, json, witnessPath, seed, noDiff, lpBudget, workers }) command.Options.Add(o);
         command.SetAction(parse =>
         {
             var d = parse.GetValue(delta);
@@ -39,16 +44,23 @@ internal static class VerifyCommand
             if (notice is not null) Console.Error.WriteLine($"note: {notice}");
             var lp = parse.GetValue(lpBudget);
             if (!(lp >= 0) || !double.IsFinite(lp)) throw new BadInputException($"--lp-budget: must be a number of seconds ≥ 0, got {lp}");
-            var report = Verifier.Verify(n, q, box, new VerifyOptions(d, parse.GetValue(strategy), parse.GetValue(solver),
-                Seconds(parse.GetValue(timeout)), parse.GetValue(seed))
-            { DifferentialBounds = !parse.GetValue(noDiff), LpBudget = TimeSpan.FromSeconds(lp) });
+            var w = parse.GetValue(workers);
+            if (w < 0) throw new BadInputException($"--workers: must be ≥ 0, got {w}");
+            if (w != 1 && parse.GetValue(strategy) == Strategy.Monolithic)
+                throw new BadInputException("--workers: the monolithic strategy is one MILP; it runs on one worker");
+            var report = w == 1
+                ? Verifier.Verify(n, q, box, new VerifyOptions(d, parse.GetValue(strategy), parse.GetValue(solver),
+                    Seconds(parse.GetValue(timeout)), parse.GetValue(seed))
+                { DifferentialBounds = !parse.GetValue(noDiff), LpBudget = TimeSpan.FromSeconds(lp) })
+                : ParallelVerifier.Verify(n, q, box, new ParallelVerifyOptions(d, w, Timeout: Seconds(parse.GetValue(timeout)),
+                    Backend: parse.GetValue(solver), Seed: parse.GetValue(seed)) { DifferentialBounds = !parse.GetValue(noDiff) });
             Console.WriteLine(report.Verdict.ToString().ToLowerInvariant());
             PrintSummary(report);
-            if (report.Witness is { } w)
+            if (report.Witness is { } witness)
             {
-                PrintWitness(w);
+                PrintWitness(witness);
                 var path = parse.GetValue(witnessPath)!;
-                AtomicFile.Write(path, WitnessCsv(w));
+                AtomicFile.Write(path, WitnessCsv(witness));
                 Console.WriteLine($"witness written to {path}");
             }
             if (parse.GetValue(json) is { } jsonPath) AtomicFile.Write(jsonPath, ToJson(report));

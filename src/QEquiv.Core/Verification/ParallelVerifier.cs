@@ -80,7 +80,12 @@ public static class ParallelVerifier
             : (run.Status == EngineStatus.Proved || discharged.Count == roots.Count) && run.Open.Count == 0 ? Verdict.Verified
             : Verdict.Unknown;
         if (verdict == Verdict.Unknown)
-            notes.Add($"proved {run.Proved.Count} of {leaves.Count} leaf sub-problems ({run.ProvedShare:P1}), {run.ProvedVolume:P2} of the input volume averaged over (output, sign); {run.Open.Count} open{(run.DeadlineReached ? "; global timeout reached" : "")}");
+        {
+            // Roots the bounds discharged never reached the engine: they count as proved leaves covering their whole box.
+            var provedLeaves = discharged.Count + run.Proved.Count;
+            var provedVolume = (discharged.Count + run.Roots.Sum(r => r.ProvedVolume)) / roots.Count;
+            notes.Add($"proved {provedLeaves} of {leaves.Count} leaf sub-problems ({(double)provedLeaves / leaves.Count:P1}), {provedVolume:P2} of the input volume averaged over (output, sign); {run.Open.Count} open{(run.DeadlineReached ? "; global timeout reached" : "")}");
+        }
         return new VerificationReport(verdict, delta, Strategy.Output, backend, witness, leaves,
             new StageTimings(screen.FalsifySeconds, screen.BoundsSeconds, engineSeconds, total.Elapsed.TotalSeconds), notes, screen.Bounds)
         {
