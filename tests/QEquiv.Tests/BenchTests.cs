@@ -93,6 +93,10 @@ public sealed class BenchTests : IDisposable
         Assert.Equal([new BenchConfiguration(Strategy.Monolithic), new BenchConfiguration(Strategy.Output)], BenchCommand.ParseConfigurations(null));
         Assert.Throws<BadInputException>(() => BenchCommand.ParseConfigurations(["1"]));
         Assert.Throws<BadInputException>(() => BenchCommand.ParseConfigurations(["output:fast"]));
+        Assert.Equal([new BenchConfiguration(Strategy.Output, Workers: 2), new BenchConfiguration(Strategy.Output, false, 2)],
+            BenchCommand.ParseConfigurations(["output:w2", "output:nodiff:w2"]));
+        Assert.Equal("output:nodiff:w2", new BenchConfiguration(Strategy.Output, false, 2).Name);
+        Assert.Throws<BadInputException>(() => BenchCommand.ParseConfigurations(["monolithic:w2"]));
     }
 
     [Fact]

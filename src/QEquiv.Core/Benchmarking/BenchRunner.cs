@@ -11,24 +11,37 @@ namespace QEquiv.Benchmarking;
 
 /// <summary>
 /// One way of running the verifier that a benchmark compares: a strategy, with or without differential bounds
-/// (the ablation the bounds' benefit is measured by). Written "output", "monolithic", "output:nodiff", ….
+/// (the ablation the bounds' benefit is measured by), on one worker or N (split-and-conquer, <see cref="ParallelVerifier"/>).
+/// Written "output", "monolithic", "output:nodiff", "output:w2", "output:nodiff:w2", ….
 /// </summary>
-public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBounds = true)
+public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBounds = true, int Workers = 1)
 {
-    public string Name => BenchResult.Word(Strategy) + (DifferentialBounds ? "" : ":nodiff");
+    public string Name => BenchResult.Word(Strategy) + (DifferentialBounds ? "" : ":nodiff") + (Workers == 1 ? "" : $":w{Workers}");
     public override string ToString() => Name;
 
-    public VerifyOptions Options(double delta, MilpBackend backend, TimeSpan? timeout, int seed) =>
-        new(delta, Strategy, backend, timeout, seed) { DifferentialBounds = DifferentialBounds };
+    public VerificationReport Verify(PreparedInstance p, MilpBackend backend, TimeSpan? timeout, int seed, CancellationToken cancellation) =>
+        Workers == 1
+            ? Verifier.Verify(p.Float, p.Quantized, p.Box, new VerifyOptions(p.Instance.Delta, Strategy, backend, timeout, seed)
+            { DifferentialBounds = DifferentialBounds, Cancellation = cancellation })
+            : ParallelVerifier.Verify(p.Float, p.Quantized, p.Box, new ParallelVerifyOptions(p.Instance.Delta, Workers, Timeout: timeout,
+                Backend: backend, Seed: seed) { DifferentialBounds = DifferentialBounds, Cancellation = cancellation });
 
     /// <exception cref="BadInputException">an unknown strategy or modifier.</exception>
     public static BenchConfiguration Parse(string word)
     {
+        BadInputException Bad() => new($"--strategy: unknown configuration '{word}' (expected monolithic or output, optionally with :nodiff and :wN)");
         var parts = word.Split(':');
-        if (parts.Length > 2 || (parts.Length == 2 && parts[1] != "nodiff")
-            || !Enum.TryParse<Strategy>(parts[0], ignoreCase: true, out var s) || !Enum.IsDefined(s) || parts[0].Length == 0 || char.IsDigit(parts[0][0]))
-            throw new BadInputException($"--strategy: unknown configuration '{word}' (expected monolithic or output, optionally with :nodiff)");
-        return new BenchConfiguration(s, parts.Length == 1);
+        if (!Enum.TryParse<Strategy>(parts[0], ignoreCase: true, out var s) || !Enum.IsDefined(s) || parts[0].Length == 0 || char.IsDigit(parts[0][0]))
+            throw Bad();
+        var configuration = new BenchConfiguration(s);
+        foreach (var modifier in parts.Skip(1))
+        {
+            if (modifier == "nodiff") configuration = configuration with { DifferentialBounds = false };
+            else if (modifier.Length > 1 && modifier[0] == 'w' && int.TryParse(modifier[1..], out var w) && w >= 0 && s == Strategy.Output)
+                configuration = configuration with { Workers = w };
+            else throw Bad();
+        }
+        return configuration;
     }
 }
 
@@ -148,8 +161,7 @@ public static class BenchRunner
             {
                 if (options.Cancellation.IsCancellationRequested) return all;
                 var timeout = p.Instance.EffectiveTimeout(options.TimeoutCap);
-                var report = Verifier.Verify(p.Float, p.Quantized, p.Box,
-                    configuration.Options(p.Instance.Delta, options.Backend, timeout, options.Seed) with { Cancellation = options.Cancellation });
+                var report = configuration.Verify(p, options.Backend, timeout, options.Seed, options.Cancellation);
                 mine.Add(BenchResult.From(p.Index, p.Instance, configuration, timeout, report));
             }
             all.AddRange(mine);
