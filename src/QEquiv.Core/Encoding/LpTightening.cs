@@ -87,6 +87,8 @@ public static class LpTightening
         {
             if (watch.Elapsed > budget || cancellation.IsCancellationRequested) break;
             var (j, s) = pairs[k];
+            // A time-limited LP ends NOT optimal and gives no bound, which is safe.
+            solver.SetTimeLimit(Math.Max(1, (long)(budget - watch.Elapsed).TotalMilliseconds));
             if (Optimise(model, nOut[j].Minus(qOut[j]).Scaled(s), maximize: true) is { } v)
                 result[k] = v + Padding * (1 + Math.Abs(v));
         }
