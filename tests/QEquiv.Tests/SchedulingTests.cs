@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using QEquiv.Falsification;
+using QEquiv.Partitioning;
 using QEquiv.Regions;
 using QEquiv.Scheduling;
 using QEquiv.Verification;
@@ -224,40 +225,6 @@ public class SchedulingTests
         Assert.Equal("boom", e.Message);
     }
 
-    /// <summary>12 instances: 6 cross-check networks × (falsifiable, verifiable) δ. The falsifier is off so the engine decides.</summary>
-    public static TheoryData<int> Networks() => [0, 1, 2, 3, 4, 5];
-
-    [Theory]
-    [MemberData(nameof(Networks))]
-    public void OneAndTwoWorkersGiveTheSameVerdictAsTheVerifier(int network)
-    {
-        var pair = VerificationTests.CrossCheckNetwork(network);
-        var box = TestNetworks.RandomBox(new Random(network * 10), pair.Float.InputSize, maxRadius: 0.08, lo: 0.1, hi: 0.9);
-        var bounds = MaxError.Analyse(pair.Float, pair.Quantized, box, new MaxErrorOptions(1e-6, TimeSpan.FromSeconds(60)));
-        foreach (var (delta, expected) in new[] { (bounds.Lower * 0.6, Verdict.Falsified), (bounds.Upper * 1.2 + 1e-3, Verdict.Verified) })
-        {
-            var baseline = Verifier.Verify(pair.Float, pair.Quantized, box,
-                new VerifyOptions(delta, Timeout: TimeSpan.FromSeconds(60)) { FalsifierCap = TimeSpan.Zero });
-            Assert.Equal(expected, baseline.Verdict);
-            foreach (var workers in new[] { 1, 2 })
-            {
-                var r = ParallelVerifier.Verify(pair.Float, pair.Quantized, box,
-                    new ParallelVerifyOptions(delta, workers, Timeout: TimeSpan.FromSeconds(60)) { FalsifierCap = TimeSpan.Zero });
-                Assert.True(r.Verdict == baseline.Verdict, $"δ={delta}, {workers} workers: {r.Verdict}, Verifier {baseline.Verdict}; notes: {string.Join("; ", r.Notes)}");
-                if (r.Witness is { } w)
-                {
-                    Assert.True(box.Contains(w.Input));
-                    Assert.NotNull(WitnessChecker.Check(pair.Float, pair.Quantized, w.Input, delta));
-                }
-                else
-                {
-                    Assert.All(r.SubProblems, s => Assert.Equal(SubProblemOutcome.Proved, s.Outcome));
-                    Assert.All(r.Engine!.Roots, root => Assert.Equal(1.0, root.ProvedVolume, 9));
-                }
-            }
-        }
-    }
-
     [Fact]
     public void TinyTimeoutsForceRealSplitsThatNeverContradictTheVerifier()
     {
@@ -266,8 +233,13 @@ public class SchedulingTests
         var box = TestNetworks.RandomBox(new Random(3), pair.Float.InputSize, maxRadius: 0.2, lo: 0.1, hi: 0.9);
         var bounds = MaxError.Analyse(pair.Float, pair.Quantized, box, new MaxErrorOptions(1e-6, TimeSpan.FromSeconds(60)));
         var delta = bounds.Upper * 1.2 + 1e-3;
-        var r = ParallelVerifier.Verify(pair.Float, pair.Quantized, box,
-            new ParallelVerifyOptions(delta, 2, TimeSpan.FromMilliseconds(1), Timeout: TimeSpan.FromSeconds(20)) { FalsifierCap = TimeSpan.Zero, MaxDepth = 6 });
+        var r = Verifier.Verify(pair.Float, pair.Quantized, box, new VerifyOptions(delta, Strategy.OutputInput, Timeout: TimeSpan.FromSeconds(20))
+        {
+            FalsifierCap = TimeSpan.Zero,
+            Workers = 2,
+            InitialTimeout = TimeSpan.FromMilliseconds(1),
+            MaxDepth = 6,
+        });
         Assert.NotEqual(Verdict.Falsified, r.Verdict);
         Assert.Contains(r.Engine!.Attempts, a => a.Children > 0);
         if (r.Verdict == Verdict.Verified) Assert.All(r.Engine.Roots, root => Assert.Equal(1.0, root.ProvedVolume, 9));

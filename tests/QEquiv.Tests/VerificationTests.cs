@@ -12,8 +12,23 @@ namespace QEquiv.Tests;
 public class VerificationTests
 {
     /// <summary>Options with the falsifier off, so the MILP backends have to decide (and can be compared).</summary>
-    private static VerifyOptions SolverOnly(double delta, MilpBackend backend, Strategy strategy = Strategy.Output) =>
-        new(delta, strategy, backend, TimeSpan.FromSeconds(60)) { FalsifierCap = TimeSpan.Zero };
+    private static VerifyOptions SolverOnly(double delta, MilpBackend backend, Strategy strategy = Strategy.Output, int workers = 1, bool portfolio = false) =>
+        new(delta, strategy, backend, TimeSpan.FromSeconds(60)) { FalsifierCap = TimeSpan.Zero, Workers = workers, Portfolio = portfolio };
+
+    /// <summary>
+    /// Every backend, every strategy, 1 and 2 workers, with and without the portfolio: each combination the cross-check
+    /// must agree on. The output strategies cut into 2 code pieces by default, so stage 2 is exercised too.
+    /// </summary>
+    private static readonly (MilpBackend Backend, Strategy Strategy, int Workers, bool Portfolio)[] CrossCheckRuns =
+    [
+        (MilpBackend.Scip, Strategy.Monolithic, 1, false),
+        (MilpBackend.Scip, Strategy.Output, 1, false),
+        (MilpBackend.Highs, Strategy.Output, 2, false),
+        (MilpBackend.Cbc, Strategy.OutputInput, 1, false),
+        (MilpBackend.Scip, Strategy.OutputInput, 2, false),
+        (MilpBackend.Scip, Strategy.Output, 2, true),
+        (MilpBackend.Scip, Strategy.OutputInput, 1, true),
+    ];
 
     public static TheoryData<int, int> CrossCheckCases()
     {
@@ -48,11 +63,10 @@ public class VerificationTests
         foreach (var (delta, expected) in new[] { (falsifiable, Verdict.Falsified), (verifiable, Verdict.Verified) })
         {
             var verdicts = new List<string>();
-            var runs = new[] { (MilpBackend.Scip, Strategy.Output), (MilpBackend.Highs, Strategy.Output), (MilpBackend.Cbc, Strategy.Output), (MilpBackend.Scip, Strategy.Monolithic) };
-            foreach (var (backend, strategy) in runs)
+            foreach (var (backend, strategy, workers, portfolio) in CrossCheckRuns)
                 {
-                    var r = Verifier.Verify(pair.Float, pair.Quantized, box, SolverOnly(delta, backend, strategy));
-                    verdicts.Add($"{backend}/{strategy}: {r.Verdict}");
+                    var r = Verifier.Verify(pair.Float, pair.Quantized, box, SolverOnly(delta, backend, strategy, workers, portfolio));
+                    verdicts.Add($"{(portfolio ? "portfolio" : backend)}/{strategy}/w{workers}: {r.Verdict}");
                     Assert.True(r.Verdict == expected, $"δ={delta}: expected {expected}; got {string.Join(", ", verdicts)}; notes: {string.Join("; ", r.Notes)}");
                     if (r.Witness is { } w)
                     {
@@ -133,10 +147,9 @@ public class VerificationTests
     {
         var pair = CrossCheckNetwork(0);
         var box = TestNetworks.RandomBox(new Random(4), pair.Float.InputSize, maxRadius: 0.05, lo: 0.2, hi: 0.8);
-        var one = Verifier.Verify(pair.Float, pair.Quantized, box, new VerifyOptions(100));
-        var two = ParallelVerifier.Verify(pair.Float, pair.Quantized, box, new ParallelVerifyOptions(100, Workers: 2));
-        foreach (var r in new[] { one, two })
+        foreach (var strategy in Enum.GetValues<Strategy>())
         {
+            var r = Verifier.Verify(pair.Float, pair.Quantized, box, new VerifyOptions(100, strategy));
             Assert.Equal(Verdict.Verified, r.Verdict);
             Assert.All(r.SubProblems, s => Assert.Equal(DecidedBy.Bounds, s.DecidedBy));
             Assert.Equal(0, r.MilpCalls);

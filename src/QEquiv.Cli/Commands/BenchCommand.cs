@@ -17,7 +17,7 @@ internal static class BenchCommand
         var output = new Option<string>("--out") { Description = "results CSV, one row per instance and strategy (rewritten atomically after each instance)", DefaultValueFactory = _ => "results.csv" };
         var strategy = new Option<string[]>("--strategy")
         {
-            Description = "configurations to compare in one run: monolithic, output, each optionally :nodiff (differential bounds off); repeat or comma-separate (default: monolithic,output)",
+            Description = "configurations to compare in one run: monolithic, output or output+input, each optionally with :nodiff (differential bounds off), :wN (N workers; default all cores) and :portfolio; repeat or comma-separate; the first is the baseline of the speed-ups (default: monolithic,output+input)",
             AllowMultipleArgumentsPerToken = false,
         };
         var solver = VerifyCommand.SolverOption();
@@ -52,10 +52,10 @@ internal static class BenchCommand
         return command;
     }
 
-    /// <summary>Repeated and comma-separated values, in order, without duplicates; both strategies when none is given.</summary>
+    /// <summary>Repeated and comma-separated values, in order, without duplicates; monolithic and the default output+input when none is given.</summary>
     public static IReadOnlyList<BenchConfiguration> ParseConfigurations(string[]? values)
     {
-        if (values is null || values.Length == 0) return [new(Strategy.Monolithic), new(Strategy.Output)];
+        if (values is null || values.Length == 0) return [new(Strategy.Monolithic), new(Strategy.OutputInput)];
         var result = new List<BenchConfiguration>();
         foreach (var word in values.SelectMany(v => v.Split(',')).Select(w => w.Trim()))
         {
@@ -75,7 +75,7 @@ internal static class BenchCommand
             table.AddRow(s.Configuration, I(s.Runs), I(s.Verified), I(s.Falsified), I(s.Unknown), I(s.Decided),
                 s.MedianDecidedSeconds is { } m ? m.ToString("F3", c) : "-", I(s.MilpCalls));
         Cli.Out.Write(table);
-        if (summary.SpeedUp is { } su)
+        foreach (var su in summary.SpeedUps)
         {
             var a = su.Baseline;
             var b = su.Candidate;

@@ -15,17 +15,18 @@ internal static class MaxErrorCommand
         var solver = VerifyCommand.SolverOption();
         var timeout = VerifyCommand.TimeoutOption();
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 0, Description = "seed of the random search for witnessed errors" };
+        var workers = VerifyCommand.WorkersOption();
         var command = new Command("max-error", "Bound the largest |N_j − Q_j| on a region, per output and overall");
         models.AddTo(command);
         region.AddTo(command);
-        foreach (var o in new Option[] { gap, solver, timeout, seed }) command.Options.Add(o);
+        foreach (var o in new Option[] { gap, solver, timeout, seed, workers }) command.Options.Add(o);
         command.SetAction(parse =>
         {
             var (n, q) = models.Load(parse);
             var (box, notice) = region.Resolve(parse, n.InputSize);
             if (notice is not null) Console.Error.WriteLine($"note: {notice}");
             var report = MaxError.Analyse(n, q, box, new MaxErrorOptions(parse.GetValue(gap), VerifyCommand.Seconds(parse.GetValue(timeout)),
-                parse.GetValue(solver), parse.GetValue(seed)));
+                parse.GetValue(solver), parse.GetValue(seed)) { Workers = VerifyCommand.Workers(parse, workers, Strategy.Output) });
             var c = CultureInfo.InvariantCulture;
             Console.WriteLine("output,lower (witnessed),upper (certified),upper from,seconds");
             foreach (var o in report.PerOutput)

@@ -20,21 +20,25 @@ internal static class VerifyCommand
         var delta = new Option<double>("--delta") { Description = "tolerance δ > 0: verified means ‖N(x) − Q(x)‖∞ < δ on the whole region", Required = true };
         var solver = SolverOption();
         var timeout = TimeoutOption();
-        var strategy = new Option<Strategy>("--strategy") { Description = "monolithic (one MILP, the paper's baseline) or output (one MILP per output and sign)", DefaultValueFactory = _ => Strategy.Output };
+        var strategy = StrategyOption();
         var json = new Option<string>("--json") { Description = "write the full report (verdict, timings, every sub-problem) as JSON" };
         var witnessPath = new Option<string>("--witness") { Description = "where to write the witness CSV when falsified", DefaultValueFactory = _ => "witness.csv" };
         var seed = new Option<int>("--seed") { Description = "seed of the falsifier's random points", DefaultValueFactory = _ => 0 };
         var noDiff = new Option<bool>("--no-diff-bounds") { Description = "bound N and Q separately only (ablation of the differential bounds)" };
-        var workers = new Option<int>("--workers")
+        var workers = WorkersOption();
+        var portfolio = PortfolioOption();
+        var pieces = new Option<int>("--output-pieces")
         {
-            Description = "1 (default): one MILP per sub-problem in turn; N > 1 (or 0 for all cores): N workers pull sub-problems and split a box on timeout (split-and-conquer over the input)",
-            DefaultValueFactory = _ => 1,
+            Description = "stage-2 output partition: cut each (output, sign) by Q's output code into this many pieces (1: no cut)",
+            DefaultValueFactory = _ => VerifyOptions.DefaultOutputPieces,
         };
+        var quiet = QuietOption();
         var lpBudget = new Option<double>("--lp-budget") { Description = "seconds of LP tightening of unstable neurons before the MILPs (0: off)", DefaultValueFactory = _ => 2 };
         var command = new Command("verify", "Prove or refute ‖N(x) − Q(x)‖∞ < δ for every x in a region");
         models.AddTo(command);
         region.AddTo(command);
-        foreach (var o in new Option[] { delta, solver, timeout, strategy, json, witnessPath, seed, noDiff, lpBudget, workers }) command.Options.Add(o);
+        foreach (var o in new Option[] { delta, solver, timeout, strategy, workers, portfolio, pieces, json, witnessPath, seed, noDiff, lpBudget, quiet })
+            command.Options.Add(o);
         command.SetAction(parse =>
         {
             var d = parse.GetValue(delta);
@@ -44,16 +48,21 @@ internal static class VerifyCommand
             if (notice is not null) Console.Error.WriteLine($"note: {notice}");
             var lp = parse.GetValue(lpBudget);
             if (!(lp >= 0) || !double.IsFinite(lp)) throw new BadInputException($"--lp-budget: must be a number of seconds ≥ 0, got {lp}");
-            var w = parse.GetValue(workers);
-            if (w < 0) throw new BadInputException($"--workers: must be ≥ 0, got {w}");
-            if (w != 1 && parse.GetValue(strategy) == Strategy.Monolithic)
-                throw new BadInputException("--workers: the monolithic strategy is one MILP; it runs on one worker");
-            var report = w == 1
-                ? Verifier.Verify(n, q, box, new VerifyOptions(d, parse.GetValue(strategy), parse.GetValue(solver),
-                    Seconds(parse.GetValue(timeout)), parse.GetValue(seed))
-                { DifferentialBounds = !parse.GetValue(noDiff), LpBudget = TimeSpan.FromSeconds(lp) })
-                : ParallelVerifier.Verify(n, q, box, new ParallelVerifyOptions(d, w, Timeout: Seconds(parse.GetValue(timeout)),
-                    Backend: parse.GetValue(solver), Seed: parse.GetValue(seed)) { DifferentialBounds = !parse.GetValue(noDiff) });
+            var s = ParseStrategy(parse.GetValue(strategy));
+            var w = Workers(parse, workers, s);
+            if (parse.GetValue(portfolio) && s == Strategy.Monolithic)
+                throw new BadInputException("--portfolio: the monolithic strategy is one MILP on one solver; use output or output+input");
+            var k = parse.GetValue(pieces);
+            if (k < 1) throw new BadInputException($"--output-pieces: must be ≥ 1, got {k}");
+            var options = new VerifyOptions(d, s, parse.GetValue(solver), Seconds(parse.GetValue(timeout)), parse.GetValue(seed))
+            {
+                DifferentialBounds = !parse.GetValue(noDiff),
+                LpBudget = TimeSpan.FromSeconds(lp),
+                Workers = w,
+                Portfolio = parse.GetValue(portfolio),
+                OutputPieces = k,
+            };
+            var report = ProgressDisplay.Run(parse.GetValue(quiet), progress => Verifier.Verify(n, q, box, options with { Progress = progress }));
             Console.WriteLine(report.Verdict.ToString().ToLowerInvariant());
             PrintSummary(report);
             if (report.Witness is { } witness)
@@ -68,6 +77,40 @@ internal static class VerifyCommand
         });
         return command;
     }
+
+    public static Option<string> StrategyOption() => new("--strategy")
+    {
+        Description = "monolithic (one MILP, the paper's baseline), output (one MILP per output, sign and output-code piece, on all workers) or output+input (the same, splitting input boxes that outlive their time limit)",
+        DefaultValueFactory = _ => Strategies.Name(Strategy.OutputInput),
+    };
+
+    public static Strategy ParseStrategy(string? text) => Strategies.TryParse(text, out var s) ? s
+        : throw new BadInputException($"--strategy: unknown strategy '{text}' (expected monolithic, output or output+input)");
+
+    public static Option<int?> WorkersOption() => new("--workers")
+    {
+        Description = "threads pulling sub-problems (default: all cores); the monolithic strategy runs on one",
+    };
+
+    /// <summary>The worker count for the engine (0: all cores); an explicit count with the monolithic strategy is an error.</summary>
+    public static int Workers(ParseResult parse, Option<int?> option, Strategy strategy)
+    {
+        var w = parse.GetValue(option);
+        if (w is < 1) throw new BadInputException($"--workers: must be ≥ 1, got {w}");
+        if (w is > 1 && strategy == Strategy.Monolithic)
+            throw new BadInputException("--workers: the monolithic strategy is one MILP; it runs on one worker");
+        return w ?? 0;
+    }
+
+    public static Option<bool> PortfolioOption() => new("--portfolio")
+    {
+        Description = "race several solver configurations (SCIP, SCIP with another seed, HiGHS) on every MILP; the first definitive answer wins",
+    };
+
+    public static Option<bool> QuietOption() => new("--quiet")
+    {
+        Description = "no progress display (it is also off when standard error is not a terminal)",
+    };
 
     public static Option<MilpBackend> SolverOption() => new("--solver")
     {
@@ -89,7 +132,7 @@ internal static class VerifyCommand
     private static void PrintSummary(VerificationReport r)
     {
         var c = CultureInfo.InvariantCulture;
-        Console.WriteLine(string.Create(c, $"δ = {r.Delta:G9}, strategy {r.Strategy.ToString().ToLowerInvariant()}, solver {r.Backend}, {r.Timings.Total:F2} s (falsify {r.Timings.Falsify:F2}, bounds {r.Timings.Bounds:F2}, milp {r.Timings.Milp:F2})"));
+        Console.WriteLine(string.Create(c, $"δ = {r.Delta:G9}, strategy {Strategies.Name(r.Strategy)}, solver {r.Backend}, {r.Timings.Total:F2} s (falsify {r.Timings.Falsify:F2}, bounds {r.Timings.Bounds:F2}, milp {r.Timings.Milp:F2})"));
         Console.WriteLine(string.Create(c, $"sub-problems: {r.SubProblems.Count} ({r.Count(DecidedBy.Bounds)} by bounds, {r.Count(DecidedBy.Milp)} by MILP, {r.Count(DecidedBy.Falsifier)} by the falsifier, {r.Count(DecidedBy.Open)} open); proved {r.ProvedShare:P1}"));
         foreach (var note in r.Notes) Console.WriteLine($"note: {note}");
     }
@@ -124,7 +167,7 @@ internal static class VerifyCommand
     {
         verdict = r.Verdict,
         r.Delta,
-        r.Strategy,
+        strategy = Strategies.Name(r.Strategy),
         solver = r.Backend,
         timings = r.Timings,
         provedShare = r.ProvedShare,
@@ -139,21 +182,45 @@ internal static class VerifyCommand
             symbolicDifferential = b.SymbolicDifferential is { } y ? Pair(y) : null,
             tightest = Pair(b.Tightest),
         }),
-        subProblems = r.SubProblems.Select(s => new
-        {
-            id = s.SubProblem.Id,
-            output = s.SubProblem.Output,
-            sign = s.SubProblem.Sign,
-            depth = s.SubProblem.Depth,
-            parent = s.SubProblem.Parent,
-            decidedBy = s.DecidedBy,
-            outcome = s.Outcome,
-            seconds = s.Seconds,
-            solver = s.Solver,
-            solverStatus = s.SolverStatus,
-            objective = s.Objective,
-            bound = s.Bound,
-            nodes = s.Nodes,
-        }),
+        subProblems = SubProblemRecords(r),
     }, JsonOptions);
+
+    /// <summary>
+    /// One record per sub-problem that ever existed: leaves with their outcome, and pieces the engine split (outcome
+    /// "split"), each with the worker, times and limit of its solver call when it had one. Leaves first by id.
+    /// </summary>
+    internal static IEnumerable<object> SubProblemRecords(VerificationReport r)
+    {
+        var attempts = r.Engine?.Attempts.ToDictionary(a => a.SubProblemId) ?? [];
+        var byId = r.SubProblems.ToDictionary(s => s.SubProblem.Id, s => s);
+        foreach (var a in attempts.Values.Where(a => a.Children > 0)) byId.TryAdd(a.SubProblemId, a.Result);
+        foreach (var (id, s) in byId.OrderBy(kv => kv.Key))
+        {
+            var p = s.SubProblem;
+            attempts.TryGetValue(id, out var a);
+            var split = a is { Children: > 0 };
+            yield return new
+            {
+                id,
+                parent = p.Parent,
+                output = p.Output,
+                sign = p.Sign,
+                codes = p.Codes is { } c ? new[] { c.Lo, c.Hi } : null,
+                depth = p.Depth,
+                decidedBy = split ? "split" : JsonNamingPolicy.CamelCase.ConvertName(s.DecidedBy.ToString()),
+                outcome = split ? "split" : JsonNamingPolicy.CamelCase.ConvertName(s.Outcome.ToString()),
+                seconds = s.Seconds,
+                solver = s.Solver,
+                solverStatus = s.SolverStatus,
+                objective = s.Objective,
+                bound = s.Bound,
+                nodes = s.Nodes,
+                worker = a?.Worker,
+                start = a?.Start.TotalSeconds,
+                end = a?.End.TotalSeconds,
+                timeLimit = a?.Timeout.TotalSeconds,
+                children = a?.Children,
+            };
+        }
+    }
 }

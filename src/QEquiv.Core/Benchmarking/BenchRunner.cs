@@ -11,33 +11,37 @@ namespace QEquiv.Benchmarking;
 
 /// <summary>
 /// One way of running the verifier that a benchmark compares: a strategy, with or without differential bounds
-/// (the ablation the bounds' benefit is measured by), on one worker or N (split-and-conquer, <see cref="ParallelVerifier"/>).
-/// Written "output", "monolithic", "output:nodiff", "output:w2", "output:nodiff:w2", ….
+/// (the ablation the bounds' benefit is measured by), on N workers (0: all cores), with or without the solver portfolio.
+/// Written "monolithic", "output", "output+input", with modifiers ":nodiff", ":wN", ":portfolio" (e.g. "output+input:w1").
 /// </summary>
-public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBounds = true, int Workers = 1)
+public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBounds = true, int Workers = 0, bool Portfolio = false)
 {
-    public string Name => BenchResult.Word(Strategy) + (DifferentialBounds ? "" : ":nodiff") + (Workers == 1 ? "" : $":w{Workers}");
+    public string Name => Strategies.Name(Strategy) + (DifferentialBounds ? "" : ":nodiff") + (Workers == 0 ? "" : $":w{Workers}")
+        + (Portfolio ? ":portfolio" : "");
     public override string ToString() => Name;
 
     public VerificationReport Verify(PreparedInstance p, MilpBackend backend, TimeSpan? timeout, int seed, CancellationToken cancellation) =>
-        Workers == 1
-            ? Verifier.Verify(p.Float, p.Quantized, p.Box, new VerifyOptions(p.Instance.Delta, Strategy, backend, timeout, seed)
-            { DifferentialBounds = DifferentialBounds, Cancellation = cancellation })
-            : ParallelVerifier.Verify(p.Float, p.Quantized, p.Box, new ParallelVerifyOptions(p.Instance.Delta, Workers, Timeout: timeout,
-                Backend: backend, Seed: seed) { DifferentialBounds = DifferentialBounds, Cancellation = cancellation });
+        Verifier.Verify(p.Float, p.Quantized, p.Box, new VerifyOptions(p.Instance.Delta, Strategy, backend, timeout, seed)
+        {
+            DifferentialBounds = DifferentialBounds,
+            Workers = Workers,
+            Portfolio = Portfolio,
+            Cancellation = cancellation,
+        });
 
     /// <exception cref="BadInputException">an unknown strategy or modifier.</exception>
     public static BenchConfiguration Parse(string word)
     {
-        BadInputException Bad() => new($"--strategy: unknown configuration '{word}' (expected monolithic or output, optionally with :nodiff and :wN)");
+        BadInputException Bad() => new($"--strategy: unknown configuration '{word}' (expected monolithic, output or output+input, optionally with :nodiff, :wN and :portfolio)");
         var parts = word.Split(':');
-        if (!Enum.TryParse<Strategy>(parts[0], ignoreCase: true, out var s) || !Enum.IsDefined(s) || parts[0].Length == 0 || char.IsDigit(parts[0][0]))
-            throw Bad();
+        if (!Strategies.TryParse(parts[0], out var s)) throw Bad();
         var configuration = new BenchConfiguration(s);
         foreach (var modifier in parts.Skip(1))
         {
             if (modifier == "nodiff") configuration = configuration with { DifferentialBounds = false };
-            else if (modifier.Length > 1 && modifier[0] == 'w' && int.TryParse(modifier[1..], out var w) && w >= 0 && s == Strategy.Output)
+            else if (modifier == "portfolio" && s != Strategy.Monolithic) configuration = configuration with { Portfolio = true };
+            else if (modifier.Length > 1 && modifier[0] == 'w' && int.TryParse(modifier[1..], NumberStyles.None, CultureInfo.InvariantCulture, out var w)
+                     && w >= 1 && s != Strategy.Monolithic)
                 configuration = configuration with { Workers = w };
             else throw Bad();
         }

@@ -15,9 +15,12 @@ public sealed record ConfigurationSummary(string Configuration, int Runs, int Ve
 public sealed record SpeedUp(string Baseline, string Candidate, int BothDecided, double? Median);
 
 /// <summary>What the terminal shows after a run, computed from exactly the rows written to the results CSV.</summary>
-public sealed record BenchSummary(IReadOnlyList<ConfigurationSummary> Configurations, SpeedUp? SpeedUp)
+public sealed record BenchSummary(IReadOnlyList<ConfigurationSummary> Configurations, IReadOnlyList<SpeedUp> SpeedUps)
 {
-    /// <param name="configurations">In the order they ran; with exactly two, the first is the baseline of the speed-up.</param>
+    /// <summary>The speed-up of the second configuration over the first (null with fewer than two).</summary>
+    public SpeedUp? SpeedUp => SpeedUps.Count > 0 ? SpeedUps[0] : null;
+
+    /// <param name="configurations">In the order they ran; the first is the baseline of every speed-up.</param>
     public static BenchSummary Of(IReadOnlyList<BenchResult> results, IReadOnlyList<string> configurations)
     {
         var lines = configurations.Select(s =>
@@ -29,16 +32,16 @@ public sealed record BenchSummary(IReadOnlyList<ConfigurationSummary> Configurat
                 mine.Count(r => r.Verdict == Verdict.Unknown),
                 Median(mine.Where(r => r.Decided).Select(r => r.Seconds)), mine.Sum(r => r.MilpCalls));
         }).ToList();
-        SpeedUp? speedUp = null;
-        if (configurations.Count == 2)
+        var speedUps = new List<SpeedUp>();
+        foreach (var b in configurations.Skip(1))
         {
-            var (a, b) = (configurations[0], configurations[1]);
+            var a = configurations[0];
             var byA = results.Where(r => r.Configuration == a && r.Decided).ToDictionary(r => r.Index);
             var ratios = results.Where(r => r.Configuration == b && r.Decided && byA.ContainsKey(r.Index))
                 .Select(r => Ratio(byA[r.Index].Seconds, r.Seconds)).ToList();
-            speedUp = new SpeedUp(a, b, ratios.Count, Median(ratios));
+            speedUps.Add(new SpeedUp(a, b, ratios.Count, Median(ratios)));
         }
-        return new BenchSummary(lines, speedUp);
+        return new BenchSummary(lines, speedUps);
     }
 
     /// <summary>Times are rounded to milliseconds; a run that rounds to 0 counts as 1 ms so ratios stay finite.</summary>

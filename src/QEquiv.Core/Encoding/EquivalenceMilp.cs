@@ -3,6 +3,7 @@ using QEquiv.Bounds;
 using QEquiv.Networks;
 using QEquiv.Regions;
 using QEquiv.Solvers;
+using QEquiv.Quantization;
 
 namespace QEquiv.Encoding;
 
@@ -92,12 +93,13 @@ public sealed class EquivalenceMilp : IDisposable
     /// <param name="delta">null: maximisation mode, no δ constraint.</param>
     /// <param name="difference">Differential bounds: their per-layer bounds of N and Q give the big-M constants and their
     /// Δ bounds enter as valid constraints h_k − ĥ_k ∈ Δh_k and N_j − Q_j ∈ Δ_j (they hold for every point of the model).</param>
+    /// <param name="codes">Restricts Q_j's output code to this range (a stage-2 output piece); null: any code.</param>
     public static EquivalenceMilp ForOutput(FloatNetwork n, QuantizedNetwork q, Box box, int output, int sign, double? delta,
         MilpBackend backend = MilpBackends.Default, FloatNetworkBounds? floatBounds = null, QuantizedNetworkBounds? quantBounds = null,
-        DifferenceBounds? difference = null)
+        DifferenceBounds? difference = null, CodeRange? codes = null, string? scipParameters = null)
     {
         if (output < 0 || output >= n.OutputSize) throw new ArgumentOutOfRangeException(nameof(output));
-        return Build(n, q, box, [(output, CheckSign(sign))], delta, backend, floatBounds, quantBounds, difference);
+        return Build(n, q, box, [(output, CheckSign(sign))], delta, backend, floatBounds, quantBounds, difference, codes, scipParameters);
     }
 
     /// <summary>The whole property in one model: ∃x∈B: OR over all outputs j and signs s of s·d_j ≥ δ (or max error when δ is null).</summary>
@@ -130,7 +132,7 @@ public sealed class EquivalenceMilp : IDisposable
         sign is 1 or -1 ? sign : throw new ArgumentOutOfRangeException(nameof(sign), sign, "sign must be +1 or −1");
 
     private static EquivalenceMilp Build(FloatNetwork n, QuantizedNetwork q, Box box, IReadOnlyList<(int Output, int Sign)> pairs,
-        double? delta, MilpBackend backend, FloatNetworkBounds? fb, QuantizedNetworkBounds? qb, DifferenceBounds? difference)
+        double? delta, MilpBackend backend, FloatNetworkBounds? fb, QuantizedNetworkBounds? qb, DifferenceBounds? difference, CodeRange? codes = null, string? scipParameters = null)
     {
         if (n.InputSize != q.InputSize || n.OutputSize != q.OutputSize)
             throw new ArgumentException($"network shapes differ: N {n.InputSize}→{n.OutputSize}, Q {q.InputSize}→{q.OutputSize}");
@@ -139,7 +141,7 @@ public sealed class EquivalenceMilp : IDisposable
         fb ??= difference?.Float ?? BoundPropagation.Float(n, box);
         qb ??= difference?.Quantized ?? BoundPropagation.Quantized(q, box);
 
-        var solver = MilpBackends.Create(backend);
+        var solver = MilpBackends.Create(backend, scipParameters);
         try
         {
             var model = new ModelBuilder(solver);
@@ -149,6 +151,7 @@ public sealed class EquivalenceMilp : IDisposable
             var qOut = encoder.Quantized(q, x);
 
             if (difference is not null) AddDifferenceConstraints(model, encoder, nOut, qOut, difference);
+            if (codes is not null) RestrictCodes(model, encoder, pairs[0].Output, codes);
             var diff = new LinearExpression[pairs.Count];
             var bounds = new Interval[pairs.Count];
             var margins = new double[pairs.Count];
@@ -181,6 +184,10 @@ public sealed class EquivalenceMilp : IDisposable
             throw;
         }
     }
+
+    /// <summary>Q_j's output code within <paramref name="codes"/>: the one constraint that makes a stage-2 piece.</summary>
+    internal static void RestrictCodes(ModelBuilder model, NetworkEncoder encoder, int output, CodeRange codes) =>
+        model.Range(encoder.OutputCodes[output].Scaled(1), codes.Lo, codes.Hi);
 
     /// <summary>
     /// Valid inequalities from differential bounds: they cut the relaxation where N and Q, bounded separately,

@@ -3,6 +3,7 @@ using Google.OrTools.LinearSolver;
 using QEquiv.Bounds;
 using QEquiv.Networks;
 using QEquiv.Regions;
+using QEquiv.Quantization;
 
 namespace QEquiv.Encoding;
 
@@ -72,8 +73,11 @@ public static class LpTightening
     /// re-solved per objective, so the encoding is built once.
     /// </summary>
     public static double?[] DifferenceUpperBounds(FloatNetwork n, QuantizedNetwork q, Box box, FloatNetworkBounds fb, QuantizedNetworkBounds qb,
-        DifferenceBounds? difference, IReadOnlyList<(int Output, int Sign)> pairs, TimeSpan budget, CancellationToken cancellation = default)
+        DifferenceBounds? difference, IReadOnlyList<(int Output, int Sign)> pairs, TimeSpan budget, CancellationToken cancellation = default,
+        CodeRange? codes = null)
     {
+        if (codes is not null && pairs.Select(p => p.Output).Distinct().Count() > 1)
+            throw new ArgumentException("a code range restricts one output; give pairs of that output only", nameof(codes));
         var watch = Stopwatch.StartNew();
         var result = new double?[pairs.Count];
         using var solver = Solver.CreateSolver("GLOP") ?? throw new NotSupportedException("OR-Tools GLOP is not available");
@@ -83,6 +87,7 @@ public static class LpTightening
         var nOut = encoder.Float(n, x);
         var qOut = encoder.Quantized(q, x);
         if (difference is not null) EquivalenceMilp.AddDifferenceConstraints(model, encoder, nOut, qOut, difference);
+        if (codes is not null && pairs.Count > 0) EquivalenceMilp.RestrictCodes(model, encoder, pairs[0].Output, codes);
         for (var k = 0; k < pairs.Count; k++)
         {
             if (watch.Elapsed > budget || cancellation.IsCancellationRequested) break;

@@ -19,6 +19,8 @@ internal sealed class NetworkEncoder(ModelBuilder model, FloatNetworkBounds floa
     public List<LinearExpression[]> QuantizedLevels { get; } = [];
     /// <summary>The input codes of Q as expressions, set by <see cref="Quantized"/>; used to repair candidates.</summary>
     public LinearExpression[] InputCodes { get; private set; } = [];
+    /// <summary>Q's output codes (after the last stage), integer-valued in every solution.</summary>
+    public LinearExpression[] OutputCodes { get; private set; } = [];
     public int ClampGadgets { get; private set; }
 
     public Variable[] Inputs(Box box)
@@ -82,6 +84,7 @@ internal sealed class NetworkEncoder(ModelBuilder model, FloatNetworkBounds floa
             var o = stage.Output;
             QuantizedLevels.Add(Array.ConvertAll(codes, c => c.Scaled(o.Scale).AddConstant(-(double)o.Scale * o.ZeroPoint)));
         }
+        OutputCodes = codes;
         var po = network.OutputQuantization;
         var outputs = new LinearExpression[codes.Length];
         for (var j = 0; j < outputs.Length; j++)

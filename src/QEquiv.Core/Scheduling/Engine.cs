@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.ExceptionServices;
 using QEquiv.Falsification;
+using QEquiv.Partitioning;
 using QEquiv.Regions;
 using QEquiv.Verification;
 
@@ -15,43 +16,6 @@ namespace QEquiv.Scheduling;
 public interface ISubProblemSolver
 {
     SubProblemResult Solve(SubProblem problem, TimeSpan timeout, CancellationToken cancellation);
-}
-
-/// <summary>Chooses the input to bisect when a sub-problem could not be decided in time.</summary>
-public interface ISplitHeuristic
-{
-    /// <returns>An input index whose width is &gt; 0 (the engine falls back to the widest input otherwise).</returns>
-    int Dimension(SubProblem problem);
-}
-
-/// <summary>The widest input: with no knowledge of the network, halving the longest side shrinks every bound most evenly.</summary>
-public sealed class WidestDimension : ISplitHeuristic
-{
-    public int Dimension(SubProblem problem) => problem.Box.WidestDimension();
-}
-
-/// <summary>
-/// width_i × sensitivity_i, largest first: the hook for the "width × sensitivity of the differential bound of Δ_j"
-/// (e.g. the magnitude of Δ_j's back-substituted input coefficients). The sensitivity function is called once per split
-/// and must be thread-safe; inputs of zero width are never chosen.
-/// </summary>
-public sealed class SensitivityWeighted(Func<SubProblem, double[]> sensitivity) : ISplitHeuristic
-{
-    public int Dimension(SubProblem problem)
-    {
-        var s = sensitivity(problem);
-        var box = problem.Box;
-        if (s.Length != box.Dimension) throw new ArgumentException($"sensitivity has {s.Length} entries for {box.Dimension} inputs");
-        int best = -1;
-        var bestScore = double.NegativeInfinity;
-        for (var i = 0; i < box.Dimension; i++)
-        {
-            if (!(box.Width(i) > 0)) continue;
-            var score = box.Width(i) * Math.Abs(s[i]);
-            if (score > bestScore) { best = i; bestScore = score; }
-        }
-        return best < 0 ? box.WidestDimension() : best;
-    }
 }
 
 /// <param name="Workers">Threads pulling from the queue; 0 means <see cref="Environment.ProcessorCount"/>.</param>
@@ -76,6 +40,8 @@ public sealed record EngineOptions(
     public static readonly TimeSpan DefaultInitialTimeout = TimeSpan.FromSeconds(5);
     public ISplitHeuristic Split { get; init; } = new WidestDimension();
     public CancellationToken Cancellation { get; init; }
+    /// <summary>Called after every attempt from the worker that made it (keep it cheap and thread-safe).</summary>
+    public Action<EngineSnapshot>? Progress { get; init; }
 
     internal int WorkerCount => Workers > 0 ? Workers : Environment.ProcessorCount;
     internal TimeSpan Initial => InitialTimeout ?? DefaultInitialTimeout;
@@ -89,7 +55,19 @@ public enum EngineStatus { Proved, Violated, Unknown }
 /// sub-problems the attempt was split into (0 when decided, cancelled, at the depth limit or unsplittable).
 /// </summary>
 public sealed record Attempt(int SubProblemId, int? Parent, int Output, int Sign, int Depth, int Worker, TimeSpan Timeout,
-    TimeSpan Start, TimeSpan End, SubProblemOutcome Outcome, DecidedBy DecidedBy, bool Cancelled, int Children);
+    TimeSpan Start, TimeSpan End, SubProblemOutcome Outcome, DecidedBy DecidedBy, bool Cancelled, int Children)
+{
+    /// <summary>What the solver returned for this attempt (solver, status, bounds).</summary>
+    public required SubProblemResult Result { get; init; }
+}
+
+/// <summary>A running engine's state, as handed to <see cref="EngineOptions.Progress"/> after every attempt.</summary>
+/// <param name="Proved">Leaves proved so far.</param>
+/// <param name="Waiting">Sub-problems queued, not yet taken.</param>
+/// <param name="Running">Sub-problems being solved right now.</param>
+/// <param name="Open">Leaves given up on (depth limit, unsplittable).</param>
+/// <param name="ProvedVolume">Mean over roots of the proved share of the root's box.</param>
+public sealed record EngineSnapshot(int Attempts, int Proved, int Waiting, int Running, int Open, double ProvedVolume, bool Violated, TimeSpan Elapsed);
 
 /// <summary>Progress on one root sub-problem (one (output, sign) pair over the whole box).</summary>
 /// <param name="ProvedVolume">Share of the root box's volume covered by proved leaves, in [0, 1].</param>
@@ -168,6 +146,8 @@ public sealed class Engine(ISubProblemSolver solver, EngineOptions? options = nu
         private readonly List<SubProblemResult> _open = [];
         private readonly List<Attempt> _attempts = [];
         private readonly Dictionary<int, int> _rootOf = [];
+        private readonly Dictionary<int, double> _provedVolume = [];
+        private readonly Dictionary<int, Box> _rootBox = [];
         private SubProblemResult? _violation;
         private ExceptionDispatchInfo? _failure;
         private int _nextId;
@@ -180,7 +160,12 @@ public sealed class Engine(ISubProblemSolver solver, EngineOptions? options = nu
             _stop = CancellationTokenSource.CreateLinkedTokenSource(o.Cancellation);
             if (o.GlobalTimeout is { } g) _stop.CancelAfter(g);
             _nextId = roots.Count == 0 ? 0 : roots.Max(r => r.Id) + 1;
-            foreach (var r in roots) _rootOf[r.Id] = r.Id;
+            foreach (var r in roots)
+            {
+                _rootOf[r.Id] = r.Id;
+                _rootBox[r.Id] = r.Box;
+                _provedVolume[r.Id] = 0;
+            }
             _queue = new WorkQueue(roots.Select(r => r with { Timeout = r.Timeout ?? o.Initial }));
         }
 
@@ -225,6 +210,18 @@ public sealed class Engine(ISubProblemSolver solver, EngineOptions? options = nu
                 var open = _open.ToList();
                 return new EngineResult(status, _violation?.Witness, _violation, proved, open, Progress(proved, open),
                     _attempts.OrderBy(a => a.Start).ThenBy(a => a.SubProblemId).ToList(), deadline, stopped, elapsed);
+            }
+        }
+
+        /// <summary>The state right after an attempt; <paramref name="children"/> are about to be queued by the caller.</summary>
+        private EngineSnapshot Snapshot(int children)
+        {
+            lock (_results)
+            {
+                var volume = _roots.Count == 0 ? 0 : _provedVolume.Values.Sum(v => Math.Min(1, v)) / _roots.Count;
+                // The attempt just made still counts as busy in the queue until Complete; it is not running any more.
+                return new EngineSnapshot(_attempts.Count, _proved.Count, _queue.Count + children, Math.Max(0, _queue.Busy - 1), _open.Count,
+                    volume, _violation is not null, _clock.Elapsed);
             }
         }
 
@@ -299,8 +296,11 @@ public sealed class Engine(ISubProblemSolver solver, EngineOptions? options = nu
                         break;
                 }
                 _attempts.Add(new Attempt(p.Id, p.Parent, p.Output, p.Sign, p.Depth, worker, limit, start, end, r.Outcome, r.DecidedBy,
-                    cancelled, children.Count));
+                    cancelled, children.Count) { Result = r });
+                if (r.Outcome == SubProblemOutcome.Proved)
+                    _provedVolume[_rootOf[p.Id]] += p.Box.VolumeFractionOf(_rootBox[_rootOf[p.Id]]);
             }
+            if (Options.Progress is { } report) report(Snapshot(children.Count));
             if (r.Outcome == SubProblemOutcome.Violated) _stop.Cancel();
             return children;
         }
@@ -328,7 +328,8 @@ public sealed class Engine(ISubProblemSolver solver, EngineOptions? options = nu
             var children = new List<SubProblem>(boxes.Count);
             foreach (var b in boxes)
             {
-                var child = SubProblem.Create(_nextId++, p.Output, p.Sign, b, p.Delta, p.Depth + 1, p.Id) with { Timeout = timeout };
+                // `with` keeps everything else the parent had (its output-code range in particular).
+                var child = p with { Id = _nextId++, Box = b, Depth = p.Depth + 1, Parent = p.Id, Timeout = timeout };
                 _rootOf[child.Id] = root;
                 children.Add(child);
             }

@@ -34,7 +34,9 @@ public static class MilpBackends
     /// A fresh single-threaded MIP solver. Single-threaded because the scheduling layer runs several
     /// solves in parallel and owns the cores; solver-internal threads would oversubscribe them.
     /// </summary>
-    public static Solver Create(MilpBackend backend)
+    /// <param name="scipParameters">Extra SCIP settings (SCIP parameter-file syntax), e.g. a portfolio member's seed;
+    /// ignored by other backends. They cannot turn presolve back on: the safety parameters are applied last.</param>
+    public static Solver Create(MilpBackend backend, string? scipParameters = null)
     {
         var id = SolverId(backend);
         var solver = Solver.CreateSolver(id)
@@ -50,11 +52,32 @@ public static class MilpBackends
             throw new NotSupportedException($"OR-Tools solver {id} cannot be restricted to one thread");
         }
         solver.SuppressOutput();
-        if (backend == MilpBackend.Scip && !solver.SetSolverSpecificParametersAsString(ScipSafeParameters))
+        if (backend == MilpBackend.Scip && !solver.SetSolverSpecificParametersAsString((scipParameters ?? "") + ScipSafeParameters))
         {
             solver.Dispose();
             throw new NotSupportedException("SCIP rejected its safety parameters");
         }
         return solver;
     }
+}
+
+/// <summary>
+/// One member of a solver portfolio: a backend and, for SCIP, settings that make it search differently (another
+/// random seed permutes the branching order, which is what makes racing two SCIPs worth it on hard instances).
+/// </summary>
+public sealed record SolverConfiguration(string Name, MilpBackend Backend, string? ScipParameters = null)
+{
+    public static SolverConfiguration Plain(MilpBackend backend) => new(backend.ToString().ToLowerInvariant(), backend);
+
+    /// <summary>
+    /// The default portfolio: SCIP as configured everywhere else, SCIP with a shifted seed and permuted variables,
+    /// and HiGHS (a different code base, so a different search altogether). CBC is left out because it ignores
+    /// interruption, and a race needs losers that stop.
+    /// </summary>
+    public static IReadOnlyList<SolverConfiguration> DefaultPortfolio { get; } =
+    [
+        Plain(MilpBackend.Scip),
+        new("scip-seed7", MilpBackend.Scip, "randomization/randomseedshift = 7\nrandomization/permutevars = TRUE\n"),
+        Plain(MilpBackend.Highs),
+    ];
 }

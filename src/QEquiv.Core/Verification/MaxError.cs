@@ -1,9 +1,12 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using QEquiv.Bounds;
 using QEquiv.Encoding;
 using QEquiv.Falsification;
 using QEquiv.Networks;
+using QEquiv.Partitioning;
 using QEquiv.Regions;
+using QEquiv.Scheduling;
 using QEquiv.Solvers;
 
 namespace QEquiv.Verification;
@@ -16,6 +19,8 @@ public sealed record MaxErrorOptions(
 {
     public bool DifferentialBounds { get; init; } = true;
     public CancellationToken Cancellation { get; init; }
+    /// <summary>Threads maximising (output, sign) pairs side by side; 0: all cores.</summary>
+    public int Workers { get; init; }
 }
 
 /// <summary>
@@ -32,6 +37,11 @@ public sealed record MaxErrorReport(IReadOnlyList<OutputError> PerOutput, double
     public double Upper => PerOutput.Max(o => o.Upper);
 }
 
+/// <summary>
+/// The 2m maximisations max s·(N_j − Q_j) run as sub-problems on the <see cref="Engine"/>, so all workers share them.
+/// They are not split: a maximisation cut short still gives a sound dual bound for its whole box, and the bounds of
+/// split halves would only be worth it if every half closed its gap.
+/// </summary>
 public static class MaxError
 {
     public static MaxErrorReport Analyse(FloatNetwork n, QuantizedNetwork q, Box box, MaxErrorOptions options)
@@ -39,50 +49,78 @@ public static class MaxError
         Verifier.Validate(n, q, box, 1);
         if (!(options.RelativeGap >= 0) || !double.IsFinite(options.RelativeGap))
             throw new BadInputException($"--gap: must be a finite number ≥ 0, got {options.RelativeGap}");
+        if (options.Workers < 0) throw new BadInputException($"--workers: must be ≥ 0 (0: all cores), got {options.Workers}");
         var total = Stopwatch.StartNew();
-        var deadline = options.Timeout is { } t ? DateTime.UtcNow + t : DateTime.MaxValue;
 
-        // Observed maxima are witnessed lower bounds; they also seed the MILPs' work with good points cheaply.
+        // Observed maxima are witnessed lower bounds; they also spare the MILPs of pairs the bounds already pin down.
         var observed = Falsifier.Search(n, q, box, double.MaxValue, new FalsifierOptions(options.Seed,
             TimeBudget: TimeSpan.FromSeconds(Math.Min(5, (options.Timeout?.TotalSeconds ?? 50) * 0.1)), CancellationToken: options.Cancellation)
         { StopAtFirstWitness = false });
         var (fb, qb, diff, _) = Verifier.Bound(n, q, box, options.DifferentialBounds, []);
 
-        var results = new List<OutputError>();
-        var pairsLeft = 2 * n.OutputSize;
+        var lower = new double[n.OutputSize];
+        var lowerInput = new float[n.OutputSize][];
         for (var j = 0; j < n.OutputSize; j++)
         {
-            var clock = Stopwatch.StartNew();
             var obs = observed.PerOutput.Count > j ? observed.PerOutput[j] : null;
-            var lower = obs?.MaxAbsDifference ?? 0;
-            var lowerInput = obs?.MaxAbsInput ?? Float32Points.RoundInto(box, box.Center()) ?? [];
-            var margin = EquivalenceMilp.MarginFor(q, qb, j);
-            var upper = double.NegativeInfinity;
-            var from = new List<string>();
-            foreach (var s in new[] { 1, -1 })
-            {
-                var pairUpper = Verifier.Upper(fb, qb, diff, j, s) + margin;
-                var source = "bounds";
-                var limit = deadline == DateTime.MaxValue ? (TimeSpan?)null : (deadline - DateTime.UtcNow) / Math.Max(1, pairsLeft);
-                pairsLeft--;
-                if (pairUpper > lower && limit is not { TotalMilliseconds: <= 0 } && !options.Cancellation.IsCancellationRequested)
-                {
-                    using var milp = EquivalenceMilp.ForOutput(n, q, box, j, s, null, options.Backend, fb, qb, diff);
-                    var r = milp.Solve(new MilpOptions(limit, options.RelativeGap), options.Cancellation);
-                    if (r.Solution is { } x)
-                    {
-                        var e = Candidates.Reexecute(n, q, x, box, milp.LastInputCodes, c => Math.Abs(c.Differences[j]));
-                        if (Math.Abs(e.Differences[j]) > lower) (lower, lowerInput) = (Math.Abs(e.Differences[j]), e.Input);
-                    }
-                    if (r.BestBound is { } bb && bb + margin < pairUpper) (pairUpper, source) = (bb + margin, $"milp {r.Status.ToString().ToLowerInvariant()}");
-                }
-                upper = Math.Max(upper, pairUpper);
-                from.Add($"{(s > 0 ? "+" : "-")}:{source}");
-            }
-            if (upper < lower)
-                throw new InvalidOperationException($"output {j}: certified upper bound {upper:R} is below the witnessed {lower:R}; a bound is unsound");
-            results.Add(new OutputError(j, lower, lowerInput, upper, string.Join(" ", from), clock.Elapsed.TotalSeconds));
+            lower[j] = obs?.MaxAbsDifference ?? 0;
+            lowerInput[j] = obs?.MaxAbsInput ?? Float32Points.RoundInto(box, box.Center()) ?? [];
+        }
+        // δ is a placeholder: the maximisations carry none. Pairs whose bound cannot exceed the witnessed error need no MILP.
+        var roots = OutputPartition.Roots(n.OutputSize, box, 1);
+        var upper = roots.Select(r => Verifier.Upper(fb, qb, diff, r.Output, r.Sign) + EquivalenceMilp.MarginFor(q, qb, r.Output)).ToArray();
+        var source = roots.Select(_ => "bounds").ToArray();
+        var seconds = new double[n.OutputSize];
+        var toSolve = roots.Where(r => upper[r.Id] > lower[r.Output]).ToList();
+
+        var solver = new Maximiser(n, q, fb, qb, diff, options);
+        TimeSpan? left = options.Timeout is { } t ? t - total.Elapsed : null;
+        if (left is { } l && l <= TimeSpan.Zero) left = TimeSpan.FromTicks(1);
+        var run = new Engine(solver, new EngineOptions(options.Workers, left ?? TimeSpan.FromDays(1), MaxDepth: 0, GlobalTimeout: left)
+        {
+            Cancellation = options.Cancellation,
+        }).Run(toSolve);
+        foreach (var a in run.Attempts)
+        {
+            var r = a.Result;
+            var j = a.Output;
+            seconds[j] += r.Seconds;
+            if (r.Bound is { } bb && bb + EquivalenceMilp.MarginFor(q, qb, j) < upper[a.SubProblemId])
+                (upper[a.SubProblemId], source[a.SubProblemId]) = (bb + EquivalenceMilp.MarginFor(q, qb, j), $"milp {r.SolverStatus?.ToLowerInvariant()}");
+            if (solver.Best.TryGetValue(a.SubProblemId, out var best) && best.Value > lower[j]) (lower[j], lowerInput[j]) = best;
+        }
+
+        var results = new List<OutputError>();
+        for (var j = 0; j < n.OutputSize; j++)
+        {
+            var u = Math.Max(upper[2 * j], upper[2 * j + 1]);
+            if (u < lower[j])
+                throw new InvalidOperationException($"output {j}: certified upper bound {u:R} is below the witnessed {lower[j]:R}; a bound is unsound");
+            results.Add(new OutputError(j, lower[j], lowerInput[j], u, $"+:{source[2 * j]} -:{source[2 * j + 1]}", seconds[j]));
         }
         return new MaxErrorReport(results, total.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>Maximises s·(N_j − Q_j) on a sub-problem's box; Proved means "the gap closed" (the bound is then final).</summary>
+    private sealed class Maximiser(FloatNetwork n, QuantizedNetwork q, FloatNetworkBounds fb, QuantizedNetworkBounds qb, DifferenceBounds? diff,
+        MaxErrorOptions options) : ISubProblemSolver
+    {
+        /// <summary>Per sub-problem, the largest |N_j − Q_j| its candidates re-executed to, and where.</summary>
+        public ConcurrentDictionary<int, (double Value, float[] Input)> Best { get; } = new();
+
+        public SubProblemResult Solve(SubProblem p, TimeSpan timeout, CancellationToken cancellation)
+        {
+            var j = p.Output;
+            using var milp = EquivalenceMilp.ForOutput(n, q, p.Box, j, p.Sign, null, options.Backend, fb, qb, diff);
+            var r = milp.Solve(new MilpOptions(timeout, options.RelativeGap), cancellation);
+            if (r.Solution is { } x)
+            {
+                var e = Candidates.Reexecute(n, q, x, p.Box, milp.LastInputCodes, c => Math.Abs(c.Differences[j]));
+                Best[p.Id] = (Math.Abs(e.Differences[j]), e.Input);
+            }
+            var outcome = r.Status == MilpStatus.Optimal ? SubProblemOutcome.Proved : SubProblemOutcome.Unknown;
+            return new SubProblemResult(p, outcome == SubProblemOutcome.Proved ? DecidedBy.Milp : DecidedBy.Open, outcome, r.WallTime.TotalSeconds,
+                r.Backend.ToString().ToLowerInvariant(), r.Status.ToString(), r.Objective, r.BestBound, r.Nodes);
+        }
     }
 }

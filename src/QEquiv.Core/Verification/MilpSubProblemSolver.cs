@@ -2,7 +2,9 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using QEquiv.Bounds;
 using QEquiv.Encoding;
+using QEquiv.Falsification;
 using QEquiv.Networks;
+using QEquiv.Partitioning;
 using QEquiv.Regions;
 using QEquiv.Scheduling;
 using QEquiv.Solvers;
@@ -11,9 +13,10 @@ namespace QEquiv.Verification;
 
 /// <summary>
 /// Decides a sub-problem the way <see cref="Verifier"/> decides one: bounds of its own box first (so a child of a split
-/// is re-bounded before any solver call and often discharged outright, which is the point of splitting), then one
-/// per-output MILP with those bounds, read by <see cref="Verifier.Interpret"/>. Thread-safe: every call builds its own
-/// model; the networks are only read.
+/// is re-bounded before any solver call and often discharged outright, which is the point of splitting), then the LP
+/// relaxation, then one per-output MILP with those bounds — or, with a portfolio, several solver configurations
+/// racing on it — read by <see cref="Verifier.Interpret"/>. Thread-safe: every call builds its own models; the
+/// networks are only read.
 /// </summary>
 public sealed class MilpSubProblemSolver : ISubProblemSolver
 {
@@ -25,17 +28,25 @@ public sealed class MilpSubProblemSolver : ISubProblemSolver
 
     private readonly FloatNetwork _n;
     private readonly QuantizedNetwork _q;
-    private readonly MilpBackend _backend;
+    private readonly IReadOnlyList<SolverConfiguration> _portfolio;
     private readonly bool _differential;
     private readonly ConcurrentDictionary<Box, Lazy<BoxBounds>> _cache = new();
     private readonly ConcurrentQueue<string> _notes = new();
 
-    public MilpSubProblemSolver(FloatNetwork n, QuantizedNetwork q, MilpBackend backend = MilpBackends.Default, bool differentialBounds = true)
+    /// <param name="portfolio">One configuration: plain solving; several: they race on every MILP, first definitive answer wins.</param>
+    public MilpSubProblemSolver(FloatNetwork n, QuantizedNetwork q, IReadOnlyList<SolverConfiguration> portfolio, bool differentialBounds = true)
     {
         _n = n ?? throw new ArgumentNullException(nameof(n));
         _q = q ?? throw new ArgumentNullException(nameof(q));
-        _backend = backend;
+        ArgumentNullException.ThrowIfNull(portfolio);
+        if (portfolio.Count == 0) throw new ArgumentException("a portfolio needs at least one solver configuration", nameof(portfolio));
+        _portfolio = portfolio;
         _differential = differentialBounds;
+    }
+
+    public MilpSubProblemSolver(FloatNetwork n, QuantizedNetwork q, MilpBackend backend = MilpBackends.Default, bool differentialBounds = true)
+        : this(n, q, [SolverConfiguration.Plain(backend)], differentialBounds)
+    {
     }
 
     /// <summary>Notes from bounding and solving (spurious candidates, bounds not used), in arrival order.</summary>
@@ -43,7 +54,7 @@ public sealed class MilpSubProblemSolver : ISubProblemSolver
 
     internal sealed record BoxBounds(FloatNetworkBounds Float, QuantizedNetworkBounds Quantized, DifferenceBounds? Difference);
 
-    /// <summary>Hands over bounds already computed for a box (the root's, by <see cref="ParallelVerifier"/>).</summary>
+    /// <summary>Hands over bounds already computed for a box (the root's, by <see cref="Verifier"/>).</summary>
     internal void Seed(Box box, BoxBounds bounds) => _cache.TryAdd(box, new Lazy<BoxBounds>(bounds));
 
     public SubProblemResult Solve(SubProblem problem, TimeSpan timeout, CancellationToken cancellation)
@@ -53,7 +64,8 @@ public sealed class MilpSubProblemSolver : ISubProblemSolver
         if (cancellation.IsCancellationRequested)
             return new SubProblemResult(problem, DecidedBy.Open, SubProblemOutcome.Unknown, 0);
         var (fb, qb, diff) = BoundsFor(problem.Box);
-        var bound = Verifier.Upper(fb, qb, diff, problem.Output, problem.Sign) + EquivalenceMilp.MarginFor(_q, qb, problem.Output);
+        var margin = EquivalenceMilp.MarginFor(_q, qb, problem.Output);
+        var bound = OutputPartition.Upper(problem, _q, fb, qb, diff) + margin;
         if (bound < problem.Delta)
             return new SubProblemResult(problem, DecidedBy.Bounds, SubProblemOutcome.Proved, clock.Elapsed.TotalSeconds, Bound: bound);
 
@@ -61,19 +73,75 @@ public sealed class MilpSubProblemSolver : ISubProblemSolver
         // at a fraction of a MILP's cost (the sequential verifier's LP stage, per sub-problem here).
         var lpBudget = TimeSpan.FromTicks(Math.Min(LpShareCap.Ticks, (timeout - clock.Elapsed).Ticks / 4));
         if (lpBudget > TimeSpan.Zero
-            && LpTightening.DifferenceUpperBounds(_n, _q, problem.Box, fb, qb, diff, [(problem.Output, problem.Sign)], lpBudget, cancellation)[0] is { } lp
-            && lp + EquivalenceMilp.MarginFor(_q, qb, problem.Output) < problem.Delta)
+            && LpTightening.DifferenceUpperBounds(_n, _q, problem.Box, fb, qb, diff, [(problem.Output, problem.Sign)], lpBudget, cancellation,
+                problem.Codes)[0] is { } lp
+            && lp + margin < problem.Delta)
             return new SubProblemResult(problem, DecidedBy.Bounds, SubProblemOutcome.Proved, clock.Elapsed.TotalSeconds, Solver: "lp", Bound: lp);
 
         var left = timeout - clock.Elapsed;
         if (left <= TimeSpan.Zero || cancellation.IsCancellationRequested)
             return new SubProblemResult(problem, DecidedBy.Open, SubProblemOutcome.Unknown, clock.Elapsed.TotalSeconds, Bound: bound);
-        using var milp = EquivalenceMilp.ForOutput(_n, _q, problem.Box, problem.Output, problem.Sign, problem.Delta, _backend, fb, qb, diff);
-        var r = milp.Solve(new MilpOptions(left), cancellation);
-        var notes = new List<string>();
-        var (result, _) = Verifier.Interpret(_n, _q, problem.Box, problem, r, milp, notes);
-        foreach (var note in notes) _notes.Enqueue(note);
+        var result = _portfolio.Count == 1
+            ? SolveWith(_portfolio[0], problem, fb, qb, diff, left, cancellation)
+            : Race(problem, fb, qb, diff, left, cancellation);
         return result with { Seconds = clock.Elapsed.TotalSeconds };
+    }
+
+    private SubProblemResult SolveWith(SolverConfiguration c, SubProblem p, FloatNetworkBounds fb, QuantizedNetworkBounds qb, DifferenceBounds? diff,
+        TimeSpan limit, CancellationToken cancellation)
+    {
+        using var milp = EquivalenceMilp.ForOutput(_n, _q, p.Box, p.Output, p.Sign, p.Delta, c.Backend, fb, qb, diff, p.Codes, c.ScipParameters);
+        var r = milp.Solve(new MilpOptions(limit), cancellation);
+        var notes = new List<string>();
+        var (result, _) = Verifier.Interpret(_n, _q, p.Box, p, r, milp, notes);
+        foreach (var note in notes) _notes.Enqueue(note);
+        return result with { Solver = c.Name };
+    }
+
+    /// <summary>
+    /// Tier-2 parallelism: every configuration solves the same MILP on its own thread; the first proof or checked witness
+    /// interrupts the others. With no definitive answer, the tightest dual bound among them is kept (each is sound).
+    /// </summary>
+    private SubProblemResult Race(SubProblem p, FloatNetworkBounds fb, QuantizedNetworkBounds qb, DifferenceBounds? diff,
+        TimeSpan limit, CancellationToken cancellation)
+    {
+        using var race = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        var results = new SubProblemResult?[_portfolio.Count];
+        var threads = new Thread[_portfolio.Count];
+        Exception? failure = null;
+        for (var k = 0; k < threads.Length; k++)
+        {
+            var index = k;
+            threads[k] = new Thread(() =>
+            {
+                try
+                {
+                    var r = SolveWith(_portfolio[index], p, fb, qb, diff, limit, race.Token);
+                    results[index] = r;
+                    if (r.Outcome != SubProblemOutcome.Unknown) race.Cancel();
+                }
+                catch (Exception e)
+                {
+                    Interlocked.CompareExchange(ref failure, e, null);
+                    race.Cancel();
+                }
+            })
+            { IsBackground = true, Name = $"qequiv-portfolio-{_portfolio[k].Name}" };
+            threads[k].Start();
+        }
+        foreach (var t in threads) t.Join();
+        if (failure is not null) throw new InvalidOperationException($"a portfolio solver failed: {failure.Message}", failure);
+        var decided = results.Where(r => r is { Outcome: not SubProblemOutcome.Unknown }).ToList();
+        // A witness beats a proof only in the impossible case that both occur (then a bound is wrong); keep the witness
+        // so the verdict rests on the re-executed point, and say so.
+        if (decided.FirstOrDefault(r => r!.Outcome == SubProblemOutcome.Violated) is { } violated)
+        {
+            if (decided.Any(r => r!.Outcome == SubProblemOutcome.Proved))
+                _notes.Enqueue($"sub-problem {p.Id}: one portfolio solver proved it while another found a checked witness; the witness stands");
+            return violated;
+        }
+        if (decided.FirstOrDefault() is { } proved) return proved;
+        return results.Where(r => r is not null).OrderBy(r => r!.Bound ?? double.PositiveInfinity).First()!;
     }
 
     private BoxBounds BoundsFor(Box box)

@@ -1,4 +1,5 @@
 using QEquiv.Falsification;
+using QEquiv.Quantization;
 using QEquiv.Regions;
 
 namespace QEquiv.Verification;
@@ -14,8 +15,10 @@ public enum SubProblemOutcome { Proved, Violated, Unknown }
 
 /// <summary>
 /// One disjunction-free piece of the property: is there x in <see cref="Box"/> with
-/// Sign·(N_Output(x) − Q_Output(x)) ≥ Delta? Sign is +1 or −1. Pieces form a tree through
-/// <see cref="Parent"/> when a box is split, so progress can be reported as proved volume.
+/// Sign·(N_Output(x) − Q_Output(x)) ≥ Delta (and, when <see cref="Codes"/> is set, Q_Output's code in that range)?
+/// Sign is +1 or −1. Pieces form a tree through <see cref="Parent"/> when a box is split, so progress can be
+/// reported as proved volume. A plain record of numbers and arrays: it serializes with System.Text.Json as is,
+/// which is how it crosses process boundaries.
 /// </summary>
 public sealed record SubProblem(int Id, int Output, int Sign, Box Box, double Delta, int Depth, int? Parent)
 {
@@ -33,8 +36,11 @@ public sealed record SubProblem(int Id, int Output, int Sign, Box Box, double De
     /// <summary>Solver time limit for this piece; null: the scheduler's default for its depth. Grows as pieces are split.</summary>
     public TimeSpan? Timeout { get; init; }
 
+    /// <summary>Stage-2 output partition: only inputs where Q_Output's code lies in this range; null: any code.</summary>
+    public CodeRange? Codes { get; init; }
+
     public override string ToString() =>
-        $"#{Id} {(Sign > 0 ? "+" : "−")}(N{Output} − Q{Output}) ≥ {Delta:G6} on {Box} (depth {Depth})";
+        $"#{Id} {(Sign > 0 ? "+" : "−")}(N{Output} − Q{Output}) ≥ {Delta:G6}{(Codes is { } c ? $", code {c}" : "")} on {Box} (depth {Depth})";
 }
 
 /// <summary>

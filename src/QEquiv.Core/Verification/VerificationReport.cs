@@ -3,8 +3,32 @@ using QEquiv.Falsification;
 
 namespace QEquiv.Verification;
 
-/// <summary>How the property was cut into MILPs: the paper's baseline, or one disjunction-free MILP per (output, sign).</summary>
-public enum Strategy { Monolithic, Output }
+/// <summary>
+/// How the property is cut into MILPs: Monolithic, the paper's baseline (one MILP with a disjunction over outputs);
+/// Output, the output-based partition ((output, sign) pairs cut by Q_j's output code, one MILP each, on all
+/// workers); OutputInput, the same plus split-and-conquer over the input box for pieces that outlive their limit.
+/// </summary>
+public enum Strategy { Monolithic, Output, OutputInput }
+
+public static class Strategies
+{
+    /// <summary>The names users type: monolithic, output, output+input.</summary>
+    public static string Name(Strategy s) => s switch
+    {
+        Strategy.Monolithic => "monolithic",
+        Strategy.Output => "output",
+        Strategy.OutputInput => "output+input",
+        _ => throw new ArgumentOutOfRangeException(nameof(s), s, null),
+    };
+
+    public static bool TryParse(string? text, out Strategy strategy)
+    {
+        foreach (var s in Enum.GetValues<Strategy>())
+            if (string.Equals(Name(s), text?.Trim(), StringComparison.OrdinalIgnoreCase)) { strategy = s; return true; }
+        strategy = default;
+        return false;
+    }
+}
 
 /// <summary>
 /// Bounds of N_j − Q_j (real arithmetic, before the dequantization margin) from each method, so a report shows
@@ -34,11 +58,13 @@ public sealed record VerificationReport(
     /// <summary>Share of the sub-problems proved (1 when verified).</summary>
     public double ProvedShare => SubProblems.Count == 0 ? 0 : (double)SubProblems.Count(r => r.Outcome == SubProblemOutcome.Proved) / SubProblems.Count;
 
-    /// <summary>The parallel engine's record (every attempt, proved volume per (output, sign)); null for <see cref="Verifier"/>.</summary>
+    /// <summary>The engine's record (every attempt, proved volume per piece); null for a monolithic run.</summary>
     public Scheduling.EngineResult? Engine { get; init; }
 
     public int Count(DecidedBy by) => SubProblems.Count(r => r.DecidedBy == by);
 
     /// <summary>How many MILPs were solved (one for a monolithic run that reached the solver); a MILP result carries a solver status.</summary>
-    public int MilpCalls => Strategy == Strategy.Monolithic ? (SubProblems.Any(r => r.SolverStatus is not null) ? 1 : 0) : SubProblems.Count(r => r.SolverStatus is not null);
+    public int MilpCalls => Strategy == Strategy.Monolithic ? (SubProblems.Any(r => r.SolverStatus is not null) ? 1 : 0)
+        : Engine is { } e ? e.Attempts.Count(a => a.Result.SolverStatus is not null)
+        : SubProblems.Count(r => r.SolverStatus is not null);
 }

@@ -3,14 +3,18 @@ using QEquiv.Bounds;
 using QEquiv.Encoding;
 using QEquiv.Falsification;
 using QEquiv.Networks;
+using QEquiv.Partitioning;
 using QEquiv.Regions;
+using QEquiv.Scheduling;
 using QEquiv.Solvers;
 
 namespace QEquiv.Verification;
 
+/// <param name="Strategy">How the property is cut (see <see cref="Verification.Strategy"/>); output+input by default.</param>
+/// <param name="Timeout">Global wall time including the falsifier; null: none.</param>
 public sealed record VerifyOptions(
     double Delta,
-    Strategy Strategy = Strategy.Output,
+    Strategy Strategy = Strategy.OutputInput,
     MilpBackend Backend = MilpBackends.Default,
     TimeSpan? Timeout = null,
     int Seed = 0)
@@ -24,11 +28,37 @@ public sealed record VerifyOptions(
     /// <summary>Time for LP tightening of unstable neurons before the MILPs (zero: off).</summary>
     public TimeSpan LpBudget { get; init; } = TimeSpan.FromSeconds(2);
     public CancellationToken Cancellation { get; init; }
+
+    /// <summary>Threads pulling sub-problems; 0: all cores. The monolithic strategy is one MILP and ignores it.</summary>
+    public int Workers { get; init; }
+    /// <summary>Race several solver configurations on every MILP (<see cref="SolverConfiguration.DefaultPortfolio"/>
+    /// unless <see cref="PortfolioConfigurations"/> says otherwise) instead of <see cref="Backend"/> alone.</summary>
+    public bool Portfolio { get; init; }
+    public IReadOnlyList<SolverConfiguration>? PortfolioConfigurations { get; init; }
+    /// <summary>Stage-2 pieces per (output, sign): the codes of Q_j the bounds leave possible are cut into this many ranges.</summary>
+    public int OutputPieces { get; init; } = DefaultOutputPieces;
+    public const int DefaultOutputPieces = 2;
+    /// <summary>Limit of a depth-0 sub-problem under output+input (null: <see cref="EngineOptions.DefaultInitialTimeout"/>);
+    /// under output nothing is split, so a sub-problem may use all the time left.</summary>
+    public TimeSpan? InitialTimeout { get; init; }
+    public double TimeoutFactor { get; init; } = 1.5;
+    public int Bisections { get; init; } = 1;
+    public int MaxDepth { get; init; } = 20;
+    /// <summary>Input to bisect; null: <see cref="GradientSmear"/>.</summary>
+    public ISplitHeuristic? Split { get; init; }
+    /// <summary>Called from worker threads as the run advances (keep it cheap).</summary>
+    public Action<VerificationProgress>? Progress { get; init; }
 }
 
+/// <summary>Where a run is, for a progress display.</summary>
+/// <param name="Stage">falsify, bounds, lp, milp (monolithic) or engine.</param>
+/// <param name="BestDifference">Largest |N_j − Q_j| re-executed so far (the closest the run came to a witness).</param>
+public sealed record VerificationProgress(string Stage, TimeSpan Elapsed, double BestDifference, EngineSnapshot? Engine);
+
 /// <summary>
-/// δ-equivalence on one machine with one worker: falsify cheaply, discharge what interval bounds can,
-/// then solve MILPs. The verdict rules are the product's contract:
+/// δ-equivalence: falsify cheaply, discharge what bounds and LP relaxations can, then solve MILPs — one for the whole
+/// property (monolithic, the paper's baseline) or the paper's partition on the split-and-conquer <see cref="Engine"/>
+/// (output; output+input). The verdict rules are the product's contract:
 /// verified only when every sub-problem is proved; falsified only with a witness re-executed by
 /// <see cref="WitnessChecker"/>; anything else is unknown.
 /// </summary>
@@ -37,28 +67,30 @@ public static class Verifier
     public static VerificationReport Verify(FloatNetwork n, QuantizedNetwork q, Box box, VerifyOptions options)
     {
         Validate(n, q, box, options.Delta);
+        if (options.Workers < 0) throw new BadInputException($"--workers: must be ≥ 0 (0: all cores), got {options.Workers}");
+        if (options.OutputPieces < 1) throw new BadInputException($"--output-pieces: must be ≥ 1, got {options.OutputPieces}");
         var total = Stopwatch.StartNew();
         var deadline = options.Timeout is { } t ? DateTime.UtcNow + t : DateTime.MaxValue;
         var delta = options.Delta;
         var notes = new List<string>();
-        var subProblems = new List<SubProblem>();
-        for (var j = 0; j < n.OutputSize; j++)
-            foreach (var s in new[] { 1, -1 })
-                subProblems.Add(SubProblem.Create(subProblems.Count, j, s, box, delta));
+        var roots = OutputPartition.Roots(n.OutputSize, box, delta);
+        void Report(string stage, double best, EngineSnapshot? e = null) => options.Progress?.Invoke(new VerificationProgress(stage, total.Elapsed, best, e));
 
-        var screen = Screen(n, q, box, subProblems, options.Seed, FalsifierBudget(options.Timeout, options.FalsifierShare, options.FalsifierCap),
+        Report("falsify", 0);
+        var screen = Screen(n, q, box, roots, options.Seed, FalsifierBudget(options.Timeout, options.FalsifierShare, options.FalsifierCap),
             options.DifferentialBounds, options.Cancellation, notes);
         if (screen.Witness is { } found)
-            return FalsifiedReport(subProblems, screen, found, options.Strategy, BackendName(options.Backend), total, notes);
+            return FalsifiedReport(roots, screen, found, options.Strategy, BackendName(options), total, notes);
         var (fb, qb, diff, outputBounds, outcome) = (screen.Float!, screen.Quantized!, screen.Difference, screen.Bounds, screen.Outcome);
 
         var clock = Stopwatch.StartNew();
-        if (subProblems.Any(p => outcome[p.Id] is null) && options.LpBudget > TimeSpan.Zero)
+        if (roots.Any(p => outcome[p.Id] is null) && options.LpBudget > TimeSpan.Zero)
         {
+            Report("lp", screen.BestDifference);
             // Half the budget tightens N's unstable neurons, the rest bounds Δ over the LP relaxation of the whole encoding.
             var (tightened, stats) = LpTightening.TightenFloat(n, box, fb, options.LpBudget / 2, options.Cancellation);
             fb = tightened;
-            var undecided = subProblems.Where(p => outcome[p.Id] is null).ToList();
+            var undecided = roots.Where(p => outcome[p.Id] is null).ToList();
             var lp = LpTightening.DifferenceUpperBounds(n, q, box, fb, qb, diff, undecided.Select(p => (p.Output, p.Sign)).ToList(),
                 options.LpBudget / 2, options.Cancellation);
             var byLp = 0;
@@ -72,30 +104,103 @@ public static class Verifier
         }
         var boundsSeconds = screen.BoundsSeconds + clock.Elapsed.TotalSeconds;
 
-        // Stage 3: MILPs for the rest.
         clock.Restart();
-        Witness? witness = null;
-        var open = subProblems.Where(p => outcome[p.Id] is null).ToList();
-        if (open.Count > 0)
+        var open = roots.Where(p => outcome[p.Id] is null).ToList();
+        if (options.Strategy == Strategy.Monolithic)
         {
-            witness = options.Strategy == Strategy.Monolithic
-                ? SolveMonolithic(n, q, box, open, outcome, fb, qb, diff, options, deadline, notes)
-                : SolvePerOutput(n, q, box, open, outcome, fb, qb, diff, options, deadline, notes);
+            Witness? witness = null;
+            if (open.Count > 0)
+            {
+                Report("milp", screen.BestDifference);
+                witness = SolveMonolithic(n, q, box, open, outcome, fb, qb, diff, options, deadline, notes);
+            }
+            var all = roots.Select(p => outcome[p.Id] ?? new SubProblemResult(p, DecidedBy.Open, SubProblemOutcome.Unknown, 0)).ToList();
+            var verdict = witness is not null ? Verdict.Falsified
+                : all.All(r => r.Outcome == SubProblemOutcome.Proved) ? Verdict.Verified
+                : Verdict.Unknown;
+            return new VerificationReport(verdict, delta, options.Strategy, BackendName(options), witness, all,
+                new StageTimings(screen.FalsifySeconds, boundsSeconds, clock.Elapsed.TotalSeconds, total.Elapsed.TotalSeconds), notes, outputBounds);
         }
-        var milpSeconds = clock.Elapsed.TotalSeconds;
+        return SolvePartitioned(n, q, box, roots, open, outcome, fb, qb, diff, screen, boundsSeconds, options, total, notes,
+            e => Report("engine", screen.BestDifference, e));
+    }
 
-        var all = subProblems.Select(p => outcome[p.Id] ?? new SubProblemResult(p, DecidedBy.Open, SubProblemOutcome.Unknown, 0)).ToList();
+    /// <summary>
+    /// The paper's partition on the engine: the open (output, sign) roots are cut by Q_j's output code (stage 2), and
+    /// under output+input every piece that outlives its time limit is bisected (split-and-conquer).
+    /// </summary>
+    private static VerificationReport SolvePartitioned(FloatNetwork n, QuantizedNetwork q, Box box, List<SubProblem> roots, List<SubProblem> open,
+        SubProblemResult?[] outcome, FloatNetworkBounds fb, QuantizedNetworkBounds qb, DifferenceBounds? diff, Screening screen,
+        double boundsSeconds, VerifyOptions options, Stopwatch total, List<string> notes, Action<EngineSnapshot> progress)
+    {
+        var nextId = roots.Count;
+        var pieces = new List<SubProblem>();
+        var cutByBounds = new List<SubProblemResult>();
+        var rootOfPiece = new Dictionary<int, int>();
+        foreach (var root in open)
+        {
+            var cut = OutputPartition.ByOutputCode(root, q, fb, qb, diff, options.OutputPieces, () => nextId++);
+            if (cut.Discharged is { } d) cutByBounds.Add(d);
+            foreach (var piece in cut.Pieces) rootOfPiece[piece.Id] = root.Id;
+            pieces.AddRange(cut.Pieces);
+        }
+        if (pieces.Count > open.Count || cutByBounds.Count > 0)
+            notes.Add($"output-code partition: {open.Count} open (output, sign) pairs → {pieces.Count} pieces for the solver, {cutByBounds.Count} code ranges proved by the bounds");
+
+        var portfolio = options.Portfolio ? options.PortfolioConfigurations ?? SolverConfiguration.DefaultPortfolio : [SolverConfiguration.Plain(options.Backend)];
+        var solver = new MilpSubProblemSolver(n, q, portfolio, options.DifferentialBounds);
+        // Root bounds once, for the report and to spare every piece its own identical bound computation.
+        solver.Seed(box, new MilpSubProblemSolver.BoxBounds(fb, qb, diff));
+        var splitInputs = options.Strategy == Strategy.OutputInput;
+        TimeSpan? left = options.Timeout is { } t ? t - total.Elapsed : null;
+        if (left is { } l && l <= TimeSpan.Zero) left = TimeSpan.FromTicks(1);
+        // Without input splitting a sub-problem gets one attempt, so its limit is whatever time is left.
+        var initial = splitInputs ? options.InitialTimeout : left ?? TimeSpan.FromDays(1);
+        var engine = new Engine(solver, new EngineOptions(options.Workers, initial, options.TimeoutFactor, options.Bisections,
+            splitInputs ? options.MaxDepth : 0, left)
+        {
+            Split = options.Split ?? new GradientSmear(n, q),
+            Cancellation = options.Cancellation,
+            Progress = progress,
+        });
+        var clock = Stopwatch.StartNew();
+        var run = engine.Run(pieces);
+        var engineSeconds = clock.Elapsed.TotalSeconds;
+        foreach (var note in solver.Notes) if (!notes.Contains(note)) notes.Add(note);
+        if (!run.WorkersStopped) notes.Add("some solver calls did not return within the grace period after the stop");
+
+        Witness? witness = run.Witness is { } found ? Confirm(n, q, found, options.Delta) : null;
+        var decidedRoots = roots.Where(r => outcome[r.Id] is not null).Select(r => outcome[r.Id]!);
+        var leaves = decidedRoots.Concat(cutByBounds).Concat(run.Proved).Concat(run.Open).Concat(run.Violation is { } v ? [v] : [])
+            .OrderBy(r => r.SubProblem.Id).ToList();
         var verdict = witness is not null ? Verdict.Falsified
-            : all.All(r => r.Outcome == SubProblemOutcome.Proved) ? Verdict.Verified
+            : run.Status == EngineStatus.Proved && run.Open.Count == 0 ? Verdict.Verified
             : Verdict.Unknown;
-        return new VerificationReport(verdict, delta, options.Strategy, BackendName(options.Backend), witness, all,
-            new StageTimings(screen.FalsifySeconds, boundsSeconds, milpSeconds, total.Elapsed.TotalSeconds), notes, outputBounds);
+        if (verdict == Verdict.Unknown)
+        {
+            // Per (output, sign): pieces cover the same box for different codes, so a point is unproved only if it is
+            // unproved in some piece; 1 − Σ unproved shares is a sound lower bound of the proved share.
+            var unproved = new double[roots.Count];
+            foreach (var r in run.Roots) unproved[rootOfPiece[r.RootId]] += 1 - r.ProvedVolume;
+            var provedVolume = roots.Average(r => outcome[r.Id] is not null ? 1 : Math.Max(0, 1 - unproved[r.Id]));
+            var provedLeaves = leaves.Count(r => r.Outcome == SubProblemOutcome.Proved);
+            notes.Add($"proved {provedLeaves} of {leaves.Count} leaf sub-problems ({(double)provedLeaves / leaves.Count:P1}), {provedVolume:P2} of the input volume averaged over (output, sign); {run.Open.Count} open{(run.DeadlineReached ? "; global timeout reached" : "")}");
+        }
+        return new VerificationReport(verdict, options.Delta, options.Strategy, BackendName(options), witness, leaves,
+            new StageTimings(screen.FalsifySeconds, boundsSeconds, engineSeconds, total.Elapsed.TotalSeconds), notes, screen.Bounds)
+        {
+            Engine = run,
+        };
     }
 
     /// <summary>What the cheap stages settled before any MILP: a witness, or per sub-problem a bound proof (null: open).</summary>
     /// <remarks>Float and Quantized are null only when the quick search already found a witness (bounds were not needed).</remarks>
     internal sealed record Screening(Witness? Witness, FloatNetworkBounds? Float, QuantizedNetworkBounds? Quantized, DifferenceBounds? Difference,
-        IReadOnlyList<OutputBounds> Bounds, SubProblemResult?[] Outcome, double FalsifySeconds, double BoundsSeconds);
+        IReadOnlyList<OutputBounds> Bounds, SubProblemResult?[] Outcome, double FalsifySeconds, double BoundsSeconds)
+    {
+        /// <summary>Largest |N_j − Q_j| the searches re-executed.</summary>
+        public double BestDifference { get; init; }
+    }
 
     internal static TimeSpan FalsifierBudget(TimeSpan? timeout, double share, TimeSpan cap) =>
         TimeSpan.FromSeconds(Math.Min(cap.TotalSeconds, timeout is { } t ? t.TotalSeconds * share : double.PositiveInfinity));
@@ -119,7 +224,7 @@ public static class Verifier
         var falsifySeconds = clock.Elapsed.TotalSeconds;
         var outcome = new SubProblemResult?[subProblems.Count];
         if (quick.Witness is { } w)
-            return new Screening(Confirm(n, q, w, delta), null, null, null, [], outcome, falsifySeconds, 0);
+            return new Screening(Confirm(n, q, w, delta), null, null, null, [], outcome, falsifySeconds, 0) { BestDifference = quick.BestMaxAbsDifference };
 
         clock.Restart();
         var (fb, qb, diff, outputBounds) = Bound(n, q, box, differential, notes);
@@ -132,6 +237,7 @@ public static class Verifier
         var boundsSeconds = clock.Elapsed.TotalSeconds;
 
         Witness? witness = null;
+        var best = quick.BestMaxAbsDifference;
         if (outcome.Any(o => o is null))
         {
             clock.Restart();
@@ -140,8 +246,9 @@ public static class Verifier
                 TimeBudget: left > TimeSpan.Zero ? left : TimeSpan.FromTicks(1), CancellationToken: cancellation));
             falsifySeconds += clock.Elapsed.TotalSeconds;
             if (full.Witness is { } w2) witness = Confirm(n, q, w2, delta);
+            best = Math.Max(best, full.BestMaxAbsDifference);
         }
-        return new Screening(witness, fb, qb, diff, outputBounds, outcome, falsifySeconds, boundsSeconds);
+        return new Screening(witness, fb, qb, diff, outputBounds, outcome, falsifySeconds, boundsSeconds) { BestDifference = best };
     }
 
     /// <summary>The report of a falsified run: the witness's (output, sign) violated, bound proofs kept, the rest open.</summary>
@@ -183,6 +290,11 @@ public static class Verifier
 
     public static string BackendName(MilpBackend b) => MilpBackends.SolverId(b).ToLowerInvariant();
 
+    private static string BackendName(VerifyOptions o) =>
+        o.Portfolio && o.Strategy != Strategy.Monolithic
+            ? "portfolio(" + string.Join(",", (o.PortfolioConfigurations ?? SolverConfiguration.DefaultPortfolio).Select(c => c.Name)) + ")"
+            : BackendName(o.Backend);
+
     internal static void Validate(FloatNetwork n, QuantizedNetwork q, Box box, double delta)
     {
         if (!(delta > 0) || !double.IsFinite(delta))
@@ -205,24 +317,6 @@ public static class Verifier
         if (deadline == DateTime.MaxValue) return null;
         var left = deadline - DateTime.UtcNow;
         return left <= TimeSpan.Zero ? TimeSpan.Zero : left / Math.Max(1, share);
-    }
-
-    private static Witness? SolvePerOutput(FloatNetwork n, QuantizedNetwork q, Box box, List<SubProblem> open, SubProblemResult?[] outcome,
-        FloatNetworkBounds fb, QuantizedNetworkBounds qb, DifferenceBounds? diff, VerifyOptions options, DateTime deadline, List<string> notes)
-    {
-        for (var k = 0; k < open.Count; k++)
-        {
-            var p = open[k];
-            if (options.Cancellation.IsCancellationRequested) break;
-            var limit = Remaining(deadline, open.Count - k);
-            if (limit == TimeSpan.Zero) break;
-            using var milp = EquivalenceMilp.ForOutput(n, q, box, p.Output, p.Sign, p.Delta, options.Backend, fb, qb, diff);
-            var r = milp.Solve(new MilpOptions(limit), options.Cancellation);
-            var (result, witness) = Interpret(n, q, box, p, r, milp, notes);
-            outcome[p.Id] = result;
-            if (witness is not null) return witness;
-        }
-        return null;
     }
 
     private static Witness? SolveMonolithic(FloatNetwork n, QuantizedNetwork q, Box box, List<SubProblem> open, SubProblemResult?[] outcome,

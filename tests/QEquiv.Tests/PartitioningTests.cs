@@ -1,0 +1,150 @@
+using System.Diagnostics;
+using System.Text.Json;
+using QEquiv.Bounds;
+using QEquiv.Cli.Commands;
+using QEquiv.Evaluation;
+using QEquiv.Falsification;
+using QEquiv.Networks;
+using QEquiv.Onnx;
+using QEquiv.Partitioning;
+using QEquiv.Quantization;
+using QEquiv.Regions;
+using QEquiv.Scheduling;
+using QEquiv.Verification;
+
+namespace QEquiv.Tests;
+
+/// <summary>The output-code partition (stage 2), the sub-problem as a wire value, and the engine-backed verifier on real data.</summary>
+public class PartitioningTests
+{
+    private static readonly FloatNetwork N = OnnxImporter.LoadFloat(TestData.Bench("mnistfc/mnist-net_256x2.onnx"));
+    private static readonly QuantizedNetwork Q = OnnxImporter.LoadQuantized(TestData.Bench("pytorch/mnist-net_256x2.qnnpack-qdq.onnx"));
+
+    public static TheoryData<int> Pairs() => [0, 1, 2, 3, 4, 5];
+
+    [Theory]
+    [MemberData(nameof(Pairs))]
+    public void CodePiecesTileTheCodesAndNoSampledPointViolatesADischargedPiece(int network)
+    {
+        var pair = VerificationTests.CrossCheckNetwork(network);
+        var (n, q) = (pair.Float, pair.Quantized);
+        var box = TestNetworks.RandomBox(new Random(network), n.InputSize, maxRadius: 0.3, lo: 0.0, hi: 1.0);
+        var diff = DifferentialBounds.Compute(n, q, box);
+        var (fb, qb) = (diff.Float, diff.Quantized);
+        var rng = new Random(network + 100);
+        var points = Enumerable.Range(0, 2000).Select(_ => TestNetworks.SamplePoint(rng, box)).ToList();
+        var evaluations = points.Select(x => (Codes: QuantizedEvaluator.Trace(q, x)[^1], Eval: WitnessChecker.Evaluate(n, q, x))).ToList();
+        var discharges = 0;
+        foreach (var root in OutputPartition.Roots(n.OutputSize, box, 1))
+        {
+            var j = root.Output;
+            // δ at 40% of the pair's bound: large enough that some codes are out of reach, small enough that some are not.
+            var upper = diff.For(j, root.Sign).Hi;
+            if (!(upper > 0)) continue;
+            var p = root with { Delta = 0.4 * upper };
+            var id = 100;
+            var cut = OutputPartition.ByOutputCode(p, q, fb, qb, diff, 4, () => id++);
+            var all = new CodeRange((int)Math.Ceiling(qb.OutputCodes[j].Lo), (int)Math.Floor(qb.OutputCodes[j].Hi));
+            var ranges = cut.Pieces.Select(x => x.Codes ?? all).Concat(cut.Discharged is { } d ? [d.SubProblem.Codes!] : []).OrderBy(r => r.Lo).ToList();
+            Assert.Equal(all.Lo, ranges[0].Lo);
+            Assert.Equal(all.Hi, ranges[^1].Hi);
+            for (var k = 1; k < ranges.Count; k++) Assert.Equal(ranges[k - 1].Hi + 1, ranges[k].Lo);
+            Assert.All(cut.Pieces, x => Assert.Equal(p.Id, x.Parent));
+            Assert.True(cut.Pieces.Count <= 4);
+            foreach (var (codes, e) in evaluations)
+            {
+                Assert.InRange(codes[j], all.Lo, all.Hi);
+                var value = root.Sign * e.Differences[j];
+                var holder = cut.Pieces.FirstOrDefault(x => x.Codes is not { } c || (codes[j] >= c.Lo && codes[j] <= c.Hi));
+                if (holder is null)
+                {
+                    Assert.True(value < p.Delta, $"output {j} sign {root.Sign}: code {codes[j]} was discharged but s·Δ = {value} ≥ δ = {p.Delta}");
+                    Assert.True(value <= cut.Discharged!.Bound, $"discharged bound {cut.Discharged.Bound} below {value}");
+                }
+                else
+                {
+                    var bound = OutputPartition.Upper(holder, q, fb, qb, diff) + Encoding.EquivalenceMilp.MarginFor(q, qb, j);
+                    Assert.True(value <= bound, $"piece {holder.Codes}: s·Δ = {value} above its bound {bound}");
+                }
+            }
+            if (cut.Discharged is not null) discharges++;
+        }
+        Assert.True(discharges > 0, "no code range was discharged: the test did not exercise the discharge");
+    }
+
+    [Fact]
+    public void ASubProblemCrossesAProcessBoundaryAsJson()
+    {
+        var box = Box.Create([0, -0.5], [1, 0.25], "t");
+        var p = SubProblem.Create(7, 3, -1, box, 0.05, 2, 4) with { Timeout = TimeSpan.FromSeconds(7.5), Codes = new CodeRange(-3, 12) };
+        var back = JsonSerializer.Deserialize<SubProblem>(JsonSerializer.Serialize(p))!;
+        Assert.Equal((p.Id, p.Output, p.Sign, p.Delta, p.Depth, p.Parent, p.Timeout, p.Codes), (back.Id, back.Output, back.Sign, back.Delta, back.Depth, back.Parent, back.Timeout, back.Codes));
+        Assert.Equal(p.Box, back.Box);
+        Assert.Equal(p, back);
+    }
+
+    [Fact]
+    public void AMilpWitnessStopsEveryWorkerWithinASecond()
+    {
+        // δ just below the ±0.0005 ball's true maximum error (0.01569): with the falsifier off only a MILP finds it,
+        // while the other worker is inside another MILP that only the stop ends.
+        var image = MnistVerificationTests.ImageOf(VnnLib.ParseBox(TestData.Bench("mnistfc/prop_0_0.03.vnnlib")).Box, 0.03);
+        var box = Region.BallAround(image, 0.0005, (0, 1));
+        var r = Verifier.Verify(N, Q, box, new VerifyOptions(0.0150, Strategy.OutputInput, Timeout: TimeSpan.FromSeconds(120))
+        {
+            FalsifierCap = TimeSpan.Zero,
+            Workers = 2,
+            LpBudget = TimeSpan.Zero,
+        });
+        Assert.Equal(Verdict.Falsified, r.Verdict);
+        Assert.NotNull(WitnessChecker.Check(N, Q, r.Witness!.Input, 0.0150));
+        var run = r.Engine!;
+        Assert.True(run.WorkersStopped);
+        var found = run.Attempts.First(a => a.Outcome == SubProblemOutcome.Violated).End;
+        Assert.True(run.Elapsed - found < TimeSpan.FromSeconds(1), $"the engine returned {(run.Elapsed - found).TotalMilliseconds:F0} ms after the witness");
+        Assert.All(run.Attempts, a => Assert.True(a.End - found < TimeSpan.FromSeconds(1), $"sub-problem {a.SubProblemId} ended {(a.End - found).TotalMilliseconds:F0} ms after the witness"));
+    }
+
+    [Fact]
+    public void ProgressFollowsTheEngineAndTheJsonHasOneRecordPerSubProblem()
+    {
+        // Millisecond limits force real splits; every sub-problem that existed must appear once, split ones included.
+        var pair = VerificationTests.CrossCheckNetwork(5);
+        var box = TestNetworks.RandomBox(new Random(3), pair.Float.InputSize, maxRadius: 0.2, lo: 0.1, hi: 0.9);
+        var snapshots = new List<VerificationProgress>();
+        var r = Verifier.Verify(pair.Float, pair.Quantized, box, new VerifyOptions(1e-4, Strategy.OutputInput, Timeout: TimeSpan.FromSeconds(20))
+        {
+            FalsifierCap = TimeSpan.Zero,
+            Workers = 2,
+            InitialTimeout = TimeSpan.FromMilliseconds(1),
+            MaxDepth = 4,
+            Progress = p => { lock (snapshots) snapshots.Add(p); },
+        });
+        Assert.Equal("falsify", snapshots[0].Stage);
+        var engine = snapshots.Where(s => s.Engine is not null).Select(s => s.Engine!).ToList();
+        Assert.Equal(r.Engine!.Attempts.Count, engine.Count);
+        Assert.Equal(r.Engine.Attempts.Count, engine.Max(e => e.Attempts));
+        Assert.Contains(r.Engine.Attempts, a => a.Children > 0);
+
+        var records = VerifyCommand.SubProblemRecords(r).Select(o => JsonSerializer.SerializeToElement(o)).ToList();
+        var ids = records.Select(e => e.GetProperty("id").GetInt32()).ToList();
+        Assert.Equal(ids.Count, ids.Distinct().Count());
+        var splits = records.Where(e => e.GetProperty("outcome").GetString() == "split").ToList();
+        Assert.Equal(r.Engine.Attempts.Count(a => a.Children > 0), splits.Count);
+        Assert.Equal(r.SubProblems.Count + splits.Count, records.Count);
+        // Every parent named is itself a record (roots' parents are the (output, sign) pairs, which are records when decided
+        // before the engine, or the ids 0 … 2m−1 that stage 2 cut).
+        var known = ids.Concat(Enumerable.Range(0, 2 * pair.Float.OutputSize)).ToHashSet();
+        Assert.All(records, e => Assert.True(e.GetProperty("parent").ValueKind == JsonValueKind.Null || known.Contains(e.GetProperty("parent").GetInt32())));
+        Assert.All(splits, e => Assert.True(e.GetProperty("children").GetInt32() >= 2));
+    }
+
+    [Fact]
+    public void TheProgressLineSaysWhatIsDoneAndWhatIsOpen()
+    {
+        var line = Cli.ProgressDisplay.Describe(new VerificationProgress("engine", TimeSpan.FromSeconds(3.2), 0.0123,
+            new EngineSnapshot(12, 9, 5, 2, 1, 0.634, false, TimeSpan.FromSeconds(2))));
+        foreach (var part in new[] { "3.2 s", "engine", "12 done", "5 queued", "2 running", "9 proved", "1 open", "63.4", "0.0123" })
+            Assert.Contains(part, line);
+    }
+}
