@@ -33,11 +33,15 @@ internal static class VerifyCommand
             DefaultValueFactory = _ => VerifyOptions.DefaultOutputPieces,
         };
         var quiet = QuietOption();
+        var initial = new Option<double?>("--split-timeout")
+        {
+            Description = "output+input: seconds a sub-problem may take before its box is bisected (children get 1.5x; default 5)",
+        };
         var lpBudget = new Option<double>("--lp-budget") { Description = "seconds of LP tightening of unstable neurons before the MILPs (0: off)", DefaultValueFactory = _ => 2 };
         var command = new Command("verify", "Prove or refute ‖N(x) − Q(x)‖∞ < δ for every x in a region");
         models.AddTo(command);
         region.AddTo(command);
-        foreach (var o in new Option[] { delta, solver, timeout, strategy, workers, portfolio, pieces, json, witnessPath, seed, noDiff, lpBudget, quiet })
+        foreach (var o in new Option[] { delta, solver, timeout, strategy, workers, portfolio, pieces, initial, json, witnessPath, seed, noDiff, lpBudget, quiet })
             command.Options.Add(o);
         command.SetAction(parse =>
         {
@@ -61,6 +65,9 @@ internal static class VerifyCommand
                 Workers = w,
                 Portfolio = parse.GetValue(portfolio),
                 OutputPieces = k,
+                InitialTimeout = parse.GetValue(initial) is { } st
+                    ? st > 0 && double.IsFinite(st) ? TimeSpan.FromSeconds(st) : throw new BadInputException($"--split-timeout: must be a number of seconds > 0, got {st}")
+                    : null,
             };
             var report = ProgressDisplay.Run(parse.GetValue(quiet), progress => Verifier.Verify(n, q, box, options with { Progress = progress }));
             Console.WriteLine(report.Verdict.ToString().ToLowerInvariant());
