@@ -213,6 +213,27 @@ public class SchedulingTests
     }
 
     [Fact]
+    public void ASolverThatIgnoresTheStopIsReportedAndOutlivesTheRunSafely()
+    {
+        // The call ignores its token and returns 0.8 s after the deadline; the engine must give up on it after the grace
+        // period, say so, and not crash when the straggler finishes later (it once signalled a disposed event).
+        var returned = new ManualResetEventSlim();
+        var solver = new FakeSolver((_, _, _) =>
+        {
+            Thread.Sleep(1000);
+            returned.Set();
+            return SubProblemOutcome.Unknown;
+        });
+        var run = new Engine(solver, new EngineOptions(1, TimeSpan.FromSeconds(60), GlobalTimeout: TimeSpan.FromMilliseconds(200),
+            StopGrace: TimeSpan.FromMilliseconds(100))).Run([Root(0, Unit2)]);
+        Assert.False(run.WorkersStopped);
+        Assert.Equal(EngineStatus.Unknown, run.Status);
+        Assert.True(run.DeadlineReached);
+        Assert.True(returned.Wait(TimeSpan.FromSeconds(5)));
+        Thread.Sleep(200); // the straggler's thread finishes its bookkeeping; an exception there would kill the test host
+    }
+
+    [Fact]
     public void ASolverExceptionStopsTheRunAndSurfaces()
     {
         var solver = new FakeSolver((p, _, ct) =>

@@ -88,13 +88,16 @@ public static class LpTightening
         var qOut = encoder.Quantized(q, x);
         if (difference is not null) EquivalenceMilp.AddDifferenceConstraints(model, encoder, nOut, qOut, difference);
         if (codes is not null && pairs.Count > 0) EquivalenceMilp.RestrictCodes(model, encoder, pairs[0].Output, codes);
+        // An interrupted LP ends NOT optimal and gives no bound, which is safe; the engine needs its workers back fast.
+        using var stop = cancellation.Register(() => solver.InterruptSolve());
         for (var k = 0; k < pairs.Count; k++)
         {
             if (watch.Elapsed > budget || cancellation.IsCancellationRequested) break;
             var (j, s) = pairs[k];
             // A time-limited LP ends NOT optimal and gives no bound, which is safe.
             solver.SetTimeLimit(Math.Max(1, (long)(budget - watch.Elapsed).TotalMilliseconds));
-            if (Optimise(model, nOut[j].Minus(qOut[j]).Scaled(s), maximize: true) is { } v)
+            // After an interrupt even an "optimal" status is not trusted: the LP optimum is only a bound when it is the optimum.
+            if (Optimise(model, nOut[j].Minus(qOut[j]).Scaled(s), maximize: true) is { } v && !cancellation.IsCancellationRequested)
                 result[k] = v + Padding * (1 + Math.Abs(v));
         }
         return result;

@@ -174,7 +174,8 @@ public sealed class Engine(ISubProblemSolver solver, EngineOptions? options = nu
         public EngineResult Execute()
         {
             var n = Options.WorkerCount;
-            using var allDone = new CountdownEvent(n);
+            // Not disposed: a worker that outlives the grace period below still signals it when its call returns.
+            var allDone = new CountdownEvent(n);
             var threads = new Thread[n];
             for (var w = 0; w < n; w++)
             {
