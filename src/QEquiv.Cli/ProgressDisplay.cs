@@ -15,8 +15,15 @@ internal static class ProgressDisplay
         if (quiet || Console.IsErrorRedirected) return work(null);
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
         return console.Status().Spinner(Spinner.Known.Dots).Start("starting", ctx =>
-            // The setter only stores the text; Spectre's render loop draws it, so worker threads may call it.
-            work(p => ctx.Status(Markup.Escape(Describe(p)))));
+        {
+            // The run reports on events; the line is redrawn on a clock so that the elapsed time keeps moving between them.
+            VerificationProgress? latest = null;
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var run = Task.Factory.StartNew(() => work(p => Volatile.Write(ref latest, p)), TaskCreationOptions.LongRunning);
+            while (!run.Wait(250))
+                if (Volatile.Read(ref latest) is { } p) ctx.Status(Markup.Escape(Describe(p with { Elapsed = clock.Elapsed })));
+            return run.GetAwaiter().GetResult();
+        });
     }
 
     /// <summary>One line: stage, done / queued / running sub-problems, proved share of the input volume, best |N − Q| found, elapsed.</summary>

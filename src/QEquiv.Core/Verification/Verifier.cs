@@ -164,6 +164,7 @@ public static class Verifier
             Progress = progress,
         });
         var clock = Stopwatch.StartNew();
+        progress(new EngineSnapshot(0, 0, pieces.Count, 0, 0, 0, false, TimeSpan.Zero));
         var run = engine.Run(pieces);
         var engineSeconds = clock.Elapsed.TotalSeconds;
         foreach (var note in solver.Notes) if (!notes.Contains(note)) notes.Add(note);
