@@ -80,7 +80,7 @@ public class QuantizerTests : IDisposable
 
     /// <summary>
     /// The must-show: our quantizer, given what PyTorch was given, yields PyTorch's integer weights, zero points and
-    /// scales (to the bit, though one float32 ulp would be tolerated), its rounded run-time biases, and — read back
+    /// scales (to the bit), its rounded run-time biases, and — read back
     /// from the written file with the default ONNX semantics — PyTorch's own outputs on inputs.csv, every bit.
     /// </summary>
     [Theory]
@@ -90,7 +90,8 @@ public class QuantizerTests : IDisposable
         var n = floatModel == "mnist-net_256x2" ? Mnist : OnnxImporter.LoadFloat(TestData.Bench($"mnistfc/{floatModel}.onnx"));
         var result = PostTrainingQuantizer.Quantize(n, Calibration(), new QuantizerOptions(observer, perChannel));
         var diffs = Differences(result.Network, OnnxImporter.LoadQuantized(TestData.Bench($"pytorch/{reference}-qdq.onnx")), n);
-        Assert.True(diffs.All(d => d.EndsWith("[ok]")), string.Join("; ", diffs));
+        // The issue allows scales within one float32 ulp; they are in fact identical, and this keeps them so.
+        Assert.True(diffs.Count == 0, string.Join("; ", diffs));
 
         var path = Path.Combine(_temp.Dir, $"{reference}.onnx");
         File.WriteAllBytes(path, QdqExporter.ToBytes(result.Network));

@@ -105,7 +105,8 @@ public sealed class HistogramObserver(QuantType type, bool reduceRange, int vect
     private float[] _histogram = new float[Bins];
     private float _min = float.PositiveInfinity;
     private float _max = float.NegativeInfinity;
-    private readonly int _dstBins = 256;
+    /// <summary>Levels of the 8-bit target type the error is measured against (2^bits, also under reduce_range, as in PyTorch).</summary>
+    private const int DstBins = 256;
 
     public ReadOnlySpan<float> Histogram => _histogram;
     public float Min => _min;
@@ -124,7 +125,8 @@ public sealed class HistogramObserver(QuantType type, bool reduceRange, int vect
         }
         var combinedMin = MathF.Min(xmin, _min);
         var combinedMax = MathF.Max(xmax, _max);
-        // _adjust_min_max: widen the max so the new range is a whole number of up-sampled old bins.
+        // _adjust_min_max in its form before PyTorch PR 86522 (Oct 2022; the references, calibrated in one batch, cannot
+        // tell which form 1.13.0a0 had): widen the max so the new range is a whole number of up-sampled old bins.
         var histBinWidth = (_max - _min) / (Bins * UpsampleRate);
         var downsampleRate = (int)MathF.Ceiling((combinedMax - combinedMin) / (Bins * histBinWidth));
         var e = downsampleRate * (Bins * histBinWidth) - (combinedMax - combinedMin);
@@ -262,7 +264,7 @@ public sealed class HistogramObserver(QuantType type, bool reduceRange, int vect
     private double QuantizationError(int nextStart, int nextEnd)
     {
         var binWidth = ((double)_max - _min) / Bins;
-        var dstBinWidth = binWidth * (nextEnd - nextStart + 1) / _dstBins;
+        var dstBinWidth = binWidth * (nextEnd - nextStart + 1) / DstBins;
         if (dstBinWidth == 0.0) return 0.0;
         var bw = (float)binWidth;
         var dw = (float)dstBinWidth;
@@ -274,9 +276,9 @@ public sealed class HistogramObserver(QuantType type, bool reduceRange, int vect
         {
             var begin = (float)(i - nextStart) * bw;
             var end = begin + bw;
-            var dstBegin = Math.Clamp(FloorDivide(begin, dw), 0f, _dstBins - 1);
+            var dstBegin = Math.Clamp(FloorDivide(begin, dw), 0f, DstBins - 1);
             var dstBeginCenter = (dstBegin + 0.5f) * dw;
-            var dstEnd = Math.Clamp(FloorDivide(end, dw), 0f, _dstBins - 1);
+            var dstEnd = Math.Clamp(FloorDivide(end, dw), 0f, DstBins - 1);
             var density = _histogram[i] / bw;
             var norm = 0f;
             norm += density * Norm(begin - dstBeginCenter, halfDst);
