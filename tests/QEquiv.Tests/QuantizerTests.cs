@@ -164,4 +164,22 @@ public class QuantizerTests : IDisposable
             Assert.Equal(0, r.ClippedShare);
         }
     }
+
+    public static TheoryData<string> AcasXu()
+    {
+        var data = new TheoryData<string>();
+        foreach (var f in Directory.GetFiles(TestData.Bench("acasxu"), "*.onnx").Order()) data.Add(Path.GetFileNameWithoutExtension(f));
+        return data;
+    }
+
+    /// <summary>bench/acasxu-q holds what make-acasxu-q.sh makes with the current quantizer, not a stale copy.</summary>
+    [Theory]
+    [MemberData(nameof(AcasXu))]
+    public void CommittedAcasXuModelsAreWhatTheQuantizerMakes(string name)
+    {
+        var folder = Path.Combine(TestData.RepoRoot, "bench", "acasxu-q");
+        var n = OnnxImporter.LoadFloat(TestData.Bench($"acasxu/{name}.onnx"));
+        var result = PostTrainingQuantizer.Quantize(n, Csv.ReadRows(Path.Combine(folder, "calibration.csv"), n.InputSize), new QuantizerOptions());
+        Assert.Equal(File.ReadAllBytes(Path.Combine(folder, $"{name}.qnnpack-qdq.onnx")), QdqExporter.ToBytes(result.Network));
+    }
 }
