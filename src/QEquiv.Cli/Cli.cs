@@ -15,7 +15,7 @@ public static class Cli
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
-            foreach (var e in parse.Errors) Console.Error.WriteLine($"error: {e.Message}");
+            foreach (var e in parse.Errors) Console.Error.WriteLine($"error: {OneLine(e.Message)}");
             return BadInput;
         }
         try
@@ -35,7 +35,8 @@ public static class Cli
         }
     }
 
-    private static string OneLine(string s) => s.ReplaceLineEndings(" ");
+    // Some parser messages list choices on separate lines; every error stays one line for scripts that grep it.
+    private static string OneLine(string s) => string.Join(' ', s.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries).Select(p => p.Trim()));
 
     /// <summary>Console for tables: plain when output is redirected, so files and pipes get no escape codes. It writes
     /// to whatever Console.Out is at the time (not the writer it was created with), so in-process runs that

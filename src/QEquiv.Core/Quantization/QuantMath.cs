@@ -54,6 +54,17 @@ public static class QuantMath
         return Saturate(RoundHalfEven(scaled) + output.ZeroPoint, output.Min, output.Max);
     }
 
+    /// <summary>
+    /// PyTorch's int32 bias: round_half_even(b · float32(1 / float32(s_in · s_w))), as ATen's quantize_val
+    /// computes it when a quantized Linear runs (the product is taken in double, then rounded to float32).
+    /// Saturates at the int32 range.
+    /// </summary>
+    public static int QuantizeBias(float bias, float inputScale, float weightScale)
+    {
+        var inverse = 1f / (float)((double)inputScale * weightScale);
+        return (int)Math.Clamp(RoundHalfEven(bias * inverse), int.MinValue, int.MaxValue);
+    }
+
     /// <summary>True when a scale can be used: finite and strictly positive.</summary>
     public static bool IsValidScale(float s) => float.IsFinite(s) && s > 0;
 }

@@ -22,7 +22,7 @@ public static class RuntimeSemantics
 
     /// <summary>
     /// Replaces each layer's int32 bias by PyTorch's run-time quantization of the float model's bias:
-    /// round_half_even(b · float32(1 / float32(s_in · s_w))), as ATen's quantize_val computes it.
+    /// <see cref="QuantMath.QuantizeBias"/>, as ATen's quantize_val computes it.
     /// </summary>
     public static QuantizedNetwork WithPyTorchBias(QuantizedNetwork quantized, FloatNetwork reference)
     {
@@ -39,10 +39,7 @@ public static class RuntimeSemantics
                 throw BadInputException.For(quantized.Source, $"layer {k} is {d.InputSize}→{d.OutputSize} but the float model's is {layer.InputSize}→{layer.OutputSize}");
             var bias = new int[d.OutputSize];
             for (var j = 0; j < bias.Length; j++)
-            {
-                var inverse = 1f / (float)((double)d.Input.Scale * d.WeightScales[j]);
-                bias[j] = (int)Math.Clamp(QuantMath.RoundHalfEven((float)layer.Bias[j] * inverse), int.MinValue, int.MaxValue);
-            }
+                bias[j] = QuantMath.QuantizeBias((float)layer.Bias[j], d.Input.Scale, d.WeightScales[j]);
             stages.Add(d.WithBias(bias));
         }
         return quantized.WithStages(stages);
