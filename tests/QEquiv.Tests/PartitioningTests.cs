@@ -137,7 +137,7 @@ public class PartitioningTests
         // before the engine, or the ids 0 … 2m−1 that stage 2 cut).
         var known = ids.Concat(Enumerable.Range(0, 2 * pair.Float.OutputSize)).ToHashSet();
         Assert.All(records, e => Assert.True(e.GetProperty("parent").ValueKind == JsonValueKind.Null || known.Contains(e.GetProperty("parent").GetInt32())));
-        Assert.All(splits, e => Assert.True(e.GetProperty("children").GetInt32() >= 2));
+        Assert.All(splits, e => Assert.True(e.GetProperty("children").GetInt32() >= 1)); // 1: retried on its own box
     }
 
     [Fact]

@@ -234,6 +234,26 @@ public class SchedulingTests
     }
 
     [Fact]
+    public void WhenASplitDoesNotPayTheSubProblemIsRetriedOnItsOwnBoxWithMoreTime()
+    {
+        // Only the third attempt (depth 2) succeeds; the policy refuses every split, so each retry keeps the root's box.
+        var solver = new FakeSolver((p, _, _) => p.Depth == 2 ? SubProblemOutcome.Proved : SubProblemOutcome.Unknown);
+        var asked = 0;
+        var run = new Engine(solver, new EngineOptions(1, TimeSpan.FromSeconds(2))
+        {
+            SplitPays = (_, halves) => { Interlocked.Increment(ref asked); Assert.Equal(2, halves.Count); return false; },
+        }).Run([Root(0, Unit2)]);
+        Assert.Equal(EngineStatus.Proved, run.Status);
+        Assert.Equal(2, asked);
+        var calls = solver.Calls.ToList();
+        Assert.Equal(3, calls.Count);
+        Assert.All(calls, c => Assert.Equal(Unit2, c.Problem.Box));
+        Assert.Equal([2.0, 2 * 1.5 * 3, 2 * 1.5 * 3 * 1.5 * 3], calls.Select(c => c.Timeout.TotalSeconds));
+        Assert.All(run.Attempts.Where(a => a.Depth < 2), a => Assert.Equal(1, a.Children));
+        Assert.Equal(1.0, run.Roots[0].ProvedVolume, 12);
+    }
+
+    [Fact]
     public void ASolverExceptionStopsTheRunAndSurfaces()
     {
         var solver = new FakeSolver((p, _, ct) =>

@@ -42,6 +42,13 @@ public sealed record EngineOptions(
     public CancellationToken Cancellation { get; init; }
     /// <summary>Called after every attempt from the worker that made it (keep it cheap and thread-safe).</summary>
     public Action<EngineSnapshot>? Progress { get; init; }
+    /// <summary>
+    /// Whether bisecting an undecided sub-problem into these boxes is worth it (thread-safe; null: always). When not, the
+    /// sub-problem is queued again on its own box as a single child with its limit × factor × <see cref="RetryFactor"/>:
+    /// a solver restarted on a box no easier than before needs more time, not a smaller box.
+    /// </summary>
+    public Func<SubProblem, IReadOnlyList<Box>, bool>? SplitPays { get; init; }
+    public double RetryFactor { get; init; } = 3;
 
     internal int WorkerCount => Workers > 0 ? Workers : Environment.ProcessorCount;
     internal TimeSpan Initial => InitialTimeout ?? DefaultInitialTimeout;
@@ -269,6 +276,8 @@ public sealed class Engine(ISubProblemSolver solver, EngineOptions? options = nu
             {
                 var left = g - _clock.Elapsed;
                 if (left < limit) limit = left > TimeSpan.Zero ? left : TimeSpan.Zero;
+                // Our clock may pass the deadline a moment before the CancelAfter timer fires; stop now, as the deadline.
+                if (limit == TimeSpan.Zero) _stop.Cancel();
             }
             var start = _clock.Elapsed;
             var r = limit > TimeSpan.Zero && !token.IsCancellationRequested
@@ -279,6 +288,9 @@ public sealed class Engine(ISubProblemSolver solver, EngineOptions? options = nu
             if (r.Outcome == SubProblemOutcome.Violated && r.Witness is null)
                 throw new InvalidOperationException($"the solver reported sub-problem {p.Id} violated without a witness");
 
+            // Bisection and the split-or-retry judgement run outside the lock: the judgement may bound the halves.
+            // A call given no time (the global deadline is here) says nothing about the sub-problem: it stays open.
+            var plan = r.Outcome == SubProblemOutcome.Unknown && !cancelled && limit > TimeSpan.Zero && p.Depth < Options.MaxDepth ? Plan(p) : null;
             IReadOnlyList<SubProblem> children = [];
             lock (_results)
             {
@@ -292,7 +304,7 @@ public sealed class Engine(ISubProblemSolver solver, EngineOptions? options = nu
                         _violation ??= r;
                         break;
                     default:
-                        if (!cancelled && p.Depth < Options.MaxDepth) children = Split(p);
+                        if (plan is { } pl) children = Children(p, pl);
                         if (children.Count == 0) _open.Add(r);
                         break;
                 }
@@ -306,8 +318,11 @@ public sealed class Engine(ISubProblemSolver solver, EngineOptions? options = nu
             return children;
         }
 
-        /// <summary>Bisects <see cref="EngineOptions.Bisections"/> times; called under the results lock (ids and root map).</summary>
-        private List<SubProblem> Split(SubProblem p)
+        /// <summary>What to queue for an undecided sub-problem: its bisected boxes, or (when the split would not pay) its own
+        /// box again with a longer limit; null when nothing can be bisected.</summary>
+        private sealed record SplitPlan(IReadOnlyList<Box> Boxes, TimeSpan Timeout);
+
+        private SplitPlan? Plan(SubProblem p)
         {
             var boxes = new List<Box> { p.Box };
             for (var k = 0; k < Options.Bisections; k++)
@@ -323,14 +338,26 @@ public sealed class Engine(ISubProblemSolver solver, EngineOptions? options = nu
                 }
                 boxes = next;
             }
-            if (boxes.Count == 1) return []; // nothing could be bisected: the box is a point in float terms
-            var timeout = (p.Timeout ?? Options.Initial) * Options.TimeoutFactor;
+            if (boxes.Count == 1) return null; // nothing could be bisected: the box is a point in float terms
+            var timeout = Grow(p.Timeout ?? Options.Initial, Options.TimeoutFactor);
+            if (Options.SplitPays is { } pays && !pays(p, boxes))
+                return new SplitPlan([p.Box], Grow(timeout, Options.RetryFactor));
+            return new SplitPlan(boxes, timeout);
+        }
+
+        /// <summary>Limits grow geometrically with depth; capped at a day so that deep retries cannot overflow a TimeSpan.</summary>
+        private static TimeSpan Grow(TimeSpan t, double factor) =>
+            TimeSpan.FromTicks((long)Math.Min(t.Ticks * factor, TimeSpan.FromDays(1).Ticks));
+
+        /// <summary>Children of a plan; called under the results lock (ids and root map).</summary>
+        private List<SubProblem> Children(SubProblem p, SplitPlan plan)
+        {
             var root = _rootOf[p.Id];
-            var children = new List<SubProblem>(boxes.Count);
-            foreach (var b in boxes)
+            var children = new List<SubProblem>(plan.Boxes.Count);
+            foreach (var b in plan.Boxes)
             {
                 // `with` keeps everything else the parent had (its output-code range in particular).
-                var child = p with { Id = _nextId++, Box = b, Depth = p.Depth + 1, Parent = p.Id, Timeout = timeout };
+                var child = p with { Id = _nextId++, Box = b, Depth = p.Depth + 1, Parent = p.Id, Timeout = plan.Timeout };
                 _rootOf[child.Id] = root;
                 children.Add(child);
             }

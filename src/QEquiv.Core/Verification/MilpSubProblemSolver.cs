@@ -144,6 +144,34 @@ public sealed class MilpSubProblemSolver : ISubProblemSolver
         return results.Where(r => r is not null).OrderBy(r => r!.Bound ?? double.PositiveInfinity).First()!;
     }
 
+    /// <summary>How far the bounds are from proving the sub-problem on <paramref name="box"/>: bound + margin − δ (≤ 0: proved).</summary>
+    public double Gap(SubProblem problem, Box box)
+    {
+        var (fb, qb, diff) = BoundsFor(box);
+        var p = problem with { Box = box };
+        return OutputPartition.Upper(p, _q, fb, qb, diff) + EquivalenceMilp.MarginFor(_q, qb, p.Output) - p.Delta;
+    }
+
+    /// <summary>
+    /// A bisection pays when the bounds of the halves show it: one half is proved outright, or the worse half's gap is at
+    /// most <paramref name="shrink"/> of the parent's. On the 784 inputs of an MNIST box halving one input barely moves the
+    /// bounds, and restarting the MILP on a box no easier than before only throws its work away; on ACAS Xu's five inputs
+    /// a halving often closes much of the gap.
+    /// </summary>
+    public bool SplitPays(SubProblem parent, IReadOnlyList<Box> halves, double shrink = 0.9)
+    {
+        var gap = Gap(parent, parent.Box);
+        if (!(gap > 0)) return true;
+        var worst = double.NegativeInfinity;
+        foreach (var h in halves)
+        {
+            var g = Gap(parent, h);
+            if (!(g > 0)) return true;
+            worst = Math.Max(worst, g);
+        }
+        return worst <= shrink * gap;
+    }
+
     private BoxBounds BoundsFor(Box box)
     {
         if (_cache.TryGetValue(box, out var cached)) return cached.Value;

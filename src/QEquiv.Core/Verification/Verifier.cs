@@ -44,6 +44,9 @@ public sealed record VerifyOptions(
     public double TimeoutFactor { get; init; } = 1.5;
     public int Bisections { get; init; } = 1;
     public int MaxDepth { get; init; } = 20;
+    /// <summary>Bisect every sub-problem that outlives its limit, even when the halves' bounds are no better (tests, ablations);
+    /// by default such a sub-problem is retried on its own box with a longer limit instead.</summary>
+    public bool AlwaysSplit { get; init; }
     /// <summary>Input to bisect; null: <see cref="GradientSmear"/>.</summary>
     public ISplitHeuristic? Split { get; init; }
     /// <summary>Called from worker threads as the run advances (keep it cheap).</summary>
@@ -162,6 +165,7 @@ public static class Verifier
             Split = options.Split ?? new GradientSmear(n, q),
             Cancellation = options.Cancellation,
             Progress = progress,
+            SplitPays = options.AlwaysSplit ? null : (p, halves) => solver.SplitPays(p, halves),
         });
         var clock = Stopwatch.StartNew();
         progress(new EngineSnapshot(0, 0, pieces.Count, 0, 0, 0, false, TimeSpan.Zero));
