@@ -101,6 +101,9 @@ public sealed class BenchTests : IDisposable
         Assert.Throws<BadInputException>(() => BenchCommand.ParseConfigurations(["monolithic:w2"]));
         Assert.Throws<BadInputException>(() => BenchCommand.ParseConfigurations(["monolithic:portfolio"]));
         Assert.Throws<BadInputException>(() => BenchCommand.ParseConfigurations(["output:w0"]));
+        Assert.Equal("output:p4", BenchCommand.ParseConfigurations(["output:p4"])[0].Name);
+        Assert.Equal(4, BenchCommand.ParseConfigurations(["output:p4"])[0].OutputPieces);
+        Assert.Throws<BadInputException>(() => BenchCommand.ParseConfigurations(["output:p0"]));
     }
 
     [Fact]

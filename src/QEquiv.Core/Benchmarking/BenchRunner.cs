@@ -12,12 +12,14 @@ namespace QEquiv.Benchmarking;
 /// <summary>
 /// One way of running the verifier that a benchmark compares: a strategy, with or without differential bounds
 /// (the ablation the bounds' benefit is measured by), on N workers (0: all cores), with or without the solver portfolio.
-/// Written "monolithic", "output", "output+input", with modifiers ":nodiff", ":wN", ":portfolio" (e.g. "output+input:w1").
+/// Written "monolithic", "output", "output+input", with modifiers ":nodiff", ":wN", ":portfolio", ":pK" (K output-code pieces),
+/// e.g. "output+input:w1".
 /// </summary>
-public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBounds = true, int Workers = 0, bool Portfolio = false)
+public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBounds = true, int Workers = 0, bool Portfolio = false,
+    int OutputPieces = VerifyOptions.DefaultOutputPieces)
 {
     public string Name => Strategies.Name(Strategy) + (DifferentialBounds ? "" : ":nodiff") + (Workers == 0 ? "" : $":w{Workers}")
-        + (Portfolio ? ":portfolio" : "");
+        + (Portfolio ? ":portfolio" : "") + (OutputPieces == VerifyOptions.DefaultOutputPieces ? "" : $":p{OutputPieces}");
     public override string ToString() => Name;
 
     public VerificationReport Verify(PreparedInstance p, MilpBackend backend, TimeSpan? timeout, int seed, CancellationToken cancellation) =>
@@ -26,13 +28,14 @@ public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBoun
             DifferentialBounds = DifferentialBounds,
             Workers = Workers,
             Portfolio = Portfolio,
+            OutputPieces = OutputPieces,
             Cancellation = cancellation,
         });
 
     /// <exception cref="BadInputException">an unknown strategy or modifier.</exception>
     public static BenchConfiguration Parse(string word)
     {
-        BadInputException Bad() => new($"--strategy: unknown configuration '{word}' (expected monolithic, output or output+input, optionally with :nodiff, :wN and :portfolio)");
+        BadInputException Bad() => new($"--strategy: unknown configuration '{word}' (expected monolithic, output or output+input, optionally with :nodiff, :wN, :portfolio and :pK)");
         var parts = word.Split(':');
         if (!Strategies.TryParse(parts[0], out var s)) throw Bad();
         var configuration = new BenchConfiguration(s);
@@ -43,6 +46,9 @@ public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBoun
             else if (modifier.Length > 1 && modifier[0] == 'w' && int.TryParse(modifier[1..], NumberStyles.None, CultureInfo.InvariantCulture, out var w)
                      && w >= 1 && s != Strategy.Monolithic)
                 configuration = configuration with { Workers = w };
+            else if (modifier.Length > 1 && modifier[0] == 'p' && int.TryParse(modifier[1..], NumberStyles.None, CultureInfo.InvariantCulture, out var k)
+                     && k >= 1 && s != Strategy.Monolithic)
+                configuration = configuration with { OutputPieces = k };
             else throw Bad();
         }
         return configuration;
