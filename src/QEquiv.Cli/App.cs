@@ -13,6 +13,7 @@ public static class App
         root.Subcommands.Add(VerifyCommand.Create());
         root.Subcommands.Add(MaxErrorCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
+        root.Subcommands.Add(ReportCommand.Create());
         return root;
     }
 }
