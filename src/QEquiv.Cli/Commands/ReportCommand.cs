@@ -124,5 +124,6 @@ internal static class ReportCommand
         }
         foreach (var f in list) AtomicFile.Write(Path.Combine(full, f.Name), f.Content);
         foreach (var stale in ReportFiles.Except(list.Select(f => f.Name))) File.Delete(Path.Combine(full, stale));
+        Console.WriteLine($"report written to {Path.Combine(dir, list[0].Name)}");
     }
 }

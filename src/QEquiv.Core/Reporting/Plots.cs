@@ -90,8 +90,8 @@ public static class Plots
             var colour = ColourOf(bar.Kind);
             var end = Math.Max(bar.End, bar.Start + 1e-4);
             var r = plot.Add.Rectangle(bar.Start, end, bar.Worker - 0.4, bar.Worker + 0.4);
-            r.FillColor = colour.WithAlpha(0.8);
-            r.LineColor = colour;
+            r.FillColor = colour.WithAlpha(0.85);
+            r.LineColor = Colors.White; // calls that follow each other on a worker stay apart
             r.LineWidth = 1;
         }
         foreach (var kind in kinds) plot.Legend.ManualItems.Add(new LegendItem { LabelText = kind, FillColor = ColourOf(kind) });
