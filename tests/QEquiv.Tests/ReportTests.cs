@@ -130,9 +130,10 @@ public sealed class ReportTests : IDisposable
         var center = Path.Combine(_files.Dir, "center.csv");
         File.WriteAllText(center, string.Join(",", MnistVerificationTests.ImageOf(VnnLib.ParseBox(Prop0).Box, 0.03).Select(v => v.ToString("R", C))) + "\n");
         var dir = Path.Combine(_files.Dir, "unknown");
-        // ±0.002 at δ = 0.06: the bounds leave a few pieces to the MILPs, which split (0.3 s limit) and run out of the 3 s.
+        // ±0.002 at δ = 0.06: the bounds leave a few pieces to the MILPs, which split (0.3 s limit) and run out of the 5 s
+        // (falsifier and bounds take about 1 s of it; the rest leaves room for splits on a loaded machine).
         var (exit, output, err) = CliRunner.Run("verify", "--float", Float, "--quant", Quant, "--center", center, "--eps", "0.002",
-            "--clip", "0,1", "--delta", "0.06", "--timeout", "3", "--split-timeout", "0.3", "--workers", "2", "--report", dir);
+            "--clip", "0,1", "--delta", "0.06", "--timeout", "5", "--split-timeout", "0.3", "--workers", "2", "--report", dir);
         Assert.True(exit == 20, output + err);
         var md = File.ReadAllText(Path.Combine(dir, "report.md"));
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "report.json")));
