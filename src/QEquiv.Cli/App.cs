@@ -14,6 +14,7 @@ public static class App
         root.Subcommands.Add(MaxErrorCommand.Create());
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(QuantizeCommand.Create());
+        root.Subcommands.Add(ReportCommand.Create());
         return root;
     }
 }

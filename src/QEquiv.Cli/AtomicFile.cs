@@ -3,11 +3,9 @@ namespace QEquiv.Cli;
 /// <summary>Writes a whole file or nothing: a crash or error never leaves a half-written report behind.</summary>
 internal static class AtomicFile
 {
-    public static void Write(string path, string contents) => Write(path, temp => File.WriteAllText(temp, contents));
+    public static void Write(string path, string contents) => Write(path, System.Text.Encoding.UTF8.GetBytes(contents));
 
-    public static void Write(string path, byte[] contents) => Write(path, temp => File.WriteAllBytes(temp, contents));
-
-    private static void Write(string path, Action<string> writeTemp)
+    public static void Write(string path, byte[] contents)
     {
         var full = Path.GetFullPath(path);
         var dir = Path.GetDirectoryName(full)!;
@@ -15,7 +13,7 @@ internal static class AtomicFile
         var temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.tmp");
         try
         {
-            writeTemp(temp);
+            File.WriteAllBytes(temp, contents);
             File.Move(temp, full, overwrite: true);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

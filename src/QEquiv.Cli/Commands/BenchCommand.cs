@@ -22,12 +22,15 @@ internal static class BenchCommand
         };
         var solver = VerifyCommand.SolverOption();
         var runtime = new ModelOptions().Runtime;
+        var report = ReportCommand.ReportOption("results.csv, report.md (verdicts, total and median time, PAR-2 per configuration), cactus.png, and scatter.png with --compare");
+        var compare = ReportCommand.CompareOption();
         var command = new Command("bench", "Verify every instance of a list under each strategy; write a results CSV and summarise");
         command.Arguments.Add(instances);
-        foreach (var o in new Option[] { timeout, output, strategy, solver, runtime }) command.Options.Add(o);
+        foreach (var o in new Option[] { timeout, output, strategy, solver, runtime, report, compare }) command.Options.Add(o);
         command.SetAction(parse =>
         {
-            var configurations = ParseConfigurations(parse.GetValue(strategy));
+            var pair = ReportCommand.Check(parse.GetValue(report), parse.GetValue(compare));
+            var configurations = ParseConfigurations(parse.GetValue(strategy), pair);
             var cap = VerifyCommand.Seconds(parse.GetValue(timeout))?.TotalSeconds;
             var outPath = parse.GetValue(output)!;
             var outDir = Path.GetDirectoryName(Path.GetFullPath(outPath))!;
@@ -47,17 +50,19 @@ internal static class BenchCommand
             });
             AtomicFile.Write(outPath, BenchResult.ToCsv(results));
             PrintSummary(BenchSummary.Of(results, configurations.Select(c => c.Name).ToList()), prepared.Count, outPath);
+            if (parse.GetValue(report) is { } dir) ReportCommand.WriteBenchRun(dir, results, configurations, pair, parse.GetValue(instances)!);
             return Cli.Ok;
         });
         return command;
     }
 
-    /// <summary>Repeated and comma-separated values, in order, without duplicates; monolithic and the default output+input when none is given.</summary>
-    public static IReadOnlyList<BenchConfiguration> ParseConfigurations(string[]? values)
+    /// <summary>Repeated and comma-separated values, in order, without duplicates, then the two compared ones if missing;
+    /// monolithic and the default output+input when none is given.</summary>
+    public static IReadOnlyList<BenchConfiguration> ParseConfigurations(string[]? values, (string A, string B)? compare = null)
     {
-        if (values is null || values.Length == 0) return [new(Strategy.Monolithic), new(Strategy.OutputInput)];
+        if ((values is null || values.Length == 0) && compare is null) return [new(Strategy.Monolithic), new(Strategy.OutputInput)];
         var result = new List<BenchConfiguration>();
-        foreach (var word in values.SelectMany(v => v.Split(',')).Select(w => w.Trim()))
+        foreach (var word in (values ?? []).SelectMany(v => v.Split(',')).Concat(compare is { } pair ? [pair.A, pair.B] : []).Select(w => w.Trim()))
         {
             var c = BenchConfiguration.Parse(word);
             if (!result.Contains(c)) result.Add(c);

@@ -37,16 +37,18 @@ internal static class VerifyCommand
         {
             Description = "output+input: seconds a sub-problem may take before its box is bisected (children get 1.5x; default 5)",
         };
+        var reportDir = ReportCommand.ReportOption("report.md (verdict, witness, Δ bounds per method, partition tree), report.json, result.txt (VNN-COMP), timeline.png, witness.png");
         var lpBudget = new Option<double>("--lp-budget") { Description = "seconds of LP tightening of unstable neurons before the MILPs (0: off)", DefaultValueFactory = _ => 2 };
         var command = new Command("verify", "Prove or refute ‖N(x) − Q(x)‖∞ < δ for every x in a region");
         models.AddTo(command);
         region.AddTo(command);
-        foreach (var o in new Option[] { delta, solver, timeout, strategy, workers, portfolio, pieces, initial, json, witnessPath, seed, noDiff, lpBudget, quiet })
+        foreach (var o in new Option[] { delta, solver, timeout, strategy, workers, portfolio, pieces, initial, json, witnessPath, seed, noDiff, lpBudget, quiet, reportDir })
             command.Options.Add(o);
         command.SetAction(parse =>
         {
             var d = parse.GetValue(delta);
             if (!(d > 0) || !double.IsFinite(d)) throw new BadInputException($"--delta: δ must be a finite number > 0, got {d.ToString(CultureInfo.InvariantCulture)}");
+            ReportCommand.Check(parse.GetValue(reportDir), null);
             var (n, q) = models.Load(parse);
             var (box, notice) = region.Resolve(parse, n.InputSize);
             if (notice is not null) Console.Error.WriteLine($"note: {notice}");
@@ -80,6 +82,7 @@ internal static class VerifyCommand
                 Console.WriteLine($"witness written to {path}");
             }
             if (parse.GetValue(json) is { } jsonPath) AtomicFile.Write(jsonPath, ToJson(report));
+            if (parse.GetValue(reportDir) is { } dir) ReportCommand.WriteVerify(dir, report, box, options.Timeout, ReportCommand.Facts(parse, models, region), ToJson(report));
             return report.Verdict switch { Verdict.Verified => Verified, Verdict.Falsified => Falsified, _ => Unknown };
         });
         return command;
