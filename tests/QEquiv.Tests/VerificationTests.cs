@@ -12,22 +12,23 @@ namespace QEquiv.Tests;
 public class VerificationTests
 {
     /// <summary>Options with the falsifier off, so the MILP backends have to decide (and can be compared).</summary>
-    private static VerifyOptions SolverOnly(double delta, MilpBackend backend, Strategy strategy = Strategy.Output, int workers = 1, bool portfolio = false) =>
-        new(delta, strategy, backend, TimeSpan.FromSeconds(60)) { FalsifierCap = TimeSpan.Zero, Workers = workers, Portfolio = portfolio };
+    private static VerifyOptions SolverOnly(double delta, MilpBackend backend, Strategy strategy = Strategy.Output, int workers = 1, bool portfolio = false,
+        int pieces = 1) =>
+        new(delta, strategy, backend, TimeSpan.FromSeconds(60)) { FalsifierCap = TimeSpan.Zero, Workers = workers, Portfolio = portfolio, OutputPieces = pieces };
 
     /// <summary>
     /// Every backend, every strategy, 1 and 2 workers, with and without the portfolio: each combination the cross-check
-    /// must agree on. The output strategies cut into 2 code pieces by default, so stage 2 is exercised too.
+    /// must agree on; some cut every open (output, sign) into 2 or 3 output-code pieces, so stage 2 is exercised too.
     /// </summary>
-    private static readonly (MilpBackend Backend, Strategy Strategy, int Workers, bool Portfolio)[] CrossCheckRuns =
+    private static readonly (MilpBackend Backend, Strategy Strategy, int Workers, bool Portfolio, int Pieces)[] CrossCheckRuns =
     [
-        (MilpBackend.Scip, Strategy.Monolithic, 1, false),
-        (MilpBackend.Scip, Strategy.Output, 1, false),
-        (MilpBackend.Highs, Strategy.Output, 2, false),
-        (MilpBackend.Cbc, Strategy.OutputInput, 1, false),
-        (MilpBackend.Scip, Strategy.OutputInput, 2, false),
-        (MilpBackend.Scip, Strategy.Output, 2, true),
-        (MilpBackend.Scip, Strategy.OutputInput, 1, true),
+        (MilpBackend.Scip, Strategy.Monolithic, 1, false, 1),
+        (MilpBackend.Scip, Strategy.Output, 1, false, 2),
+        (MilpBackend.Highs, Strategy.Output, 2, false, 1),
+        (MilpBackend.Cbc, Strategy.OutputInput, 1, false, 1),
+        (MilpBackend.Scip, Strategy.OutputInput, 2, false, 3),
+        (MilpBackend.Scip, Strategy.Output, 2, true, 2),
+        (MilpBackend.Scip, Strategy.OutputInput, 1, true, 1),
     ];
 
     public static TheoryData<int, int> CrossCheckCases()
@@ -63,10 +64,10 @@ public class VerificationTests
         foreach (var (delta, expected) in new[] { (falsifiable, Verdict.Falsified), (verifiable, Verdict.Verified) })
         {
             var verdicts = new List<string>();
-            foreach (var (backend, strategy, workers, portfolio) in CrossCheckRuns)
+            foreach (var (backend, strategy, workers, portfolio, pieces) in CrossCheckRuns)
                 {
-                    var r = Verifier.Verify(pair.Float, pair.Quantized, box, SolverOnly(delta, backend, strategy, workers, portfolio));
-                    verdicts.Add($"{(portfolio ? "portfolio" : backend)}/{strategy}/w{workers}: {r.Verdict}");
+                    var r = Verifier.Verify(pair.Float, pair.Quantized, box, SolverOnly(delta, backend, strategy, workers, portfolio, pieces));
+                    verdicts.Add($"{(portfolio ? "portfolio" : backend)}/{strategy}/w{workers}/p{pieces}: {r.Verdict}");
                     Assert.True(r.Verdict == expected, $"δ={delta}: expected {expected}; got {string.Join(", ", verdicts)}; notes: {string.Join("; ", r.Notes)}");
                     if (r.Witness is { } w)
                     {

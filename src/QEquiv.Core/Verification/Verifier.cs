@@ -37,7 +37,7 @@ public sealed record VerifyOptions(
     public IReadOnlyList<SolverConfiguration>? PortfolioConfigurations { get; init; }
     /// <summary>Stage-2 pieces per (output, sign): the codes of Q_j the bounds leave possible are cut into this many ranges.</summary>
     public int OutputPieces { get; init; } = DefaultOutputPieces;
-    public const int DefaultOutputPieces = 2;
+    public const int DefaultOutputPieces = 1;
     /// <summary>Limit of a depth-0 sub-problem under output+input (null: <see cref="EngineOptions.DefaultInitialTimeout"/>);
     /// under output nothing is split, so a sub-problem may use all the time left.</summary>
     public TimeSpan? InitialTimeout { get; init; }
