@@ -297,7 +297,8 @@ public static class Verifier
 
     private static string BackendName(VerifyOptions o) =>
         o.Portfolio && o.Strategy != Strategy.Monolithic
-            ? "portfolio(" + string.Join(",", (o.PortfolioConfigurations ?? SolverConfiguration.DefaultPortfolio).Select(c => c.Name)) + ")"
+            // '+' not ',': the name lands in CSV cells (bench results).
+            ? "portfolio(" + string.Join("+", (o.PortfolioConfigurations ?? SolverConfiguration.DefaultPortfolio).Select(c => c.Name)) + ")"
             : BackendName(o.Backend);
 
     internal static void Validate(FloatNetwork n, QuantizedNetwork q, Box box, double delta)
