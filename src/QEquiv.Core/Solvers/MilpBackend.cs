@@ -52,6 +52,8 @@ public static class MilpBackends
             throw new NotSupportedException($"OR-Tools solver {id} cannot be restricted to one thread");
         }
         solver.SuppressOutput();
+        // HiGHS prints its banner on the process's standard output, ahead of the verdict line, unless told not to.
+        if (backend == MilpBackend.Highs) solver.SetSolverSpecificParametersAsString("output_flag=false\nlog_to_console=false\n");
         if (backend == MilpBackend.Scip && !solver.SetSolverSpecificParametersAsString((scipParameters ?? "") + ScipSafeParameters))
         {
             solver.Dispose();
