@@ -282,6 +282,10 @@ public static class Falsifier
         return true;
     }
 
+    /// <summary>The straight-through gradient of s·(N_j − Q_j) below, at a float32 point (for split heuristics).</summary>
+    public static double[] DifferenceGradient(FloatNetwork network, QuantizedNetwork quantized, float[] x, int j, int s) =>
+        DifferenceGradient(new IncrementalPair(network, quantized, x), network, quantized, j, s);
+
     /// <summary>
     /// ∂ s·(N_j − Q_j) / ∂x at the pair's point: N by back-propagation through its active ReLUs, Q
     /// straight through (roundings as identity, saturation as a clamp, ReLU-with-zero-point as ReLU) with its
@@ -289,13 +293,6 @@ public static class Falsifier
     /// the coordinate-wise search and drives the gradient ascent.
     /// </summary>
     private static double[] DifferenceGradient(IncrementalPair pair, FloatNetwork network, QuantizedNetwork quantized, int j, int s)
-        => DifferenceGradientCore(pair, network, quantized, j, s);
-
-    /// <summary>The same straight-through gradient of s·(N_j − Q_j), at a float32 point (for split heuristics).</summary>
-    public static double[] DifferenceGradient(FloatNetwork network, QuantizedNetwork quantized, float[] x, int j, int s) =>
-        DifferenceGradientCore(new IncrementalPair(network, quantized, x), network, quantized, j, s);
-
-    private static double[] DifferenceGradientCore(IncrementalPair pair, FloatNetwork network, QuantizedNetwork quantized, int j, int s)
     {
         var layers = network.Layers;
         var g = new double[network.OutputSize];

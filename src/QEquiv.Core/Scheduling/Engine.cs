@@ -60,12 +60,17 @@ public enum EngineStatus { Proved, Violated, Unknown }
 /// <summary>
 /// One solver call. Times are offsets from the engine's start (monotonic clock). Children is the number of
 /// sub-problems the attempt was split into (0 when decided, cancelled, at the depth limit or unsplittable).
+/// <see cref="Result"/> is what the solver returned; the sub-problem's identity is read from it.
 /// </summary>
-public sealed record Attempt(int SubProblemId, int? Parent, int Output, int Sign, int Depth, int Worker, TimeSpan Timeout,
-    TimeSpan Start, TimeSpan End, SubProblemOutcome Outcome, DecidedBy DecidedBy, bool Cancelled, int Children)
+public sealed record Attempt(int Worker, TimeSpan Timeout, TimeSpan Start, TimeSpan End, bool Cancelled, int Children, SubProblemResult Result)
 {
-    /// <summary>What the solver returned for this attempt (solver, status, bounds).</summary>
-    public required SubProblemResult Result { get; init; }
+    public int SubProblemId => Result.SubProblem.Id;
+    public int? Parent => Result.SubProblem.Parent;
+    public int Output => Result.SubProblem.Output;
+    public int Sign => Result.SubProblem.Sign;
+    public int Depth => Result.SubProblem.Depth;
+    public SubProblemOutcome Outcome => Result.Outcome;
+    public DecidedBy DecidedBy => Result.DecidedBy;
 }
 
 /// <summary>A running engine's state, as handed to <see cref="EngineOptions.Progress"/> after every attempt.</summary>
@@ -285,6 +290,8 @@ public sealed class Engine(ISubProblemSolver solver, EngineOptions? options = nu
                 : new SubProblemResult(p, DecidedBy.Open, SubProblemOutcome.Unknown, 0);
             var end = _clock.Elapsed;
             var cancelled = token.IsCancellationRequested;
+            if (r.SubProblem.Id != p.Id)
+                throw new InvalidOperationException($"the solver answered sub-problem {r.SubProblem.Id} when asked about {p.Id}");
             if (r.Outcome == SubProblemOutcome.Violated && r.Witness is null)
                 throw new InvalidOperationException($"the solver reported sub-problem {p.Id} violated without a witness");
 
@@ -308,8 +315,7 @@ public sealed class Engine(ISubProblemSolver solver, EngineOptions? options = nu
                         if (children.Count == 0) _open.Add(r);
                         break;
                 }
-                _attempts.Add(new Attempt(p.Id, p.Parent, p.Output, p.Sign, p.Depth, worker, limit, start, end, r.Outcome, r.DecidedBy,
-                    cancelled, children.Count) { Result = r });
+                _attempts.Add(new Attempt(worker, limit, start, end, cancelled, children.Count, r));
                 if (r.Outcome == SubProblemOutcome.Proved)
                     _provedVolume[_rootOf[p.Id]] += p.Box.VolumeFractionOf(_rootBox[_rootOf[p.Id]]);
             }
