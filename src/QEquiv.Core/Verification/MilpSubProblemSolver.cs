@@ -54,8 +54,22 @@ public sealed class MilpSubProblemSolver : ISubProblemSolver
 
     internal sealed record BoxBounds(FloatNetworkBounds Float, QuantizedNetworkBounds Quantized, DifferenceBounds? Difference);
 
-    /// <summary>Hands over bounds already computed for a box (the root's, by <see cref="Verifier"/>).</summary>
-    internal void Seed(Box box, BoxBounds bounds) => _cache.TryAdd(box, new Lazy<BoxBounds>(bounds));
+    /// <summary>
+    /// Hands over what <see cref="Verifier"/> already computed for the root box: its bounds, and the LP bounds of the
+    /// whole-box (output, sign) pairs that did not prove them (solving the same LP again would give the same number).
+    /// </summary>
+    internal void Seed(Box box, BoxBounds bounds, IReadOnlyDictionary<(int Output, int Sign), double>? lpTried = null)
+    {
+        _cache.TryAdd(box, new Lazy<BoxBounds>(bounds));
+        _lpTriedBox = box;
+        _lpTried = lpTried ?? new Dictionary<(int, int), double>();
+    }
+
+    private Box? _lpTriedBox;
+    private IReadOnlyDictionary<(int Output, int Sign), double> _lpTried = new Dictionary<(int, int), double>();
+
+    private bool LpAlreadyFailed(SubProblem p) =>
+        p.Codes is null && _lpTried.ContainsKey((p.Output, p.Sign)) && p.Box.Equals(_lpTriedBox);
 
     public SubProblemResult Solve(SubProblem problem, TimeSpan timeout, CancellationToken cancellation)
     {
@@ -72,7 +86,7 @@ public sealed class MilpSubProblemSolver : ISubProblemSolver
         // The LP relaxation of the whole encoding, Δ constraints included, often proves what the bounds could not,
         // at a fraction of a MILP's cost (the sequential verifier's LP stage, per sub-problem here).
         var lpBudget = TimeSpan.FromTicks(Math.Min(LpShareCap.Ticks, (timeout - clock.Elapsed).Ticks / 4));
-        if (lpBudget > TimeSpan.Zero
+        if (lpBudget > TimeSpan.Zero && !LpAlreadyFailed(problem)
             && LpTightening.DifferenceUpperBounds(_n, _q, problem.Box, fb, qb, diff, [(problem.Output, problem.Sign)], lpBudget, cancellation,
                 problem.Codes)[0] is { } lp
             && lp + margin < problem.Delta)

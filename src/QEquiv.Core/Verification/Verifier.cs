@@ -87,6 +87,8 @@ public static class Verifier
         var (fb, qb, diff, outputBounds, outcome) = (screen.Float!, screen.Quantized!, screen.Difference, screen.Bounds, screen.Outcome);
 
         var clock = Stopwatch.StartNew();
+        // LP bounds of the whole box that did not prove their pair: the engine need not solve the same LP again.
+        var rootLp = new Dictionary<(int Output, int Sign), double>();
         if (roots.Any(p => outcome[p.Id] is null) && options.LpBudget > TimeSpan.Zero)
         {
             Report("lp", screen.BestDifference);
@@ -103,6 +105,7 @@ public static class Verifier
                     outcome[undecided[k].Id] = new SubProblemResult(undecided[k], DecidedBy.Bounds, SubProblemOutcome.Proved, 0, Solver: "lp", Bound: upper);
                     byLp++;
                 }
+                else if (lp[k] is { } failed) rootLp[(undecided[k].Output, undecided[k].Sign)] = failed;
             notes.Add($"LP tightening: {stats.LinearPrograms} LPs in {stats.Seconds:F2} s, unstable ReLUs of N {stats.UnstableBefore} → {stats.UnstableAfter}{(stats.BudgetExhausted ? " (budget used up)" : "")}; LP relaxation of Δ proved {byLp} of {undecided.Count} open sub-problems");
         }
         var boundsSeconds = screen.BoundsSeconds + clock.Elapsed.TotalSeconds;
@@ -124,7 +127,7 @@ public static class Verifier
             return new VerificationReport(verdict, delta, options.Strategy, BackendName(options), witness, all,
                 new StageTimings(screen.FalsifySeconds, boundsSeconds, clock.Elapsed.TotalSeconds, total.Elapsed.TotalSeconds), notes, outputBounds);
         }
-        return SolvePartitioned(n, q, box, roots, open, outcome, fb, qb, diff, screen, boundsSeconds, options, total, notes,
+        return SolvePartitioned(n, q, box, roots, open, outcome, fb, qb, diff, rootLp, screen, boundsSeconds, options, total, notes,
             e => Report("engine", screen.BestDifference, e));
     }
 
@@ -133,7 +136,8 @@ public static class Verifier
     /// under output+input every piece that outlives its time limit is bisected (split-and-conquer).
     /// </summary>
     private static VerificationReport SolvePartitioned(FloatNetwork n, QuantizedNetwork q, Box box, List<SubProblem> roots, List<SubProblem> open,
-        SubProblemResult?[] outcome, FloatNetworkBounds fb, QuantizedNetworkBounds qb, DifferenceBounds? diff, Screening screen,
+        SubProblemResult?[] outcome, FloatNetworkBounds fb, QuantizedNetworkBounds qb, DifferenceBounds? diff,
+        IReadOnlyDictionary<(int Output, int Sign), double> rootLp, Screening screen,
         double boundsSeconds, VerifyOptions options, Stopwatch total, List<string> notes, Action<EngineSnapshot> progress)
     {
         var nextId = roots.Count;
@@ -153,7 +157,7 @@ public static class Verifier
         var portfolio = options.Portfolio ? options.PortfolioConfigurations ?? SolverConfiguration.DefaultPortfolio : [SolverConfiguration.Plain(options.Backend)];
         var solver = new MilpSubProblemSolver(n, q, portfolio, options.DifferentialBounds);
         // Root bounds once, for the report and to spare every piece its own identical bound computation.
-        solver.Seed(box, new MilpSubProblemSolver.BoxBounds(fb, qb, diff));
+        solver.Seed(box, new MilpSubProblemSolver.BoxBounds(fb, qb, diff), rootLp);
         var splitInputs = options.Strategy == Strategy.OutputInput;
         TimeSpan? left = options.Timeout is { } t ? t - total.Elapsed : null;
         if (left is { } l && l <= TimeSpan.Zero) left = TimeSpan.FromTicks(1);
