@@ -148,4 +148,50 @@ public class PartitioningTests
         foreach (var part in new[] { "3.2 s", "engine", "12 done", "5 queued", "2 running", "9 proved", "1 open", "63.4", "0.0123" })
             Assert.Contains(part, line);
     }
+
+    [Fact]
+    public void AJobResumedFromATruncatedLogReachesTheSameVerdictWithoutRedoingWhatItLists()
+    {
+        // A verifiable instance cut into output-code pieces that need real MILPs; the first run logs every attempt.
+        var pair = VerificationTests.CrossCheckNetwork(5);
+        var box = TestNetworks.RandomBox(new Random(3), pair.Float.InputSize, maxRadius: 0.2, lo: 0.1, hi: 0.9);
+        var delta = MaxError.Analyse(pair.Float, pair.Quantized, box, new MaxErrorOptions(1e-6, TimeSpan.FromSeconds(60))).Upper * 1.2 + 1e-3;
+        var log = Path.Combine(Path.GetTempPath(), $"qequiv-resume-{Guid.NewGuid():N}.jsonl");
+        try
+        {
+            var options = new VerifyOptions(delta, Strategy.OutputInput, Timeout: TimeSpan.FromSeconds(60))
+            {
+                FalsifierCap = TimeSpan.Zero,
+                Workers = 2,
+                OutputPieces = 8,
+                LpBudget = TimeSpan.Zero,
+                Log = log,
+            };
+            var first = Verifier.Verify(pair.Float, pair.Quantized, box, options);
+            var lines = File.ReadAllLines(log);
+            Assert.Equal(first.Engine!.Attempts.Count + 1, lines.Length); // the plan, then one line per attempt
+            Assert.True(first.Engine.Attempts.Count >= 4, $"only {first.Engine.Attempts.Count} attempts: the instance does not exercise resuming");
+
+            // "Kill" the run halfway: keep the plan and half the attempts, and tear the next line as a crash mid-write would.
+            var kept = (lines.Length - 1) / 2;
+            File.WriteAllText(log, string.Join('\n', lines.Take(1 + kept)) + "\n" + lines[1 + kept][..(lines[1 + kept].Length / 2)]);
+            var done = lines.Skip(1).Take(kept).Select(l => JsonSerializer.Deserialize<LedgerEntry>(l, JobPlan.Json)!.Attempt.SubProblemId).ToHashSet();
+            var second = Verifier.Verify(pair.Float, pair.Quantized, box, options);
+            Assert.Equal(first.Verdict, second.Verdict);
+            Assert.Equal(kept, second.Engine!.Resumed);
+            Assert.Contains(second.Notes, note => note.Contains("resumed the job"));
+            var fresh = second.Engine.Attempts.Where(a => !a.Resumed).ToList();
+            Assert.DoesNotContain(fresh, a => done.Contains(a.SubProblemId));
+            Assert.Equal(Verdict.Verified, second.Verdict);
+            Assert.Equal(1.0, second.Engine.ProvedVolume, 9);
+
+            // A log is only resumed by its own job: another δ is refused, naming the log.
+            var e = Assert.Throws<BadInputException>(() => Verifier.Verify(pair.Float, pair.Quantized, box, options with { Delta = delta * 2 }));
+            Assert.Contains(log, e.Message);
+        }
+        finally
+        {
+            File.Delete(log);
+        }
+    }
 }

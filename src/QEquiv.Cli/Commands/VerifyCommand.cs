@@ -39,10 +39,14 @@ internal static class VerifyCommand
         };
         var reportDir = ReportCommand.ReportOption("report.md (verdict, witness, Δ bounds per method, partition tree), report.json, result.txt (VNN-COMP), timeline.png, witness.png");
         var lpBudget = new Option<double>("--lp-budget") { Description = "seconds of LP tightening of unstable neurons before the MILPs (0: off)", DefaultValueFactory = _ => 2 };
+        var resume = new Option<string>("--resume")
+        {
+            Description = "job log: finished sub-problems are appended to it as they finish; if it already holds this job (same models, region, δ, settings), the run continues it instead of starting over",
+        };
         var command = new Command("verify", "Prove or refute ‖N(x) − Q(x)‖∞ < δ for every x in a region");
         models.AddTo(command);
         region.AddTo(command);
-        foreach (var o in new Option[] { delta, solver, timeout, strategy, workers, portfolio, pieces, initial, json, witnessPath, seed, noDiff, lpBudget, quiet, reportDir })
+        foreach (var o in new Option[] { delta, solver, timeout, strategy, workers, portfolio, pieces, initial, json, witnessPath, seed, noDiff, lpBudget, quiet, reportDir, resume })
             command.Options.Add(o);
         command.SetAction(parse =>
         {
@@ -70,6 +74,7 @@ internal static class VerifyCommand
                 InitialTimeout = parse.GetValue(initial) is { } st
                     ? st > 0 && double.IsFinite(st) ? TimeSpan.FromSeconds(st) : throw new BadInputException($"--split-timeout: must be a number of seconds > 0, got {st}")
                     : null,
+                Log = parse.GetValue(resume),
             };
             var report = ProgressDisplay.Run(parse.GetValue(quiet), progress => Verifier.Verify(n, q, box, options with { Progress = progress }));
             Console.WriteLine(report.Verdict.ToString().ToLowerInvariant());

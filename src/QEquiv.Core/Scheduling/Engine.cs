@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Runtime.ExceptionServices;
 using QEquiv.Falsification;
 using QEquiv.Partitioning;
 using QEquiv.Regions;
@@ -49,6 +47,18 @@ public sealed record EngineOptions(
     /// </summary>
     public Func<SubProblem, IReadOnlyList<Box>, bool>? SplitPays { get; init; }
     public double RetryFactor { get; init; } = 3;
+    /// <summary>Called with every finished attempt, in the order they finish (a job log appends them; thread-safe, may block briefly).</summary>
+    public Action<LedgerEntry>? Journal { get; init; }
+
+    internal static EngineOptions Validate(EngineOptions o)
+    {
+        if (o.Workers < 0) throw new ArgumentException($"workers must be ≥ 0 (0: all cores), got {o.Workers}");
+        if (o.Initial <= TimeSpan.Zero) throw new ArgumentException($"initial timeout must be > 0, got {o.Initial}");
+        if (!(o.TimeoutFactor >= 1) || !double.IsFinite(o.TimeoutFactor)) throw new ArgumentException($"timeout factor must be ≥ 1, got {o.TimeoutFactor}");
+        if (o.Bisections < 1) throw new ArgumentException($"bisections per split must be ≥ 1, got {o.Bisections}");
+        if (o.MaxDepth < 0) throw new ArgumentException($"max depth must be ≥ 0, got {o.MaxDepth}");
+        return o;
+    }
 
     internal int WorkerCount => Workers > 0 ? Workers : Environment.ProcessorCount;
     internal TimeSpan Initial => InitialTimeout ?? DefaultInitialTimeout;
@@ -71,6 +81,8 @@ public sealed record Attempt(int Worker, TimeSpan Timeout, TimeSpan Start, TimeS
     public int Depth => Result.SubProblem.Depth;
     public SubProblemOutcome Outcome => Result.Outcome;
     public DecidedBy DecidedBy => Result.DecidedBy;
+    /// <summary>Made by an earlier run and read back from its job log (its times are on that run's clock).</summary>
+    public bool Resumed { get; init; }
 }
 
 /// <summary>A running engine's state, as handed to <see cref="EngineOptions.Progress"/> after every attempt.</summary>
@@ -112,6 +124,9 @@ public sealed record EngineResult(
 
     /// <summary>Mean over roots of the proved volume share (1 when proved).</summary>
     public double ProvedVolume => Roots.Count == 0 ? 0 : Roots.Average(r => r.ProvedVolume);
+
+    /// <summary>Attempts taken over from an earlier run's job log instead of being solved again.</summary>
+    public int Resumed { get; init; }
 }
 
 /// <summary>
@@ -120,271 +135,128 @@ public sealed record EngineResult(
 /// factor. The first witness stops everything; the engine knows nothing of how a sub-problem is solved.
 /// Soundness rests on two facts only: children's boxes cover the parent's (<see cref="Box.Bisect"/>), so proving all
 /// leaves proves the root; and a verdict of Violated comes only from the solver's checked witness.
+/// The book-keeping is the <see cref="Ledger"/>'s and the loop each worker runs is <see cref="WorkerLoop"/>'s, so a
+/// cluster reuses both with workers elsewhere; this class runs them on threads of this process.
 /// </summary>
 public sealed class Engine(ISubProblemSolver solver, EngineOptions? options = null)
 {
     private readonly ISubProblemSolver _solver = solver ?? throw new ArgumentNullException(nameof(solver));
-    private readonly EngineOptions _options = Validate(options ?? new EngineOptions());
-
-    private static EngineOptions Validate(EngineOptions o)
-    {
-        if (o.Workers < 0) throw new ArgumentException($"workers must be ≥ 0 (0: all cores), got {o.Workers}");
-        if (o.Initial <= TimeSpan.Zero) throw new ArgumentException($"initial timeout must be > 0, got {o.Initial}");
-        if (!(o.TimeoutFactor >= 1) || !double.IsFinite(o.TimeoutFactor)) throw new ArgumentException($"timeout factor must be ≥ 1, got {o.TimeoutFactor}");
-        if (o.Bisections < 1) throw new ArgumentException($"bisections per split must be ≥ 1, got {o.Bisections}");
-        if (o.MaxDepth < 0) throw new ArgumentException($"max depth must be ≥ 0, got {o.MaxDepth}");
-        return o;
-    }
+    private readonly EngineOptions _options = EngineOptions.Validate(options ?? new EngineOptions());
 
     /// <summary>Runs the roots to a verdict. Root ids must be distinct; children get ids above the largest root id.</summary>
-    public EngineResult Run(IReadOnlyList<SubProblem> roots)
+    /// <param name="replay">Attempts an earlier run of the same roots finished (its job log): they are not repeated.</param>
+    public EngineResult Run(IReadOnlyList<SubProblem> roots, IReadOnlyList<LedgerEntry>? replay = null)
     {
         ArgumentNullException.ThrowIfNull(roots);
-        if (roots.Select(r => r.Id).Distinct().Count() != roots.Count) throw new ArgumentException("root sub-problem ids must be distinct");
-        var run = new RunState(this, roots);
-        return run.Execute();
+        var ledger = new Ledger(roots, _options, replay: replay);
+        var planner = new SplitPlanner(_options);
+        var n = _options.WorkerCount;
+        // Not disposed: a worker that outlives the grace period below still signals it when its call returns.
+        var allDone = new CountdownEvent(n);
+        for (var w = 0; w < n; w++)
+        {
+            var index = w;
+            // Dedicated threads, not pool tasks: each solver call blocks for seconds, and a starved pool would
+            // delay the very workers that must notice a stop.
+            new Thread(() => { try { WorkerLoop.Run(index, ledger, _solver, planner); } finally { allDone.Signal(); } })
+            {
+                IsBackground = true,
+                Name = $"qequiv-worker-{index}",
+            }.Start();
+        }
+        WaitHandle.WaitAny([allDone.WaitHandle, ledger.Stopped.WaitHandle]);
+        var stopped = allDone.Wait(_options.Grace);
+        return ledger.Result(stopped);
+    }
+}
+
+/// <summary>
+/// What one worker does, wherever it runs: take a lease, solve, propose a split when undecided, hand the answer back;
+/// until the source has nothing left. Thread-safe as long as the solver is.
+/// </summary>
+public static class WorkerLoop
+{
+    public static void Run(int worker, IWorkSource source, ISubProblemSolver solver, SplitPlanner planner)
+    {
+        while (source.TryTake(worker, out var lease))
+        {
+            AttemptReport report;
+            try
+            {
+                report = Attempt(lease, source.Stopped, solver, planner);
+            }
+            catch (Exception e)
+            {
+                source.Fail(lease, e);
+                continue;
+            }
+            source.Complete(lease, report);
+        }
     }
 
-    /// <summary>Mutable state of one <see cref="Run"/>; kept out of <see cref="Engine"/> so an engine can run twice, even concurrently.</summary>
-    private sealed class RunState
+    public static AttemptReport Attempt(Lease lease, CancellationToken stopped, ISubProblemSolver solver, SplitPlanner planner)
     {
-        private readonly Engine _engine;
-        private readonly IReadOnlyList<SubProblem> _roots;
-        private readonly WorkQueue _queue;
-        private readonly CancellationTokenSource _stop;
-        private readonly Stopwatch _clock = Stopwatch.StartNew();
-        private readonly object _results = new();
-        private readonly List<SubProblemResult> _proved = [];
-        private readonly List<SubProblemResult> _open = [];
-        private readonly List<Attempt> _attempts = [];
-        private readonly Dictionary<int, int> _rootOf = [];
-        private readonly Dictionary<int, double> _provedVolume = [];
-        private readonly Dictionary<int, Box> _rootBox = [];
-        private SubProblemResult? _violation;
-        private ExceptionDispatchInfo? _failure;
-        private int _nextId;
+        var p = lease.SubProblem;
+        var r = lease.Limit > TimeSpan.Zero && !stopped.IsCancellationRequested
+            ? solver.Solve(p, lease.Limit, stopped)
+            : new SubProblemResult(p, DecidedBy.Open, SubProblemOutcome.Unknown, 0);
+        var cancelled = stopped.IsCancellationRequested;
+        // Bisection and the split-or-retry judgement happen here, on the worker, because the judgement bounds the halves.
+        var plan = r.Outcome == SubProblemOutcome.Unknown && !cancelled && lease.Limit > TimeSpan.Zero && r.SubProblem.Id == p.Id
+            ? planner.Plan(p) : null;
+        return new AttemptReport(r, plan, cancelled);
+    }
+}
 
-        public RunState(Engine engine, IReadOnlyList<SubProblem> roots)
+/// <summary>How an undecided sub-problem is split (the input heuristic, split-or-retry, growing limits, depth limit).</summary>
+public sealed class SplitPlanner(EngineOptions options)
+{
+    private readonly EngineOptions _options = options ?? throw new ArgumentNullException(nameof(options));
+
+    /// <summary>Its bisected boxes, or (when the split would not pay) its own box again with a longer limit; null at the
+    /// depth limit or when nothing can be bisected.</summary>
+    public SplitPlan? Plan(SubProblem p)
+    {
+        if (p.Depth >= _options.MaxDepth) return null;
+        var boxes = new List<Box> { p.Box };
+        for (var k = 0; k < _options.Bisections; k++)
         {
-            _engine = engine;
-            _roots = roots;
-            var o = engine._options;
-            _stop = CancellationTokenSource.CreateLinkedTokenSource(o.Cancellation);
-            if (o.GlobalTimeout is { } g) _stop.CancelAfter(g);
-            _nextId = roots.Count == 0 ? 0 : roots.Max(r => r.Id) + 1;
-            foreach (var r in roots)
+            var next = new List<Box>();
+            foreach (var b in boxes)
             {
-                _rootOf[r.Id] = r.Id;
-                _rootBox[r.Id] = r.Box;
-                _provedVolume[r.Id] = 0;
+                var dim = Choose(p with { Box = b });
+                if (dim < 0) { next.Add(b); continue; }
+                var (lo, hi) = b.Bisect(dim);
+                next.Add(lo);
+                next.Add(hi);
             }
-            _queue = new WorkQueue(roots.Select(r => r with { Timeout = r.Timeout ?? o.Initial }));
+            boxes = next;
         }
+        if (boxes.Count == 1) return null; // nothing could be bisected: the box is a point in float terms
+        var timeout = Grow(p.Timeout ?? _options.Initial, _options.TimeoutFactor);
+        if (_options.SplitPays is { } pays && !pays(p, boxes))
+            return new SplitPlan([p.Box], Grow(timeout, _options.RetryFactor));
+        return new SplitPlan(boxes, timeout);
+    }
 
-        private EngineOptions Options => _engine._options;
+    /// <summary>Limits grow geometrically with depth; capped at a day so that deep retries cannot overflow a TimeSpan.</summary>
+    private static TimeSpan Grow(TimeSpan t, double factor) =>
+        TimeSpan.FromTicks((long)Math.Min(t.Ticks * factor, TimeSpan.FromDays(1).Ticks));
 
-        public EngineResult Execute()
-        {
-            var n = Options.WorkerCount;
-            // Not disposed: a worker that outlives the grace period below still signals it when its call returns.
-            var allDone = new CountdownEvent(n);
-            var threads = new Thread[n];
-            for (var w = 0; w < n; w++)
-            {
-                var index = w;
-                // Dedicated threads, not pool tasks: each solver call blocks for seconds, and a starved pool would
-                // delay the very workers that must notice a stop.
-                threads[w] = new Thread(() => { try { Work(index); } finally { allDone.Signal(); } })
-                {
-                    IsBackground = true,
-                    Name = $"qequiv-worker-{index}",
-                };
-                threads[w].Start();
-            }
-            WaitHandle.WaitAny([allDone.WaitHandle, _stop.Token.WaitHandle]);
-            var stopped = allDone.Wait(Options.Grace);
-            var elapsed = _clock.Elapsed;
-            _failure?.Throw();
+    /// <summary>The heuristic's choice if it can be bisected, else the widest input that can, else −1.</summary>
+    private int Choose(SubProblem p)
+    {
+        var dim = _options.Split.Dimension(p);
+        if (dim >= 0 && dim < p.Box.Dimension && CanBisect(p.Box, dim)) return dim;
+        var best = -1;
+        for (var i = 0; i < p.Box.Dimension; i++)
+            if (CanBisect(p.Box, i) && (best < 0 || p.Box.Width(i) > p.Box.Width(best))) best = i;
+        return best;
+    }
 
-            // Decided by cause, not by comparing clocks: the CancelAfter timer and the stopwatch tick differently, and a
-            // timer firing a millisecond "early" must still count as the deadline.
-            var deadline = Options.GlobalTimeout is not null && _stop.IsCancellationRequested && _violation is null
-                && _failure is null && !Options.Cancellation.IsCancellationRequested;
-            lock (_results)
-            {
-                foreach (var p in _queue.Drain())
-                    _open.Add(new SubProblemResult(p, DecidedBy.Open, SubProblemOutcome.Unknown, 0));
-                var status = _violation is not null ? EngineStatus.Violated
-                    : _open.Count == 0 && _queue.IsFinished ? EngineStatus.Proved
-                    : EngineStatus.Unknown;
-                // A worker that outlived the grace period still owns its sub-problem: report it as open.
-                if (status == EngineStatus.Proved && !stopped) status = EngineStatus.Unknown;
-                var proved = _proved.ToList();
-                var open = _open.ToList();
-                return new EngineResult(status, _violation?.Witness, _violation, proved, open, Progress(proved, open),
-                    _attempts.OrderBy(a => a.Start).ThenBy(a => a.SubProblemId).ToList(), deadline, stopped, elapsed);
-            }
-        }
-
-        /// <summary>The state right after an attempt; <paramref name="children"/> are about to be queued by the caller.</summary>
-        private EngineSnapshot Snapshot(int children)
-        {
-            lock (_results)
-            {
-                var volume = _roots.Count == 0 ? 0 : _provedVolume.Values.Sum(v => Math.Min(1, v)) / _roots.Count;
-                // The attempt just made still counts as busy in the queue until Complete; it is not running any more.
-                return new EngineSnapshot(_attempts.Count, _proved.Count, _queue.Count + children, Math.Max(0, _queue.Busy - 1), _open.Count,
-                    volume, _violation is not null, _clock.Elapsed);
-            }
-        }
-
-        private List<RootProgress> Progress(List<SubProblemResult> proved, List<SubProblemResult> open) =>
-            _roots.Select(root =>
-            {
-                var mine = proved.Where(r => _rootOf[r.SubProblem.Id] == root.Id).ToList();
-                // Leaves of one root never overlap except on faces (measure zero), so their fractions add up.
-                var volume = Math.Min(1, mine.Sum(r => r.SubProblem.Box.VolumeFractionOf(root.Box)));
-                return new RootProgress(root.Id, root.Output, root.Sign, root.Box, volume, mine.Count,
-                    open.Count(r => _rootOf[r.SubProblem.Id] == root.Id));
-            }).ToList();
-
-        private void Work(int worker)
-        {
-            var token = _stop.Token;
-            while (_queue.TryTake(out var p, token))
-            {
-                IReadOnlyList<SubProblem> children = [];
-                try
-                {
-                    children = Attempt(worker, p, token);
-                }
-                catch (Exception e)
-                {
-                    lock (_results)
-                    {
-                        _failure ??= ExceptionDispatchInfo.Capture(e);
-                        _open.Add(new SubProblemResult(p, DecidedBy.Open, SubProblemOutcome.Unknown, 0));
-                    }
-                    _stop.Cancel();
-                }
-                finally
-                {
-                    _queue.Complete(children);
-                }
-            }
-        }
-
-        private IReadOnlyList<SubProblem> Attempt(int worker, SubProblem p, CancellationToken token)
-        {
-            var limit = p.Timeout ?? Options.Initial;
-            if (Options.GlobalTimeout is { } g)
-            {
-                var left = g - _clock.Elapsed;
-                if (left < limit) limit = left > TimeSpan.Zero ? left : TimeSpan.Zero;
-                // Our clock may pass the deadline a moment before the CancelAfter timer fires; stop now, as the deadline.
-                if (limit == TimeSpan.Zero) _stop.Cancel();
-            }
-            var start = _clock.Elapsed;
-            var r = limit > TimeSpan.Zero && !token.IsCancellationRequested
-                ? _engine._solver.Solve(p, limit, token)
-                : new SubProblemResult(p, DecidedBy.Open, SubProblemOutcome.Unknown, 0);
-            var end = _clock.Elapsed;
-            var cancelled = token.IsCancellationRequested;
-            if (r.SubProblem.Id != p.Id)
-                throw new InvalidOperationException($"the solver answered sub-problem {r.SubProblem.Id} when asked about {p.Id}");
-            if (r.Outcome == SubProblemOutcome.Violated && r.Witness is null)
-                throw new InvalidOperationException($"the solver reported sub-problem {p.Id} violated without a witness");
-
-            // Bisection and the split-or-retry judgement run outside the lock: the judgement may bound the halves.
-            // A call given no time (the global deadline is here) says nothing about the sub-problem: it stays open.
-            var plan = r.Outcome == SubProblemOutcome.Unknown && !cancelled && limit > TimeSpan.Zero && p.Depth < Options.MaxDepth ? Plan(p) : null;
-            IReadOnlyList<SubProblem> children = [];
-            lock (_results)
-            {
-                switch (r.Outcome)
-                {
-                    // A proof or a witness found after a stop is still valid, so it is kept.
-                    case SubProblemOutcome.Proved:
-                        _proved.Add(r);
-                        break;
-                    case SubProblemOutcome.Violated:
-                        _violation ??= r;
-                        break;
-                    default:
-                        if (plan is { } pl) children = Children(p, pl);
-                        if (children.Count == 0) _open.Add(r);
-                        break;
-                }
-                _attempts.Add(new Attempt(worker, limit, start, end, cancelled, children.Count, r));
-                if (r.Outcome == SubProblemOutcome.Proved)
-                    _provedVolume[_rootOf[p.Id]] += p.Box.VolumeFractionOf(_rootBox[_rootOf[p.Id]]);
-            }
-            if (Options.Progress is { } report) report(Snapshot(children.Count));
-            if (r.Outcome == SubProblemOutcome.Violated) _stop.Cancel();
-            return children;
-        }
-
-        /// <summary>What to queue for an undecided sub-problem: its bisected boxes, or (when the split would not pay) its own
-        /// box again with a longer limit; null when nothing can be bisected.</summary>
-        private sealed record SplitPlan(IReadOnlyList<Box> Boxes, TimeSpan Timeout);
-
-        private SplitPlan? Plan(SubProblem p)
-        {
-            var boxes = new List<Box> { p.Box };
-            for (var k = 0; k < Options.Bisections; k++)
-            {
-                var next = new List<Box>();
-                foreach (var b in boxes)
-                {
-                    var dim = Choose(p with { Box = b });
-                    if (dim < 0) { next.Add(b); continue; }
-                    var (lo, hi) = b.Bisect(dim);
-                    next.Add(lo);
-                    next.Add(hi);
-                }
-                boxes = next;
-            }
-            if (boxes.Count == 1) return null; // nothing could be bisected: the box is a point in float terms
-            var timeout = Grow(p.Timeout ?? Options.Initial, Options.TimeoutFactor);
-            if (Options.SplitPays is { } pays && !pays(p, boxes))
-                return new SplitPlan([p.Box], Grow(timeout, Options.RetryFactor));
-            return new SplitPlan(boxes, timeout);
-        }
-
-        /// <summary>Limits grow geometrically with depth; capped at a day so that deep retries cannot overflow a TimeSpan.</summary>
-        private static TimeSpan Grow(TimeSpan t, double factor) =>
-            TimeSpan.FromTicks((long)Math.Min(t.Ticks * factor, TimeSpan.FromDays(1).Ticks));
-
-        /// <summary>Children of a plan; called under the results lock (ids and root map).</summary>
-        private List<SubProblem> Children(SubProblem p, SplitPlan plan)
-        {
-            var root = _rootOf[p.Id];
-            var children = new List<SubProblem>(plan.Boxes.Count);
-            foreach (var b in plan.Boxes)
-            {
-                // `with` keeps everything else the parent had (its output-code range in particular).
-                var child = p with { Id = _nextId++, Box = b, Depth = p.Depth + 1, Parent = p.Id, Timeout = plan.Timeout };
-                _rootOf[child.Id] = root;
-                children.Add(child);
-            }
-            return children;
-        }
-
-        /// <summary>The heuristic's choice if it can be bisected, else the widest input that can, else −1.</summary>
-        private int Choose(SubProblem p)
-        {
-            var dim = Options.Split.Dimension(p);
-            if (dim >= 0 && dim < p.Box.Dimension && CanBisect(p.Box, dim)) return dim;
-            var best = -1;
-            for (var i = 0; i < p.Box.Dimension; i++)
-                if (CanBisect(p.Box, i) && (best < 0 || p.Box.Width(i) > p.Box.Width(best))) best = i;
-            return best;
-        }
-
-        private static bool CanBisect(Box b, int i)
-        {
-            var mid = b.Lo[i] + (b.Hi[i] - b.Lo[i]) / 2;
-            return mid > b.Lo[i] && mid < b.Hi[i];
-        }
+    private static bool CanBisect(Box b, int i)
+    {
+        var mid = b.Lo[i] + (b.Hi[i] - b.Lo[i]) / 2;
+        return mid > b.Lo[i] && mid < b.Hi[i];
     }
 }

@@ -13,6 +13,8 @@ namespace QEquiv.Scheduling;
 /// children and releases it in one step, so no other worker can see "empty and idle" in between and quit early.
 /// </para>
 /// </summary>
+public enum TakeStatus { Taken, Wait, Finished }
+
 public sealed class WorkQueue
 {
     // A plain object, not System.Threading.Lock: Monitor.Wait/PulseAll only work on monitor locks.
@@ -70,6 +72,20 @@ public sealed class WorkQueue
         }
         item = null;
         return false;
+    }
+
+    /// <summary>Non-blocking take for callers that cannot wait on a monitor (a grain): Taken, or Wait while someone is busy, or Finished.</summary>
+    public TakeStatus TryTakeNow(out SubProblem? item)
+    {
+        lock (_gate)
+        {
+            if (_heap.TryDequeue(out item, out _))
+            {
+                _busy++;
+                return TakeStatus.Taken;
+            }
+            return _busy == 0 ? TakeStatus.Finished : TakeStatus.Wait;
+        }
     }
 
     /// <summary>Returns a taken sub-problem, adding its children (if any) before it stops counting as busy.</summary>

@@ -51,6 +51,28 @@ public sealed record VerifyOptions(
     public ISplitHeuristic? Split { get; init; }
     /// <summary>Called from worker threads as the run advances (keep it cheap).</summary>
     public Action<VerificationProgress>? Progress { get; init; }
+    /// <summary>Where the partitioned phase runs; null: this process (<see cref="LocalJobRunner"/>).</summary>
+    public IJobRunner? Runner { get; init; }
+    /// <summary>Job log: finished sub-problems are appended to it, and when it already holds this job the run resumes it
+    /// (skipping the front end and every sub-problem it lists). With a cluster runner the path is on the coordinator.</summary>
+    public string? Log { get; init; }
+
+    /// <summary>The plan settings these options give (what workers need to solve and split like this process).</summary>
+    public JobSettings JobSettings()
+    {
+        var splitInputs = Strategy == Strategy.OutputInput;
+        var split = Split switch
+        {
+            null or GradientSmear => Verification.JobSettings.GradientSmearSplit,
+            WidestDimension => Verification.JobSettings.WidestSplit,
+            _ => "custom",
+        };
+        var portfolio = Portfolio ? PortfolioConfigurations ?? SolverConfiguration.DefaultPortfolio : [SolverConfiguration.Plain(Backend)];
+        // Without input splitting a piece gets one attempt, so its limit is whatever time is left (null here).
+        return new JobSettings(portfolio, DifferentialBounds, split, AlwaysSplit,
+            splitInputs ? InitialTimeout ?? EngineOptions.DefaultInitialTimeout : null, TimeoutFactor, Bisections,
+            splitInputs ? MaxDepth : 0, new EngineOptions().RetryFactor);
+    }
 }
 
 /// <summary>Where a run is, for a progress display.</summary>
@@ -78,6 +100,20 @@ public static class Verifier
         var notes = new List<string>();
         var roots = OutputPartition.Roots(n.OutputSize, box, delta);
         void Report(string stage, double best, EngineSnapshot? e = null) => options.Progress?.Invoke(new VerificationProgress(stage, total.Elapsed, best, e));
+        var runner = options.Runner ?? LocalJobRunner.Instance;
+        if (options.Log is not null && options.Strategy == Strategy.Monolithic)
+            throw new BadInputException("--resume: a job log records sub-problems of the partitioned strategies; the monolithic strategy has none");
+        var fingerprint = options.Strategy == Strategy.Monolithic ? ""
+            : JobPlan.FingerprintOf(JobPlan.ModelBytes(n.Source), JobPlan.ModelBytes(q.Source), box, delta, options.JobSettings());
+        if (options.Log is { } log && runner.Resumable(log, fingerprint) is { } resumed)
+        {
+            // The front end's decisions are in the plan; repeating them could cut the pieces differently (LP budgets are
+            // wall-clock), and the log's sub-problems are the plan's.
+            notes.Add($"resumed the job in {log}: the falsifier, bounds and LP stages were not repeated");
+            var (_, _, _, bounds) = Bound(n, q, box, options.DifferentialBounds, notes);
+            var resumedScreen = new Screening(null, null, null, null, bounds, new SubProblemResult?[roots.Count], 0, 0);
+            return RunPlan(n, q, roots, resumed, resumedScreen, 0, options, runner, total, notes, true, e => Report("engine", 0, e));
+        }
 
         Report("falsify", 0);
         var screen = Screen(n, q, box, roots, options.Seed, FalsifierBudget(options.Timeout, options.FalsifierShare, options.FalsifierCap),
@@ -127,7 +163,7 @@ public static class Verifier
             return new VerificationReport(verdict, delta, options.Strategy, BackendName(options), witness, all,
                 new StageTimings(screen.FalsifySeconds, boundsSeconds, clock.Elapsed.TotalSeconds, total.Elapsed.TotalSeconds), notes, outputBounds);
         }
-        return SolvePartitioned(n, q, box, roots, open, outcome, fb, qb, diff, rootLp, screen, boundsSeconds, options, total, notes,
+        return SolvePartitioned(n, q, box, roots, open, outcome, fb, qb, diff, rootLp, screen, boundsSeconds, options, runner, fingerprint, total, notes,
             e => Report("engine", screen.BestDifference, e));
     }
 
@@ -138,49 +174,47 @@ public static class Verifier
     private static VerificationReport SolvePartitioned(FloatNetwork n, QuantizedNetwork q, Box box, List<SubProblem> roots, List<SubProblem> open,
         SubProblemResult?[] outcome, FloatNetworkBounds fb, QuantizedNetworkBounds qb, DifferenceBounds? diff,
         IReadOnlyDictionary<(int Output, int Sign), double> rootLp, Screening screen,
-        double boundsSeconds, VerifyOptions options, Stopwatch total, List<string> notes, Action<EngineSnapshot> progress)
+        double boundsSeconds, VerifyOptions options, IJobRunner runner, string fingerprint, Stopwatch total, List<string> notes,
+        Action<EngineSnapshot> progress)
     {
         var nextId = roots.Count;
         var pieces = new List<SubProblem>();
         var cutByBounds = new List<SubProblemResult>();
-        var rootOfPiece = new Dictionary<int, int>();
         foreach (var root in open)
         {
             var cut = OutputPartition.ByOutputCode(root, q, fb, qb, diff, options.OutputPieces, () => nextId++);
             if (cut.Discharged is { } d) cutByBounds.Add(d);
-            foreach (var piece in cut.Pieces) rootOfPiece[piece.Id] = root.Id;
             pieces.AddRange(cut.Pieces);
         }
         if (pieces.Count > open.Count || cutByBounds.Count > 0)
             notes.Add($"output-code partition: {open.Count} open (output, sign) pairs → {pieces.Count} pieces for the solver, {cutByBounds.Count} code ranges proved by the bounds");
+        var settled = roots.Where(r => outcome[r.Id] is not null).Select(r => outcome[r.Id]!).Concat(cutByBounds).ToList();
+        var plan = new JobPlan(fingerprint, box, options.Delta, pieces, settled, fb,
+            rootLp.Select(kv => new RootLpBound(kv.Key.Output, kv.Key.Sign, kv.Value)).ToList(), options.JobSettings());
+        return RunPlan(n, q, roots, plan, screen, boundsSeconds, options, runner, total, notes, false, progress);
+    }
 
-        var portfolio = options.Portfolio ? options.PortfolioConfigurations ?? SolverConfiguration.DefaultPortfolio : [SolverConfiguration.Plain(options.Backend)];
-        var solver = new MilpSubProblemSolver(n, q, portfolio, options.DifferentialBounds);
-        // Root bounds once, for the report and to spare every piece its own identical bound computation.
-        solver.Seed(box, new MilpSubProblemSolver.BoxBounds(fb, qb, diff), rootLp);
-        var splitInputs = options.Strategy == Strategy.OutputInput;
+    /// <summary>Runs a plan's pieces (fresh, or resumed from its log) and turns the engine's record into the report.</summary>
+    private static VerificationReport RunPlan(FloatNetwork n, QuantizedNetwork q, List<SubProblem> roots, JobPlan plan, Screening screen,
+        double boundsSeconds, VerifyOptions options, IJobRunner runner, Stopwatch total, List<string> notes, bool resume,
+        Action<EngineSnapshot> progress)
+    {
         TimeSpan? left = options.Timeout is { } t ? t - total.Elapsed : null;
         if (left is { } l && l <= TimeSpan.Zero) left = TimeSpan.FromTicks(1);
-        // Without input splitting a sub-problem gets one attempt, so its limit is whatever time is left.
-        var initial = splitInputs ? options.InitialTimeout : left ?? TimeSpan.FromDays(1);
-        var engine = new Engine(solver, new EngineOptions(options.Workers, initial, options.TimeoutFactor, options.Bisections,
-            splitInputs ? options.MaxDepth : 0, left)
-        {
-            Split = options.Split ?? new GradientSmear(n, q),
-            Cancellation = options.Cancellation,
-            Progress = progress,
-            SplitPays = options.AlwaysSplit ? null : (p, halves) => solver.SplitPays(p, halves),
-        });
         var clock = Stopwatch.StartNew();
-        progress(new EngineSnapshot(0, 0, pieces.Count, 0, 0, 0, false, TimeSpan.Zero));
-        var run = engine.Run(pieces);
+        progress(new EngineSnapshot(0, 0, plan.Pieces.Count, 0, 0, 0, false, TimeSpan.Zero));
+        var run = runner.Run(plan, new JobRun(n, q, options.Workers, left, options.Log, resume)
+        {
+            Progress = progress,
+            Cancellation = options.Cancellation,
+            Split = options.Split,
+        }, notes);
         var engineSeconds = clock.Elapsed.TotalSeconds;
-        foreach (var note in solver.Notes) if (!notes.Contains(note)) notes.Add(note);
         if (!run.WorkersStopped) notes.Add("some solver calls did not return within the grace period after the stop");
+        if (run.Resumed > 0) notes.Add($"{run.Resumed} sub-problems finished by the earlier run were taken from the job log, not solved again");
 
         Witness? witness = run.Witness is { } found ? Confirm(n, q, found, options.Delta) : null;
-        var decidedRoots = roots.Where(r => outcome[r.Id] is not null).Select(r => outcome[r.Id]!);
-        var leaves = decidedRoots.Concat(cutByBounds).Concat(run.Proved).Concat(run.Open).Concat(run.Violation is { } v ? [v] : [])
+        var leaves = plan.Settled.Concat(run.Proved).Concat(run.Open).Concat(run.Violation is { } v ? [v] : [])
             .OrderBy(r => r.SubProblem.Id).ToList();
         var verdict = witness is not null ? Verdict.Falsified
             : run.Status == EngineStatus.Proved && run.Open.Count == 0 ? Verdict.Verified
@@ -190,8 +224,9 @@ public static class Verifier
             // Per (output, sign): pieces cover the same box for different codes, so a point is unproved only if it is
             // unproved in some piece; 1 − Σ unproved shares is a sound lower bound of the proved share.
             var unproved = new double[roots.Count];
-            foreach (var r in run.Roots) unproved[rootOfPiece[r.RootId]] += 1 - r.ProvedVolume;
-            var provedVolume = roots.Average(r => outcome[r.Id] is not null ? 1 : Math.Max(0, 1 - unproved[r.Id]));
+            foreach (var r in run.Roots) unproved[RootOf(roots, r.Output, r.Sign)] += 1 - r.ProvedVolume;
+            var settledRoots = plan.Settled.Where(r => r.SubProblem.Codes is null).Select(r => RootOf(roots, r.SubProblem.Output, r.SubProblem.Sign)).ToHashSet();
+            var provedVolume = roots.Average(r => settledRoots.Contains(r.Id) ? 1 : Math.Max(0, 1 - unproved[r.Id]));
             var provedLeaves = leaves.Count(r => r.Outcome == SubProblemOutcome.Proved);
             notes.Add($"proved {provedLeaves} of {leaves.Count} leaf sub-problems ({(double)provedLeaves / leaves.Count:P1}), {provedVolume:P2} of the input volume averaged over (output, sign); {run.Open.Count} open{(run.DeadlineReached ? "; global timeout reached" : "")}");
         }
@@ -201,6 +236,8 @@ public static class Verifier
             Engine = run,
         };
     }
+
+    private static int RootOf(List<SubProblem> roots, int output, int sign) => roots.First(r => r.Output == output && r.Sign == sign).Id;
 
     /// <summary>What the cheap stages settled before any MILP: a witness, or per sub-problem a bound proof (null: open).</summary>
     /// <remarks>Float and Quantized are null only when the quick search already found a witness (bounds were not needed).</remarks>

@@ -1,0 +1,389 @@
+using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.ExceptionServices;
+using QEquiv.Falsification;
+using QEquiv.Regions;
+using QEquiv.Verification;
+
+namespace QEquiv.Scheduling;
+
+/// <summary>A sub-problem handed to one worker with the time it may use. A remote worker's lease expires unless renewed.</summary>
+public sealed record Lease(long Id, SubProblem SubProblem, TimeSpan Limit);
+
+/// <summary>
+/// An undecided sub-problem's next step, chosen by the worker that tried it (it holds the networks the choice needs):
+/// its bisected boxes, or its own box again (a single box) with a longer limit.
+/// </summary>
+public sealed record SplitPlan(IReadOnlyList<Box> Boxes, TimeSpan Timeout);
+
+/// <summary>What a worker hands back for a lease: the solver's answer, the split it proposes when undecided, and
+/// whether the run had been stopped by the time the call returned.</summary>
+public sealed record AttemptReport(SubProblemResult Result, SplitPlan? Plan, bool Cancelled);
+
+/// <summary>A finished attempt as a job log stores it: the attempt and the sub-problems (with their ids) it created.</summary>
+public sealed record LedgerEntry(Attempt Attempt, IReadOnlyList<SubProblem> Children);
+
+/// <summary>
+/// Where workers get sub-problems and hand back answers. The engine's worker loop runs against this interface only, so
+/// the same loop serves threads of this process (<see cref="Ledger"/>) and workers on other machines.
+/// </summary>
+public interface IWorkSource
+{
+    /// <summary>Blocks until there is a lease (true) or nothing is left for this worker to do (false).</summary>
+    bool TryTake(int worker, [NotNullWhen(true)] out Lease? lease);
+
+    void Complete(Lease lease, AttemptReport report);
+
+    /// <summary>The attempt threw: the run stops and the error surfaces to whoever started it.</summary>
+    void Fail(Lease lease, Exception error);
+
+    /// <summary>Fires when every worker must drop what it is doing: a witness, the deadline, a failure, or the caller.</summary>
+    CancellationToken Stopped { get; }
+}
+
+/// <summary>
+/// The book-keeping of one split-and-conquer run, independent of where the workers are: the queue of open sub-problems,
+/// leases on the taken ones, the answers, the split tree (ids, root of every sub-problem, proved volume), the stop and
+/// the deadline. Thread-safe. In-process workers use it directly as their <see cref="IWorkSource"/>; a cluster
+/// coordinator hosts one and lets remote workers poll it, with leases that expire so that a dead worker's sub-problem
+/// goes back to the queue.
+/// <para>
+/// Each sub-problem id is finished at most once: an answer for a sub-problem already answered (a lease that expired,
+/// was handed to someone else, and both reported) is ignored, and a queued copy of a finished sub-problem is skipped.
+/// </para>
+/// </summary>
+public sealed class Ledger : IWorkSource
+{
+    private readonly object _gate = new();
+    private readonly EngineOptions _options;
+    private readonly WorkQueue _queue;
+    private readonly CancellationTokenSource _stop;
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly TimeSpan? _leaseTime;
+    private readonly IReadOnlyList<SubProblem> _roots;
+    private readonly Dictionary<long, Holding> _held = [];
+    private readonly Dictionary<long, Holding> _expired = [];
+    private readonly HashSet<int> _finished = [];
+    private readonly List<SubProblemResult> _proved = [];
+    private readonly List<SubProblemResult> _open = [];
+    private readonly List<Attempt> _attempts = [];
+    private readonly Dictionary<int, int> _rootOf = [];
+    private readonly Dictionary<int, double> _provedVolume = [];
+    private readonly Dictionary<int, Box> _rootBox = [];
+    private SubProblemResult? _violation;
+    private ExceptionDispatchInfo? _failure;
+    private bool _deadline;
+    private long _nextLease;
+    private int _nextId;
+
+    private sealed record Holding(Lease Lease, int Worker, TimeSpan Start, TimeSpan Expires);
+
+    /// <param name="leaseTime">How long a lease lasts without renewal; null: forever (workers in this process cannot vanish).</param>
+    /// <param name="replay">Attempts finished by an earlier run of the same roots (a job log): applied before anything is handed out.</param>
+    public Ledger(IReadOnlyList<SubProblem> roots, EngineOptions options, TimeSpan? leaseTime = null, IReadOnlyList<LedgerEntry>? replay = null)
+    {
+        ArgumentNullException.ThrowIfNull(roots);
+        ArgumentNullException.ThrowIfNull(options);
+        if (roots.Select(r => r.Id).Distinct().Count() != roots.Count) throw new ArgumentException("root sub-problem ids must be distinct");
+        _options = options;
+        _leaseTime = leaseTime;
+        _roots = roots;
+        _stop = CancellationTokenSource.CreateLinkedTokenSource(options.Cancellation);
+        _nextId = roots.Count == 0 ? 0 : roots.Max(r => r.Id) + 1;
+        foreach (var r in roots)
+        {
+            _rootOf[r.Id] = r.Id;
+            _rootBox[r.Id] = r.Box;
+            _provedVolume[r.Id] = 0;
+        }
+        _queue = new WorkQueue(roots.Select(r => r with { Timeout = r.Timeout ?? options.Initial }));
+        foreach (var e in replay ?? []) Replay(e);
+        if (_violation is not null) _stop.Cancel();
+        if (options.GlobalTimeout is { } g) _stop.CancelAfter(g);
+    }
+
+    public CancellationToken Stopped => _stop.Token;
+
+    /// <summary>Attempts taken over from an earlier run's log.</summary>
+    public int Resumed { get; private set; }
+
+    public TimeSpan Elapsed => _clock.Elapsed;
+
+    /// <summary>Blocking take for workers in this process.</summary>
+    public bool TryTake(int worker, [NotNullWhen(true)] out Lease? lease)
+    {
+        while (_queue.TryTake(out var p, _stop.Token))
+        {
+            lease = Admit(worker, p);
+            if (lease is not null) return true;
+        }
+        lease = null;
+        return false;
+    }
+
+    /// <summary>Non-blocking take for remote workers, who poll: Taken, Wait (others are busy and may add work), or Finished.</summary>
+    public TakeStatus Poll(int worker, out Lease? lease)
+    {
+        lease = null;
+        Reclaim();
+        while (true)
+        {
+            if (_stop.IsCancellationRequested) return TakeStatus.Finished;
+            var status = _queue.TryTakeNow(out var p);
+            if (status != TakeStatus.Taken) return status;
+            lease = Admit(worker, p!);
+            if (lease is not null) return TakeStatus.Taken;
+        }
+    }
+
+    /// <summary>A taken sub-problem becomes a lease, unless it was finished meanwhile or the deadline is here.</summary>
+    private Lease? Admit(int worker, SubProblem p)
+    {
+        lock (_gate)
+        {
+            if (_finished.Contains(p.Id))
+            {
+                _queue.Complete();
+                return null;
+            }
+            var limit = p.Timeout ?? _options.Initial;
+            var now = _clock.Elapsed;
+            if (_options.GlobalTimeout is { } g)
+            {
+                var left = g - now;
+                if (left <= TimeSpan.Zero)
+                {
+                    // Our clock may pass the deadline a moment before the CancelAfter timer fires: stop now, as the deadline.
+                    // The sub-problem goes back unattempted and is reported open.
+                    _queue.Complete([p]);
+                    if (_violation is null && _failure is null && !_options.Cancellation.IsCancellationRequested) _deadline = true;
+                    _stop.Cancel();
+                    return null;
+                }
+                if (left < limit) limit = left;
+            }
+            var lease = new Lease(++_nextLease, p, limit);
+            _held[lease.Id] = new Holding(lease, worker, now, _leaseTime is { } t ? now + t : TimeSpan.MaxValue);
+            return lease;
+        }
+    }
+
+    /// <summary>Extends the leases a live worker still holds.</summary>
+    public void Renew(IEnumerable<long> leaseIds)
+    {
+        if (_leaseTime is not { } t) return;
+        lock (_gate)
+        {
+            var expires = _clock.Elapsed + t;
+            foreach (var id in leaseIds)
+                if (_held.TryGetValue(id, out var h)) _held[id] = h with { Expires = expires };
+        }
+    }
+
+    /// <summary>Leases past their expiry go back to the queue (their worker is presumed dead). Returns how many.</summary>
+    public int Reclaim()
+    {
+        if (_leaseTime is null) return 0;
+        lock (_gate)
+        {
+            var now = _clock.Elapsed;
+            var expired = _held.Values.Where(h => h.Expires < now).ToList();
+            foreach (var h in expired)
+            {
+                _held.Remove(h.Lease.Id);
+                _expired[h.Lease.Id] = h;
+                // Complete with itself as the child: the queue stops counting it as busy and hands it out again.
+                _queue.Complete([h.Lease.SubProblem]);
+            }
+            return expired.Count;
+        }
+    }
+
+    public void Complete(Lease lease, AttemptReport report) => Complete(lease.Id, report);
+
+    /// <summary>
+    /// Records a worker's answer and queues the children of its plan. An answer on an expired lease still counts when
+    /// nobody answered that sub-problem yet. Returns the entry for the job log, or null when the answer was a duplicate.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">the answer is for another sub-problem, or claims a violation without a witness.</exception>
+    public LedgerEntry? Complete(long leaseId, AttemptReport report)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        var r = report.Result;
+        LedgerEntry? entry = null;
+        lock (_gate)
+        {
+            var fresh = _held.TryGetValue(leaseId, out var h);
+            if (!fresh && !_expired.TryGetValue(leaseId, out h)) return null;
+            var p = h!.Lease.SubProblem;
+            if (r.SubProblem.Id != p.Id)
+                throw new InvalidOperationException($"the solver answered sub-problem {r.SubProblem.Id} when asked about {p.Id}");
+            if (r.Outcome == SubProblemOutcome.Violated && r.Witness is null)
+                throw new InvalidOperationException($"the solver reported sub-problem {p.Id} violated without a witness");
+            if (fresh) _held.Remove(leaseId);
+            else _expired.Remove(leaseId);
+
+            IReadOnlyList<SubProblem> children = [];
+            if (_finished.Add(p.Id))
+            {
+                // A call given no time says nothing about the sub-problem; an undecided one without a plan stays open.
+                if (r.Outcome == SubProblemOutcome.Unknown && !report.Cancelled && report.Plan is { Boxes.Count: > 0 } plan)
+                    children = Children(p, plan);
+                var attempt = new Attempt(h.Worker, h.Lease.Limit, h.Start, _clock.Elapsed, report.Cancelled, children.Count, r);
+                Apply(attempt);
+                entry = new LedgerEntry(attempt, children);
+            }
+            if (fresh) _queue.Complete(children);
+            else foreach (var c in children) _queue.Add(c);
+        }
+        if (entry is not null)
+        {
+            _options.Journal?.Invoke(entry);
+            _options.Progress?.Invoke(Snapshot());
+        }
+        if (r.Outcome == SubProblemOutcome.Violated) _stop.Cancel();
+        return entry;
+    }
+
+    public void Fail(Lease lease, Exception error) => Fail(lease.Id, error);
+
+    public void Fail(long leaseId, Exception error)
+    {
+        lock (_gate)
+        {
+            _failure ??= ExceptionDispatchInfo.Capture(error);
+            if (_held.Remove(leaseId, out var h))
+            {
+                _open.Add(new SubProblemResult(h.Lease.SubProblem, DecidedBy.Open, SubProblemOutcome.Unknown, 0));
+                _finished.Add(h.Lease.SubProblem.Id);
+                _queue.Complete();
+            }
+        }
+        _stop.Cancel();
+    }
+
+    /// <summary>Stops the run on the caller's behalf (the job was cancelled).</summary>
+    public void Stop() => _stop.Cancel();
+
+    /// <summary>The error a worker hit, if any (the run stopped because of it).</summary>
+    public Exception? Failure => _failure?.SourceException;
+
+    public bool IsFinished => _stop.IsCancellationRequested || _queue.IsFinished;
+
+    /// <summary>Sub-problems handed out and not yet answered.</summary>
+    public IReadOnlyList<Lease> Held()
+    {
+        lock (_gate) return _held.Values.Select(h => h.Lease).ToList();
+    }
+
+    /// <summary>Applies one finished attempt; called under the lock (or from the constructor).</summary>
+    private void Apply(Attempt a)
+    {
+        var r = a.Result;
+        var p = r.SubProblem;
+        switch (r.Outcome)
+        {
+            // A proof or a witness found after a stop is still valid, so it is kept.
+            case SubProblemOutcome.Proved:
+                _proved.Add(r);
+                _provedVolume[_rootOf[p.Id]] += p.Box.VolumeFractionOf(_rootBox[_rootOf[p.Id]]);
+                break;
+            case SubProblemOutcome.Violated:
+                _violation ??= r;
+                break;
+            default:
+                if (a.Children == 0) _open.Add(r);
+                break;
+        }
+        _attempts.Add(a);
+    }
+
+    private void Replay(LedgerEntry e)
+    {
+        var p = e.Attempt.Result.SubProblem;
+        if (!_rootOf.ContainsKey(p.Id))
+            throw new InvalidDataException($"the job log answers sub-problem {p.Id}, which neither the roots nor an earlier entry created");
+        if (!_finished.Add(p.Id)) return;
+        foreach (var c in e.Children)
+        {
+            if (c.Parent != p.Id || _rootOf.ContainsKey(c.Id))
+                throw new InvalidDataException($"the job log's sub-problem {c.Id} is not a new child of {p.Id}");
+            _rootOf[c.Id] = _rootOf[p.Id];
+            _nextId = Math.Max(_nextId, c.Id + 1);
+            _queue.Add(c);
+        }
+        Apply(e.Attempt with { Children = e.Children.Count, Resumed = true });
+        Resumed++;
+    }
+
+    /// <summary>Children of a plan; called under the lock (ids and root map).</summary>
+    private List<SubProblem> Children(SubProblem p, SplitPlan plan)
+    {
+        var root = _rootOf[p.Id];
+        var children = new List<SubProblem>(plan.Boxes.Count);
+        foreach (var b in plan.Boxes)
+        {
+            // `with` keeps everything else the parent had (its output-code range in particular).
+            var child = p with { Id = _nextId++, Box = b, Depth = p.Depth + 1, Parent = p.Id, Timeout = plan.Timeout };
+            _rootOf[child.Id] = root;
+            children.Add(child);
+        }
+        return children;
+    }
+
+    /// <summary>The state right now, for a progress display.</summary>
+    public EngineSnapshot Snapshot()
+    {
+        lock (_gate)
+        {
+            var volume = _roots.Count == 0 ? 0 : _provedVolume.Values.Sum(v => Math.Min(1, v)) / _roots.Count;
+            return new EngineSnapshot(_attempts.Count, _proved.Count, _queue.Count, _held.Count, _open.Count,
+                volume, _violation is not null, _clock.Elapsed);
+        }
+    }
+
+    /// <summary>
+    /// The run's outcome. Sub-problems still queued, and those whose workers never answered, are open.
+    /// </summary>
+    /// <param name="workersStopped">False when some worker did not return within the grace period after a stop.</param>
+    /// <exception cref="Exception">the failure of a worker's attempt, rethrown.</exception>
+    public EngineResult Result(bool workersStopped = true)
+    {
+        _failure?.Throw();
+        lock (_gate)
+        {
+            var open = _open.ToList();
+            foreach (var p in _queue.Drain())
+                if (_finished.Add(p.Id)) open.Add(new SubProblemResult(p, DecidedBy.Open, SubProblemOutcome.Unknown, 0));
+            _open.Clear();
+            _open.AddRange(open);
+            var unanswered = _held.Values.Select(h => h.Lease.SubProblem).Concat(_expired.Values.Select(h => h.Lease.SubProblem))
+                .Where(p => !_finished.Contains(p.Id)).DistinctBy(p => p.Id).ToList();
+            open.AddRange(unanswered.Select(p => new SubProblemResult(p, DecidedBy.Open, SubProblemOutcome.Unknown, 0)));
+            var status = _violation is not null ? EngineStatus.Violated
+                : open.Count == 0 && _queue.IsFinished && _held.Count == 0 ? EngineStatus.Proved
+                : EngineStatus.Unknown;
+            if (status == EngineStatus.Proved && !workersStopped) status = EngineStatus.Unknown;
+            // Decided by cause, not by comparing clocks: the CancelAfter timer and the stopwatch tick differently, and a
+            // timer firing a millisecond "early" must still count as the deadline.
+            var deadline = _deadline || (_options.GlobalTimeout is not null && _stop.IsCancellationRequested && _violation is null
+                && _failure is null && !_options.Cancellation.IsCancellationRequested && status != EngineStatus.Proved);
+            var proved = _proved.ToList();
+            return new EngineResult(status, _violation?.Witness, _violation, proved, open, Progress(proved, open),
+                _attempts.OrderBy(a => a.Start).ThenBy(a => a.SubProblemId).ToList(), deadline, workersStopped, _clock.Elapsed)
+            {
+                Resumed = Resumed,
+            };
+        }
+    }
+
+    private List<RootProgress> Progress(List<SubProblemResult> proved, List<SubProblemResult> open) =>
+        _roots.Select(root =>
+        {
+            var mine = proved.Where(r => _rootOf[r.SubProblem.Id] == root.Id).ToList();
+            // Leaves of one root never overlap except on faces (measure zero), so their fractions add up.
+            var volume = Math.Min(1, mine.Sum(r => r.SubProblem.Box.VolumeFractionOf(root.Box)));
+            return new RootProgress(root.Id, root.Output, root.Sign, root.Box, volume, mine.Count,
+                open.Count(r => _rootOf.TryGetValue(r.SubProblem.Id, out var k) && k == root.Id));
+        }).ToList();
+}

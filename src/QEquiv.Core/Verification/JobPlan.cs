@@ -1,0 +1,236 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using QEquiv.Bounds;
+using QEquiv.Networks;
+using QEquiv.Partitioning;
+using QEquiv.Regions;
+using QEquiv.Scheduling;
+using QEquiv.Solvers;
+
+namespace QEquiv.Verification;
+
+/// <summary>
+/// How the partitioned phase solves and splits, as plain data: it travels to cluster workers and into job logs, and
+/// every worker builds the same solver and split policy from it (<see cref="JobPlan.CreateWorker"/>).
+/// </summary>
+/// <param name="Split">Input-split heuristic by name: <c>gradient-smear</c> (default) or <c>widest</c>.</param>
+/// <param name="InitialTimeout">Limit of a depth-0 piece; null: all the time left (the output strategy, which never splits).</param>
+/// <param name="MaxDepth">0 under the output strategy: pieces are never split.</param>
+public sealed record JobSettings(
+    IReadOnlyList<SolverConfiguration> Portfolio,
+    bool DifferentialBounds,
+    string Split,
+    bool AlwaysSplit,
+    TimeSpan? InitialTimeout,
+    double TimeoutFactor,
+    int Bisections,
+    int MaxDepth,
+    double RetryFactor)
+{
+    public const string GradientSmearSplit = "gradient-smear";
+    public const string WidestSplit = "widest";
+}
+
+/// <param name="Output">(output, sign) whose whole-box LP relaxation was solved and did not prove it: workers skip it.</param>
+public sealed record RootLpBound(int Output, int Sign, double Upper);
+
+/// <summary>
+/// Everything the partitioned phase needs once the front end (falsifier, bounds, LP) is done: the pieces to solve, the
+/// leaves already settled, the LP-tightened bounds of N on the whole box, and the settings. It heads a job log and
+/// ships to cluster workers with the two model files. <see cref="Fingerprint"/> identifies the question (models, box,
+/// δ, settings) so that a log is only ever resumed by the same job.
+/// </summary>
+public sealed record JobPlan(
+    string Fingerprint,
+    Box Box,
+    double Delta,
+    IReadOnlyList<SubProblem> Pieces,
+    IReadOnlyList<SubProblemResult> Settled,
+    FloatNetworkBounds RootFloatBounds,
+    IReadOnlyList<RootLpBound> RootLp,
+    JobSettings Settings)
+{
+    /// <summary>The JSON settings every job file uses (bounds hold infinities, which plain JSON cannot).</summary>
+    public static JsonSerializerOptions Json { get; } = new()
+    {
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Converters = { new JsonStringEnumConverter() },
+    };
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    public static JobPlan FromJson(string json) =>
+        JsonSerializer.Deserialize<JobPlan>(json, Json) ?? throw new InvalidDataException("empty job plan");
+
+    /// <summary>SHA-256 of both models' bytes, the box, δ and the settings: equal fingerprints, same question.</summary>
+    public static string FingerprintOf(byte[] floatModel, byte[] quantizedModel, Box box, double delta, JobSettings settings)
+    {
+        using var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        h.AppendData(floatModel);
+        h.AppendData(quantizedModel);
+        h.AppendData(System.Text.Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new { box.Lo, box.Hi, delta, settings }, Json)));
+        return Convert.ToHexStringLower(h.GetHashAndReset());
+    }
+
+    /// <summary>A model's bytes for the fingerprint and for shipping: the file it came from, or its name when it was built in memory.</summary>
+    public static byte[] ModelBytes(string source) =>
+        File.Exists(source) ? File.ReadAllBytes(source) : System.Text.Encoding.UTF8.GetBytes(source);
+
+    /// <summary>
+    /// The solver and split policy one worker runs: bounds of the root box recomputed (deterministic) with N's LP-tightened
+    /// bounds from the plan, so that every worker, here or remote, solves exactly what this process would.
+    /// </summary>
+    public WorkerSetup CreateWorker(FloatNetwork n, QuantizedNetwork q, ISplitHeuristic? split = null, List<string>? notes = null)
+    {
+        var solver = new MilpSubProblemSolver(n, q, Settings.Portfolio, Settings.DifferentialBounds);
+        var (_, qb, diff, _) = Verifier.Bound(n, q, Box, Settings.DifferentialBounds, notes ?? []);
+        solver.Seed(Box, new MilpSubProblemSolver.BoxBounds(RootFloatBounds, qb, diff), RootLp.ToDictionary(r => (r.Output, r.Sign), r => r.Upper));
+        var heuristic = split ?? Settings.Split switch
+        {
+            JobSettings.GradientSmearSplit => new GradientSmear(n, q),
+            JobSettings.WidestSplit => (ISplitHeuristic)new WidestDimension(),
+            var other => throw new InvalidDataException($"unknown split heuristic '{other}'"),
+        };
+        return new WorkerSetup(solver, heuristic);
+    }
+
+    /// <summary>Engine options of this plan (limits, splits) for a run with the given workers and deadline.</summary>
+    public EngineOptions EngineOptions(WorkerSetup? worker, int workers = 0, TimeSpan? globalTimeout = null) =>
+        new(workers, Settings.InitialTimeout ?? globalTimeout ?? TimeSpan.FromDays(1), Settings.TimeoutFactor, Settings.Bisections, Settings.MaxDepth, globalTimeout)
+        {
+            RetryFactor = Settings.RetryFactor,
+            Split = worker?.Split ?? new WidestDimension(),
+            SplitPays = Settings.AlwaysSplit || worker is null ? null : (p, halves) => worker.Solver.SplitPays(p, halves),
+        };
+}
+
+/// <summary>What one worker process builds from a plan: the sub-problem solver and the split heuristic.</summary>
+public sealed record WorkerSetup(MilpSubProblemSolver Solver, ISplitHeuristic Split);
+
+/// <summary>
+/// A job log: the plan on the first line, then one finished attempt per line, appended as attempts finish and flushed
+/// each time, so that a run killed at any moment leaves a log that resumes it. A torn last line (killed mid-write) is
+/// ignored on reading.
+/// </summary>
+public sealed class JobLog : IDisposable
+{
+    private readonly StreamWriter _writer;
+    private readonly object _gate = new();
+
+    private JobLog(StreamWriter writer) => _writer = writer;
+
+    /// <summary>Starts a new log with the plan (replacing what was there) or, with <paramref name="resume"/>, appends to it.</summary>
+    public static JobLog Open(string path, JobPlan plan, bool resume)
+    {
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (dir is not null) Directory.CreateDirectory(dir);
+        var stream = new FileStream(path, resume ? FileMode.Append : FileMode.Create, FileAccess.Write, FileShare.Read);
+        var log = new JobLog(new StreamWriter(stream, new UTF8Encoding(false)));
+        if (!resume || stream.Length == 0) log.WriteLine(plan.ToJson());
+        return log;
+    }
+
+    public void Append(LedgerEntry entry) => WriteLine(JsonSerializer.Serialize(entry, JobPlan.Json));
+
+    private bool _closed;
+
+    private void WriteLine(string line)
+    {
+        lock (_gate)
+        {
+            // A solver call that outlived its run may still finish after the log closed; its answer is simply not logged.
+            if (_closed) return;
+            _writer.Write(line);
+            _writer.Write('\n');
+            _writer.Flush();
+        }
+    }
+
+    /// <summary>The plan and the finished attempts of a log; null when the file does not exist or is empty (nothing to resume).</summary>
+    /// <exception cref="BadInputException">the file is not a job log.</exception>
+    public static (JobPlan Plan, IReadOnlyList<LedgerEntry> Entries)? Read(string path)
+    {
+        if (!File.Exists(path)) return null;
+        var lines = File.ReadAllLines(path);
+        if (lines.Length == 0 || lines[0].Length == 0) return null;
+        JobPlan plan;
+        try { plan = JobPlan.FromJson(lines[0]); }
+        catch (JsonException e) { throw BadInputException.For(path, $"not a QEquiv job log (first line: {e.Message})"); }
+        var entries = new List<LedgerEntry>();
+        for (var i = 1; i < lines.Length; i++)
+        {
+            if (lines[i].Length == 0) continue;
+            try { entries.Add(JsonSerializer.Deserialize<LedgerEntry>(lines[i], JobPlan.Json) ?? throw new JsonException("null entry")); }
+            catch (JsonException) when (i == lines.Length - 1) { break; } // torn last line of a killed run
+            catch (JsonException e) { throw BadInputException.For(path, $"line {i + 1} is not a job log entry: {e.Message}"); }
+        }
+        return (plan, entries);
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _closed = true;
+            _writer.Dispose();
+        }
+    }
+}
+
+/// <summary>One run of a plan: the networks, where its log goes, and the run's own limits.</summary>
+/// <param name="Log">Job log path (for a cluster: on the coordinator's machine); null: none.</param>
+/// <param name="Resume">Continue the log instead of starting it afresh (the caller checked it holds this job).</param>
+public sealed record JobRun(FloatNetwork Float, QuantizedNetwork Quantized, int Workers, TimeSpan? Timeout, string? Log, bool Resume)
+{
+    public Action<EngineSnapshot>? Progress { get; init; }
+    public CancellationToken Cancellation { get; init; }
+    /// <summary>A split heuristic object for this process only (tests, ablations); a plan names its heuristic for everyone else.</summary>
+    public ISplitHeuristic? Split { get; init; }
+}
+
+/// <summary>
+/// Where the partitioned phase runs: on this machine's threads (<see cref="LocalJobRunner"/>, the default) or on a cluster.
+/// The verifier hands it a plan and gets the engine's record back; it does not know where the workers were.
+/// </summary>
+public interface IJobRunner
+{
+    /// <summary>The plan in the job log at <paramref name="log"/> when it holds this job; null when there is no log yet.</summary>
+    /// <exception cref="BadInputException">the log holds another job (models, box, δ or settings differ).</exception>
+    JobPlan? Resumable(string log, string fingerprint);
+
+    /// <summary>Runs the plan's pieces to a verdict; notes worth showing the user are added to <paramref name="notes"/>.</summary>
+    EngineResult Run(JobPlan plan, JobRun run, ICollection<string> notes);
+}
+
+/// <summary>The engine on this process's threads; the log, when asked for, is a file here.</summary>
+public sealed class LocalJobRunner : IJobRunner
+{
+    public static LocalJobRunner Instance { get; } = new();
+
+    public JobPlan? Resumable(string log, string fingerprint) => CheckedPlan(log, JobLog.Read(log)?.Plan, fingerprint);
+
+    /// <summary>Shared with the cluster coordinator, which reads logs on its own machine.</summary>
+    public static JobPlan? CheckedPlan(string log, JobPlan? plan, string fingerprint) =>
+        plan is null ? null
+        : plan.Fingerprint == fingerprint ? plan
+        : throw BadInputException.For(log, "the job log holds another job (the models, box, δ or settings differ); give a new log path to start afresh");
+
+    public EngineResult Run(JobPlan plan, JobRun run, ICollection<string> notes)
+    {
+        var setupNotes = new List<string>();
+        var worker = plan.CreateWorker(run.Float, run.Quantized, run.Split, setupNotes);
+        var replay = run.Resume && run.Log is { } path ? JobLog.Read(path)?.Entries : null;
+        using var log = run.Log is { } p ? JobLog.Open(p, plan, run.Resume) : null;
+        var engine = new Engine(worker.Solver, plan.EngineOptions(worker, run.Workers, run.Timeout) with
+        {
+            Cancellation = run.Cancellation,
+            Progress = run.Progress,
+            Journal = log is null ? null : log.Append,
+        });
+        var result = engine.Run(plan.Pieces, replay);
+        foreach (var note in setupNotes.Concat(worker.Solver.Notes)) if (!notes.Contains(note)) notes.Add(note);
+        return result;
+    }
+}
