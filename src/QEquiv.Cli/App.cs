@@ -15,6 +15,8 @@ public static class App
         root.Subcommands.Add(BenchCommand.Create());
         root.Subcommands.Add(QuantizeCommand.Create());
         root.Subcommands.Add(ReportCommand.Create());
+        root.Subcommands.Add(ClusterCommands.Coordinator());
+        root.Subcommands.Add(ClusterCommands.Worker());
         return root;
     }
 }

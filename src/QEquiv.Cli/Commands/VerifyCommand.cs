@@ -43,10 +43,12 @@ internal static class VerifyCommand
         {
             Description = "job log: finished sub-problems are appended to it as they finish; if it already holds this job (same models, region, δ, settings), the run continues it instead of starting over",
         };
+        var cluster = ClusterCommands.ClusterOption();
+        var membership = ClusterCommands.MembershipOption();
         var command = new Command("verify", "Prove or refute ‖N(x) − Q(x)‖∞ < δ for every x in a region");
         models.AddTo(command);
         region.AddTo(command);
-        foreach (var o in new Option[] { delta, solver, timeout, strategy, workers, portfolio, pieces, initial, json, witnessPath, seed, noDiff, lpBudget, quiet, reportDir, resume })
+        foreach (var o in new Option[] { delta, solver, timeout, strategy, workers, portfolio, pieces, initial, json, witnessPath, seed, noDiff, lpBudget, quiet, reportDir, resume, cluster, membership })
             command.Options.Add(o);
         command.SetAction(parse =>
         {
@@ -76,7 +78,15 @@ internal static class VerifyCommand
                     : null,
                 Log = parse.GetValue(resume),
             };
-            var report = ProgressDisplay.Run(parse.GetValue(quiet), progress => Verifier.Verify(n, q, box, options with { Progress = progress }));
+            var remote = ClusterCommands.Resolve(parse.GetValue(cluster), parse.GetValue(membership), "--cluster");
+            if (remote is not null && s == Strategy.Monolithic)
+                throw new BadInputException("--cluster: the monolithic strategy is one MILP; use output or output+input");
+            if (remote is not null && parse.GetValue(workers) is not null)
+                throw new BadInputException("--workers: with --cluster every worker process sets its own (qequiv worker --workers N)");
+            var connection = remote is null ? default : ClusterCommands.Connect(remote);
+            VerificationReport report;
+            using (connection.Host)
+                report = ProgressDisplay.Run(parse.GetValue(quiet), progress => Verifier.Verify(n, q, box, options with { Progress = progress, Runner = connection.Runner }));
             Console.WriteLine(report.Verdict.ToString().ToLowerInvariant());
             PrintSummary(report);
             if (report.Witness is { } witness)

@@ -14,6 +14,12 @@ internal static class OnnxFile
         {
             throw BadInputException.For(path, $"cannot read the file ({e.Message})");
         }
+        return Parse(bytes, path);
+    }
+
+    /// <summary>A model's bytes (from a file or the wire); <paramref name="path"/> names it in errors.</summary>
+    public static ModelProto Parse(byte[] bytes, string path)
+    {
         if (bytes.Length == 0) throw BadInputException.For(path, "the file is empty, not an ONNX model");
         ModelProto model;
         try { model = ModelProto.Parser.ParseFrom(bytes); }

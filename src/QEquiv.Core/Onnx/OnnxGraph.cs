@@ -11,10 +11,19 @@ internal sealed class OnnxGraph
 {
     private readonly Dictionary<string, Tensor> _constants = new();
 
-    public OnnxGraph(string path)
+    public OnnxGraph(string path) : this(path, OnnxFile.Read(path))
+    {
+    }
+
+    /// <summary>A model that arrived as bytes (a cluster worker's copy); <paramref name="name"/> is the file it came from.</summary>
+    public OnnxGraph(string name, byte[] bytes) : this(name, OnnxFile.Parse(bytes, name))
+    {
+    }
+
+    private OnnxGraph(string path, ModelProto model)
     {
         Path = path;
-        Model = OnnxFile.Read(path);
+        Model = model;
         var graph = Model.Graph;
         foreach (var init in graph.Initializer)
             _constants[init.Name] = Tensor.FromProto(init, m => BadInputException.For(path, m));

@@ -12,9 +12,16 @@ public static class OnnxImporter
 
     public static FloatNetwork LoadFloat(string path) => FloatImporter.Import(new OnnxGraph(path));
 
-    public static QuantizedNetwork LoadQuantized(string path)
+    public static QuantizedNetwork LoadQuantized(string path) => Quantized(new OnnxGraph(path));
+
+    /// <summary>Models that arrived as bytes (cluster workers get them with the job); <paramref name="name"/> names them.</summary>
+    public static FloatNetwork LoadFloat(string name, byte[] bytes) => FloatImporter.Import(new OnnxGraph(name, bytes));
+
+    public static QuantizedNetwork LoadQuantized(string name, byte[] bytes) => Quantized(new OnnxGraph(name, bytes));
+
+    private static QuantizedNetwork Quantized(OnnxGraph g)
     {
-        var g = new OnnxGraph(path);
+        var path = g.Path;
         if (!g.Nodes.Any(n => QuantizedOps.Contains(n.OpType)))
             throw BadInputException.For(path, "this is a float model (no QuantizeLinear, DequantizeLinear or QLinearMatMul); give it as the float model");
         return QuantizedImporter.Import(g);

@@ -1,0 +1,111 @@
+using System.CommandLine;
+using System.Net;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using QEquiv.Cluster;
+using QEquiv.Cluster.Hosting;
+using QEquiv.Verification;
+
+namespace QEquiv.Cli.Commands;
+
+/// <summary>`qequiv coordinator` and `qequiv worker`, and the client side of `verify --cluster`.</summary>
+internal static class ClusterCommands
+{
+    public static Command Coordinator()
+    {
+        var port = new Option<int>("--port") { Description = "silo port; clients (verify --cluster) use the same HOST:PORT and connect to PORT+1", DefaultValueFactory = _ => Membership.DefaultPort };
+        var host = HostOption("address other machines reach this one at (default: this host's first non-loopback IPv4 address)");
+        var membership = MembershipOption();
+        var verbose = VerboseOption();
+        var command = new Command("coordinator", "Start the cluster's coordinator (primary silo): it owns every job's queue; workers and clients join it");
+        foreach (var o in new Option[] { port, host, membership, verbose }) command.Options.Add(o);
+        command.SetAction(parse =>
+        {
+            var p = parse.GetValue(port);
+            if (p is < 1 or > 65534) throw new BadInputException($"--port: must be from 1 to 65534, got {p}");
+            var advertise = parse.GetValue(host) is { } h ? Membership.Resolve(h, "--host") : Membership.DefaultAddress();
+            var m = parse.GetValue(membership) is { } url ? Membership.FromRedis(url) : new Membership(new IPEndPoint(advertise, p), null);
+            using var silo = ClusterHost.Coordinator(advertise, p, m, parse.GetValue(verbose));
+            Start(silo, $"port {p}");
+            Console.WriteLine($"coordinator at {advertise}:{p} (clients: port {p + 1}); membership: {(m.Redis is { } r ? $"redis {r}" : "this primary silo")}");
+            Console.WriteLine($"workers: qequiv worker {(m.Redis is { } r2 ? $"--membership redis://{r2}" : $"--join {advertise}:{p}")}; jobs: qequiv verify ... --cluster {advertise}:{p}");
+            silo.WaitForShutdown();
+            return Cli.Ok;
+        });
+        return command;
+    }
+
+    public static Command Worker()
+    {
+        var join = new Option<string>("--join") { Description = "the coordinator's HOST:PORT (membership through the coordinator as primary silo)" };
+        var membership = MembershipOption();
+        var workers = new Option<int?>("--workers") { Description = "worker threads pulling sub-problems (default: all cores)" };
+        var host = HostOption("address other machines reach this one at (default: the local address that routes to the coordinator or Redis)");
+        var verbose = VerboseOption();
+        var command = new Command("worker", "Join a cluster and solve sub-problems of its jobs until stopped");
+        foreach (var o in new Option[] { join, membership, workers, host, verbose }) command.Options.Add(o);
+        command.SetAction(parse =>
+        {
+            var m = Resolve(parse.GetValue(join), parse.GetValue(membership), "--join") ?? throw new BadInputException("worker: give --join HOST:PORT or --membership redis://HOST:PORT");
+            var w = parse.GetValue(workers) ?? Environment.ProcessorCount;
+            if (w < 1) throw new BadInputException($"--workers: must be ≥ 1, got {w}");
+            var peer = m.Primary?.Address ?? Membership.Resolve(m.Redis!.Split(':')[0], "--membership");
+            var advertise = parse.GetValue(host) is { } h ? Membership.Resolve(h, "--host") : Membership.LocalAddressTowards(peer);
+            using var silo = ClusterHost.Worker(advertise, m, w, parse.GetValue(verbose), line => Console.Error.WriteLine(line));
+            Start(silo, m.Primary is { } pr ? $"the coordinator at {pr}" : $"redis {m.Redis}");
+            Console.WriteLine($"worker {ClusterHost.WorkerName} joined {(m.Primary is { } p ? $"{p}" : $"redis {m.Redis}")} with {w} workers");
+            silo.WaitForShutdown();
+            return Cli.Ok;
+        });
+        return command;
+    }
+
+    public static Option<string> ClusterOption() => new("--cluster")
+    {
+        Description = "run the sub-problems on a cluster: the coordinator's HOST:PORT (see `qequiv coordinator`)",
+    };
+
+    public static Option<string> MembershipOption() => new("--membership")
+    {
+        Description = "find the cluster through Redis (redis://HOST:PORT) instead of the coordinator's address",
+    };
+
+    private static Option<string> HostOption(string description) => new("--host") { Description = description };
+
+    private static Option<bool> VerboseOption() => new("--verbose") { Description = "show Orleans' own log on standard error" };
+
+    /// <summary>The membership a client or worker uses, or null when neither option was given (run locally).</summary>
+    public static Membership? Resolve(string? coordinator, string? redis, string option) =>
+        redis is { } r ? Membership.FromRedis(r)
+        : coordinator is { } c ? Membership.FromCoordinator(c, option)
+        : null;
+
+    /// <summary>A started client and the job runner on it; dispose the host when done.</summary>
+    public static (IHost Host, IJobRunner Runner) Connect(Membership m)
+    {
+        var host = ClusterHost.Client(m, verbose: false);
+        var where = m.Primary?.ToString() ?? $"redis {m.Redis}";
+        try
+        {
+            host.StartAsync().GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is not BadInputException)
+        {
+            host.Dispose();
+            throw new BadInputException($"--cluster: cannot reach the coordinator at {where} ({e.Message})");
+        }
+        return (host, new ClusterJobRunner(host.Services.GetRequiredService<IGrainFactory>(), where));
+    }
+
+    private static void Start(IHost silo, string what)
+    {
+        try
+        {
+            silo.StartAsync().GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is not BadInputException)
+        {
+            throw new BadInputException($"cannot start the silo ({what}): {e.Message}");
+        }
+    }
+}

@@ -1,0 +1,184 @@
+using System.Diagnostics;
+using QEquiv.Cluster.Wire;
+using QEquiv.Scheduling;
+using QEquiv.Verification;
+
+namespace QEquiv.Cluster.Coordination;
+
+/// <summary>
+/// The cluster's single owner of every job's work queue. Workers poll it for leases, hand answers back and renew their
+/// leases with a heartbeat; clients submit jobs and poll their status. All book-keeping is a <see cref="Ledger"/> per
+/// job, the same one the single-machine engine uses: this grain only moves sub-problems and answers, and writes the job log.
+/// </summary>
+public interface ICoordinatorGrain : IGrainWithIntegerKey
+{
+    /// <summary>The plan in the job log at <paramref name="log"/> (a path on the coordinator's machine) when it holds this job.</summary>
+    Task<ResumeAnswer> Resumable(string log, string fingerprint);
+
+    /// <summary>Starts a job; returns its id.</summary>
+    Task<string> Submit(JobTicket ticket);
+
+    /// <summary>Jobs that still have work, oldest first.</summary>
+    Task<string[]> ActiveJobs();
+
+    Task<JobModels> Models(string jobId);
+
+    Task<Offer> Take(string jobId, string worker);
+
+    Task Complete(string jobId, long leaseId, AttemptReport report);
+
+    Task Fail(string jobId, long leaseId, string error);
+
+    /// <summary>Renews the worker's leases; returns which of <paramref name="jobs"/> are stopped or unknown (drop them).</summary>
+    Task<string[]> Heartbeat(string worker, string[] jobs, HeldLease[] held);
+
+    Task<JobStatus> Status(string jobId);
+
+    /// <summary>The finished job's record; the job is forgotten afterwards.</summary>
+    Task<EngineResult> Result(string jobId);
+
+    Task Cancel(string jobId);
+}
+
+[CoordinatorPlacement]
+[KeepAlive]
+public sealed class CoordinatorGrain : Grain, ICoordinatorGrain
+{
+    /// <summary>A worker that misses this many seconds of heartbeats (0.5 s apart) is presumed dead and its leases go back to the queue.</summary>
+    public static readonly TimeSpan LeaseTime = TimeSpan.FromSeconds(5);
+    /// <summary>As in the local engine: after a stop, wait this long for workers to return their leases.</summary>
+    private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(1);
+
+    private readonly Dictionary<string, Job> _jobs = [];
+    private readonly List<string> _order = [];
+
+    private sealed class Job(string id, JobTicket ticket, Ledger ledger, JobLog? log)
+    {
+        public string Id { get; } = id;
+        public JobTicket Ticket { get; } = ticket;
+        public Ledger Ledger { get; } = ledger;
+        public JobLog? Log { get; } = log;
+        public Dictionary<string, int> Workers { get; } = [];
+        public Stopwatch? SinceStop { get; set; }
+
+        public int Number(string worker)
+        {
+            if (!Workers.TryGetValue(worker, out var k)) Workers[worker] = k = Workers.Count;
+            return k;
+        }
+
+        public bool Finished
+        {
+            get
+            {
+                if (!Ledger.IsFinished) return false;
+                if (Ledger.Held().Count == 0) return true;
+                if (!Ledger.Stopped.IsCancellationRequested) return false;
+                SinceStop ??= Stopwatch.StartNew();
+                return SinceStop.Elapsed > StopGrace;
+            }
+        }
+    }
+
+    public Task<ResumeAnswer> Resumable(string log, string fingerprint)
+    {
+        try
+        {
+            return Task.FromResult(new ResumeAnswer { PlanJson = LocalJobRunner.CheckedPlan(log, JobLog.Read(log)?.Plan, fingerprint)?.ToJson() });
+        }
+        catch (BadInputException e)
+        {
+            return Task.FromResult(new ResumeAnswer { Error = e.Message });
+        }
+    }
+
+    public Task<string> Submit(JobTicket ticket)
+    {
+        var plan = JobPlan.FromJson(ticket.PlanJson);
+        var replay = ticket.Resume && ticket.Log is { } path ? JobLog.Read(path)?.Entries : null;
+        var log = ticket.Log is { } p ? JobLog.Open(p, plan, ticket.Resume) : null;
+        var ledger = new Ledger(plan.Pieces, plan.EngineOptions(null, 0, ticket.Timeout) with { Journal = log is null ? null : log.Append },
+            LeaseTime, replay);
+        var id = Guid.NewGuid().ToString("N");
+        _jobs[id] = new Job(id, ticket, ledger, log);
+        _order.Add(id);
+        return Task.FromResult(id);
+    }
+
+    public Task<string[]> ActiveJobs() =>
+        Task.FromResult(_order.Where(id => !_jobs[id].Ledger.IsFinished).ToArray());
+
+    public Task<JobModels> Models(string jobId)
+    {
+        var t = Find(jobId).Ticket;
+        return Task.FromResult(new JobModels
+        {
+            PlanJson = t.PlanJson, FloatModel = t.FloatModel, QuantizedModel = t.QuantizedModel, FloatName = t.FloatName, QuantizedName = t.QuantizedName,
+        });
+    }
+
+    public Task<Offer> Take(string jobId, string worker)
+    {
+        if (!_jobs.TryGetValue(jobId, out var job)) return Task.FromResult(new Offer { Status = TakeStatus.Finished });
+        var status = job.Ledger.Poll(job.Number(worker), out var lease);
+        return Task.FromResult(new Offer { Status = status, Lease = lease });
+    }
+
+    public Task Complete(string jobId, long leaseId, AttemptReport report)
+    {
+        if (_jobs.TryGetValue(jobId, out var job))
+        {
+            // A malformed answer (another sub-problem, a violation without witness) fails the job, as it would locally.
+            try { job.Ledger.Complete(leaseId, report); }
+            catch (InvalidOperationException e) { job.Ledger.Fail(leaseId, e); }
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task Fail(string jobId, long leaseId, string error)
+    {
+        if (_jobs.TryGetValue(jobId, out var job)) job.Ledger.Fail(leaseId, new InvalidOperationException(error));
+        return Task.CompletedTask;
+    }
+
+    public Task<string[]> Heartbeat(string worker, string[] jobs, HeldLease[] held)
+    {
+        foreach (var group in held.GroupBy(h => h.JobId))
+            if (_jobs.TryGetValue(group.Key, out var job)) job.Ledger.Renew(group.Select(h => h.LeaseId));
+        foreach (var job in _jobs.Values) job.Ledger.Reclaim();
+        return Task.FromResult(jobs.Where(id => !_jobs.TryGetValue(id, out var job) || job.Ledger.Stopped.IsCancellationRequested || job.Ledger.IsFinished).ToArray());
+    }
+
+    public Task<JobStatus> Status(string jobId)
+    {
+        var job = Find(jobId);
+        job.Ledger.Reclaim();
+        return Task.FromResult(new JobStatus { Snapshot = job.Ledger.Snapshot(), Finished = job.Finished, Workers = job.Workers.Count });
+    }
+
+    public Task<EngineResult> Result(string jobId)
+    {
+        var job = Find(jobId);
+        if (!job.Finished) throw new InvalidOperationException($"job {jobId} is still running");
+        try
+        {
+            var result = job.Ledger.Result(job.Ledger.Held().Count == 0);
+            return Task.FromResult(result);
+        }
+        finally
+        {
+            job.Log?.Dispose();
+            _jobs.Remove(jobId);
+            _order.Remove(jobId);
+        }
+    }
+
+    public Task Cancel(string jobId)
+    {
+        if (_jobs.TryGetValue(jobId, out var job)) job.Ledger.Stop();
+        return Task.CompletedTask;
+    }
+
+    private Job Find(string jobId) =>
+        _jobs.TryGetValue(jobId, out var job) ? job : throw new InvalidOperationException($"the coordinator has no job {jobId} (was it restarted?)");
+}
