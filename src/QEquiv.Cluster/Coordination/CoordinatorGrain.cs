@@ -40,19 +40,31 @@ public interface ICoordinatorGrain : IGrainWithIntegerKey
     Task Cancel(string jobId);
 }
 
+/// <summary>
+/// The jobs of this coordinator process. They live in the process, not in the grain activation: Orleans keeps one
+/// activation per grain only eventually, and after a silo dies a call can land on a fresh activation; with the state
+/// here, any activation (always on the coordinator silo, by placement) sees the same jobs. Thread-safe.
+/// </summary>
+public sealed class JobBook
+{
+    internal object Gate { get; } = new();
+    internal Dictionary<string, CoordinatorGrain.Job> Jobs { get; } = [];
+    internal List<string> Order { get; } = [];
+}
+
 [CoordinatorPlacement]
 [KeepAlive]
-public sealed class CoordinatorGrain : Grain, ICoordinatorGrain
+public sealed class CoordinatorGrain(JobBook book) : Grain, ICoordinatorGrain
 {
     /// <summary>A worker that misses this many seconds of heartbeats (0.5 s apart) is presumed dead and its leases go back to the queue.</summary>
     public static readonly TimeSpan LeaseTime = TimeSpan.FromSeconds(5);
     /// <summary>As in the local engine: after a stop, wait this long for workers to return their leases.</summary>
     private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(1);
 
-    private readonly Dictionary<string, Job> _jobs = [];
-    private readonly List<string> _order = [];
+    private Dictionary<string, Job> _jobs => book.Jobs;
+    private List<string> _order => book.Order;
 
-    private sealed class Job(string id, JobTicket ticket, Ledger ledger, JobLog? log)
+    internal sealed class Job(string id, JobTicket ticket, Ledger ledger, JobLog? log)
     {
         public string Id { get; } = id;
         public JobTicket Ticket { get; } = ticket;
@@ -82,101 +94,133 @@ public sealed class CoordinatorGrain : Grain, ICoordinatorGrain
 
     public Task<ResumeAnswer> Resumable(string log, string fingerprint)
     {
-        try
+        lock (book.Gate)
         {
-            return Task.FromResult(new ResumeAnswer { PlanJson = LocalJobRunner.CheckedPlan(log, JobLog.Read(log)?.Plan, fingerprint)?.ToJson() });
-        }
-        catch (BadInputException e)
-        {
-            return Task.FromResult(new ResumeAnswer { Error = e.Message });
+            try
+            {
+                return Task.FromResult(new ResumeAnswer { PlanJson = LocalJobRunner.CheckedPlan(log, JobLog.Read(log)?.Plan, fingerprint)?.ToJson() });
+            }
+            catch (BadInputException e)
+            {
+                return Task.FromResult(new ResumeAnswer { Error = e.Message });
+            }
         }
     }
 
     public Task<string> Submit(JobTicket ticket)
     {
-        var plan = JobPlan.FromJson(ticket.PlanJson);
-        var replay = ticket.Resume && ticket.Log is { } path ? JobLog.Read(path)?.Entries : null;
-        var log = ticket.Log is { } p ? JobLog.Open(p, plan, ticket.Resume) : null;
-        var ledger = new Ledger(plan.Pieces, plan.EngineOptions(null, 0, ticket.Timeout) with { Journal = log is null ? null : log.Append },
-            LeaseTime, replay);
-        var id = Guid.NewGuid().ToString("N");
-        _jobs[id] = new Job(id, ticket, ledger, log);
-        _order.Add(id);
-        return Task.FromResult(id);
+        lock (book.Gate)
+        {
+            var plan = JobPlan.FromJson(ticket.PlanJson);
+            var replay = ticket.Resume && ticket.Log is { } path ? JobLog.Read(path)?.Entries : null;
+            var log = ticket.Log is { } p ? JobLog.Open(p, plan, ticket.Resume) : null;
+            var ledger = new Ledger(plan.Pieces, plan.EngineOptions(null, 0, ticket.Timeout) with { Journal = log is null ? null : log.Append },
+                LeaseTime, replay);
+            var id = Guid.NewGuid().ToString("N");
+            _jobs[id] = new Job(id, ticket, ledger, log);
+            _order.Add(id);
+            return Task.FromResult(id);
+        }
     }
 
-    public Task<string[]> ActiveJobs() =>
-        Task.FromResult(_order.Where(id => !_jobs[id].Ledger.IsFinished).ToArray());
+    public Task<string[]> ActiveJobs()
+    {
+        lock (book.Gate) return Task.FromResult(_order.Where(id => !_jobs[id].Ledger.IsFinished).ToArray());
+    }
 
     public Task<JobModels> Models(string jobId)
     {
-        var t = Find(jobId).Ticket;
-        return Task.FromResult(new JobModels
+        lock (book.Gate)
         {
-            PlanJson = t.PlanJson, FloatModel = t.FloatModel, QuantizedModel = t.QuantizedModel, FloatName = t.FloatName, QuantizedName = t.QuantizedName,
-        });
+            var t = Find(jobId).Ticket;
+            return Task.FromResult(new JobModels
+            {
+                PlanJson = t.PlanJson, FloatModel = t.FloatModel, QuantizedModel = t.QuantizedModel, FloatName = t.FloatName, QuantizedName = t.QuantizedName,
+            });
+        }
     }
 
     public Task<Offer> Take(string jobId, string worker)
     {
-        if (!_jobs.TryGetValue(jobId, out var job)) return Task.FromResult(new Offer { Status = TakeStatus.Finished });
-        var status = job.Ledger.Poll(job.Number(worker), out var lease);
-        return Task.FromResult(new Offer { Status = status, Lease = lease });
+        lock (book.Gate)
+        {
+            if (!_jobs.TryGetValue(jobId, out var job)) return Task.FromResult(new Offer { Status = TakeStatus.Finished });
+            var status = job.Ledger.Poll(job.Number(worker), out var lease);
+            return Task.FromResult(new Offer { Status = status, Lease = lease });
+        }
     }
 
     public Task Complete(string jobId, long leaseId, AttemptReport report)
     {
-        if (_jobs.TryGetValue(jobId, out var job))
+        lock (book.Gate)
         {
-            // A malformed answer (another sub-problem, a violation without witness) fails the job, as it would locally.
-            try { job.Ledger.Complete(leaseId, report); }
-            catch (InvalidOperationException e) { job.Ledger.Fail(leaseId, e); }
+            if (_jobs.TryGetValue(jobId, out var job))
+            {
+                // A malformed answer (another sub-problem, a violation without witness) fails the job, as it would locally.
+                try { job.Ledger.Complete(leaseId, report); }
+                catch (InvalidOperationException e) { job.Ledger.Fail(leaseId, e); }
+            }
+            return Task.CompletedTask;
         }
-        return Task.CompletedTask;
     }
 
     public Task Fail(string jobId, long leaseId, string error)
     {
-        if (_jobs.TryGetValue(jobId, out var job)) job.Ledger.Fail(leaseId, new InvalidOperationException(error));
-        return Task.CompletedTask;
+        lock (book.Gate)
+        {
+            if (_jobs.TryGetValue(jobId, out var job)) job.Ledger.Fail(leaseId, new InvalidOperationException(error));
+            return Task.CompletedTask;
+        }
     }
 
     public Task<string[]> Heartbeat(string worker, string[] jobs, HeldLease[] held)
     {
-        foreach (var group in held.GroupBy(h => h.JobId))
-            if (_jobs.TryGetValue(group.Key, out var job)) job.Ledger.Renew(group.Select(h => h.LeaseId));
-        foreach (var job in _jobs.Values) job.Ledger.Reclaim();
-        return Task.FromResult(jobs.Where(id => !_jobs.TryGetValue(id, out var job) || job.Ledger.Stopped.IsCancellationRequested || job.Ledger.IsFinished).ToArray());
+        lock (book.Gate)
+        {
+            foreach (var group in held.GroupBy(h => h.JobId))
+                if (_jobs.TryGetValue(group.Key, out var job)) job.Ledger.Renew(group.Select(h => h.LeaseId));
+            foreach (var job in _jobs.Values) job.Ledger.Reclaim();
+            return Task.FromResult(jobs.Where(id => !_jobs.TryGetValue(id, out var job) || job.Ledger.Stopped.IsCancellationRequested || job.Ledger.IsFinished).ToArray());
+        }
     }
 
     public Task<JobStatus> Status(string jobId)
     {
-        var job = Find(jobId);
-        job.Ledger.Reclaim();
-        return Task.FromResult(new JobStatus { Snapshot = job.Ledger.Snapshot(), Finished = job.Finished, Workers = job.Workers.Count });
+        lock (book.Gate)
+        {
+            var job = Find(jobId);
+            job.Ledger.Reclaim();
+            return Task.FromResult(new JobStatus { Snapshot = job.Ledger.Snapshot(), Finished = job.Finished, Workers = job.Workers.Count });
+        }
     }
 
     public Task<EngineResult> Result(string jobId)
     {
-        var job = Find(jobId);
-        if (!job.Finished) throw new InvalidOperationException($"job {jobId} is still running");
-        try
+        lock (book.Gate)
         {
-            var result = job.Ledger.Result(job.Ledger.Held().Count == 0);
-            return Task.FromResult(result);
-        }
-        finally
-        {
-            job.Log?.Dispose();
-            _jobs.Remove(jobId);
-            _order.Remove(jobId);
+            var job = Find(jobId);
+            if (!job.Finished) throw new InvalidOperationException($"job {jobId} is still running");
+            try
+            {
+                var result = job.Ledger.Result(job.Ledger.Held().Count == 0);
+                return Task.FromResult(result);
+            }
+            finally
+            {
+                job.Log?.Dispose();
+                _jobs.Remove(jobId);
+                _order.Remove(jobId);
+            }
         }
     }
 
     public Task Cancel(string jobId)
     {
-        if (_jobs.TryGetValue(jobId, out var job)) job.Ledger.Stop();
-        return Task.CompletedTask;
+        lock (book.Gate)
+        {
+            if (_jobs.TryGetValue(jobId, out var job)) job.Ledger.Stop();
+            return Task.CompletedTask;
+        }
     }
 
     private Job Find(string jobId) =>

@@ -76,7 +76,7 @@ public static class ClusterHost
 {
     /// <summary>The primary silo (or, with Redis, the silo named coordinator): owns the coordinator grain; its gateway (port + 1) takes clients.</summary>
     public static IHost Coordinator(IPAddress advertise, int port, Membership membership, bool verbose) =>
-        Silo(ClusterNames.CoordinatorSilo, advertise, port, port + 1, membership, verbose, null);
+        Silo(ClusterNames.CoordinatorSilo, advertise, port, port + 1, membership, verbose, services => services.AddSingleton<JobBook>());
 
     /// <summary>This process's silo name as a worker (host and process id: unique, and says where to look).</summary>
     public static string WorkerName => $"qequiv-worker-{Environment.MachineName}-{Environment.ProcessId}";

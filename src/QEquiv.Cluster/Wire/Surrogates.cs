@@ -252,6 +252,7 @@ public struct EngineResultSurrogate
     [Id(8)] public bool WorkersStopped;
     [Id(9)] public TimeSpan Elapsed;
     [Id(10)] public int Resumed;
+    [Id(11)] public int Reclaimed;
 }
 
 [RegisterConverter]
@@ -261,12 +262,13 @@ public sealed class EngineResultConverter : IConverter<EngineResult, EngineResul
         new(s.Status, s.Witness, s.Violation, s.Proved, s.Open, s.Roots, s.Attempts, s.DeadlineReached, s.WorkersStopped, s.Elapsed)
         {
             Resumed = s.Resumed,
+            Reclaimed = s.Reclaimed,
         };
 
     public EngineResultSurrogate ConvertToSurrogate(in EngineResult v) => new()
     {
         Status = v.Status, Witness = v.Witness, Violation = v.Violation, Proved = [.. v.Proved], Open = [.. v.Open],
         Roots = [.. v.Roots], Attempts = [.. v.Attempts], DeadlineReached = v.DeadlineReached, WorkersStopped = v.WorkersStopped,
-        Elapsed = v.Elapsed, Resumed = v.Resumed,
+        Elapsed = v.Elapsed, Resumed = v.Resumed, Reclaimed = v.Reclaimed,
     };
 }

@@ -16,6 +16,8 @@ public static class QdqExporter
 {
     public static byte[] ToBytes(QuantizedNetwork network)
     {
+        if (network.OutputBias is not null)
+            throw new NotSupportedException("a float bias after the final dequantization cannot be exported in the QDQ form");
         var w = new OnnxWriter("qequiv_quantized", "input", [1, network.InputSize], "output", [1, network.OutputSize]);
         var x = w.Node("QuantizeLinear", ["input", .. Params(w, network.InputQuantization)]);
         foreach (var stage in network.Stages)

@@ -127,6 +127,9 @@ public sealed record EngineResult(
 
     /// <summary>Attempts taken over from an earlier run's job log instead of being solved again.</summary>
     public int Resumed { get; init; }
+
+    /// <summary>Sub-problems handed out again because the worker holding them stopped renewing its lease (a cluster's dead worker).</summary>
+    public int Reclaimed { get; init; }
 }
 
 /// <summary>

@@ -107,6 +107,9 @@ public sealed class Ledger : IWorkSource
     /// <summary>Attempts taken over from an earlier run's log.</summary>
     public int Resumed { get; private set; }
 
+    /// <summary>Leases that expired (their worker presumed dead) and went back to the queue.</summary>
+    public int Reclaimed { get; private set; }
+
     public TimeSpan Elapsed => _clock.Elapsed;
 
     /// <summary>Blocking take for workers in this process.</summary>
@@ -195,6 +198,7 @@ public sealed class Ledger : IWorkSource
                 // Complete with itself as the child: the queue stops counting it as busy and hands it out again.
                 _queue.Complete([h.Lease.SubProblem]);
             }
+            Reclaimed += expired.Count;
             return expired.Count;
         }
     }
@@ -373,6 +377,7 @@ public sealed class Ledger : IWorkSource
                 _attempts.OrderBy(a => a.Start).ThenBy(a => a.SubProblemId).ToList(), deadline, workersStopped, _clock.Elapsed)
             {
                 Resumed = Resumed,
+                Reclaimed = Reclaimed,
             };
         }
     }

@@ -211,6 +211,7 @@ public static class Verifier
         }, notes);
         var engineSeconds = clock.Elapsed.TotalSeconds;
         if (!run.WorkersStopped) notes.Add("some solver calls did not return within the grace period after the stop");
+        if (run.Reclaimed > 0) notes.Add($"{run.Reclaimed} sub-problems went back to the queue after their worker stopped answering (lease expired)");
         if (run.Resumed > 0) notes.Add($"{run.Resumed} sub-problems finished by the earlier run were taken from the job log, not solved again");
 
         Witness? witness = run.Witness is { } found ? Confirm(n, q, found, options.Delta) : null;
