@@ -17,16 +17,18 @@ internal static class BenchCommand
         var output = new Option<string>("--out") { Description = "results CSV, one row per instance and strategy (rewritten atomically after each instance)", DefaultValueFactory = _ => "results.csv" };
         var strategy = new Option<string[]>("--strategy")
         {
-            Description = "configurations to compare in one run: monolithic, output or output+input, each optionally with :nodiff (differential bounds off), :wN (N workers; default all cores), :portfolio and :pK (K output-code pieces); repeat or comma-separate; the first is the baseline of the speed-ups (default: monolithic,output+input)",
+            Description = "configurations to compare in one run: monolithic, output or output+input, each optionally with :nodiff (differential bounds off), :wN (N workers; default all cores), :portfolio, :pK (K output-code pieces) and :cluster (on the cluster of --cluster); repeat or comma-separate; the first is the baseline of the speed-ups (default: monolithic,output+input)",
             AllowMultipleArgumentsPerToken = false,
         };
         var solver = VerifyCommand.SolverOption();
         var runtime = new ModelOptions().Runtime;
         var report = ReportCommand.ReportOption("results.csv, report.md (verdicts, total and median time, PAR-2 per configuration), cactus.png, and scatter.png with --compare");
         var compare = ReportCommand.CompareOption();
+        var cluster = ClusterCommands.ClusterOption();
+        var membership = ClusterCommands.MembershipOption();
         var command = new Command("bench", "Verify every instance of a list under each strategy; write a results CSV and summarise");
         command.Arguments.Add(instances);
-        foreach (var o in new Option[] { timeout, output, strategy, solver, runtime, report, compare }) command.Options.Add(o);
+        foreach (var o in new Option[] { timeout, output, strategy, solver, runtime, report, compare, cluster, membership }) command.Options.Add(o);
         command.SetAction(parse =>
         {
             var pair = ReportCommand.Check(parse.GetValue(report), parse.GetValue(compare));
@@ -38,7 +40,13 @@ internal static class BenchCommand
 
             var list = BenchInstances.Read(parse.GetValue(instances)!);
             var prepared = BenchRunner.Prepare(list, parse.GetValue(runtime));
-            var options = new BenchOptions(configurations, parse.GetValue(solver), parse.GetValue(runtime), cap);
+            var remote = ClusterCommands.Resolve(parse.GetValue(cluster), parse.GetValue(membership), "--cluster");
+            if (remote is null && configurations.Any(c => c.Cluster))
+                throw new BadInputException("--strategy: :cluster configurations need --cluster HOST:PORT or --membership redis://HOST:PORT");
+            // One client for the whole run, connected before the first instance: its start-up is not any instance's time.
+            var connection = remote is null ? default : ClusterCommands.Connect(remote);
+            using var host = connection.Host;
+            var options = new BenchOptions(configurations, parse.GetValue(solver), parse.GetValue(runtime), cap) { Cluster = connection.Runner };
             var done = new List<BenchResult>();
             var results = BenchRunner.Run(prepared, options, (p, rows) =>
             {

@@ -15,14 +15,16 @@ namespace QEquiv.Benchmarking;
 /// Written "monolithic", "output", "output+input", with modifiers ":nodiff", ":wN", ":portfolio", ":pK" (K output-code pieces),
 /// e.g. "output+input:w1".
 /// </summary>
+/// <param name="Cluster">Run the sub-problems on the cluster given to the run (<see cref="BenchOptions.Cluster"/>) instead of this process.</param>
 public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBounds = true, int Workers = 0, bool Portfolio = false,
-    int OutputPieces = VerifyOptions.DefaultOutputPieces)
+    int OutputPieces = VerifyOptions.DefaultOutputPieces, bool Cluster = false)
 {
     public string Name => Strategies.Name(Strategy) + (DifferentialBounds ? "" : ":nodiff") + (Workers == 0 ? "" : $":w{Workers}")
-        + (Portfolio ? ":portfolio" : "") + (OutputPieces == VerifyOptions.DefaultOutputPieces ? "" : $":p{OutputPieces}");
+        + (Portfolio ? ":portfolio" : "") + (OutputPieces == VerifyOptions.DefaultOutputPieces ? "" : $":p{OutputPieces}") + (Cluster ? ":cluster" : "");
     public override string ToString() => Name;
 
-    public VerificationReport Verify(PreparedInstance p, MilpBackend backend, TimeSpan? timeout, int seed, CancellationToken cancellation) =>
+    public VerificationReport Verify(PreparedInstance p, MilpBackend backend, TimeSpan? timeout, int seed, CancellationToken cancellation,
+        IJobRunner? cluster = null) =>
         Verifier.Verify(p.Float, p.Quantized, p.Box, new VerifyOptions(p.Instance.Delta, Strategy, backend, timeout, seed)
         {
             DifferentialBounds = DifferentialBounds,
@@ -30,12 +32,13 @@ public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBoun
             Portfolio = Portfolio,
             OutputPieces = OutputPieces,
             Cancellation = cancellation,
+            Runner = Cluster ? cluster ?? throw new BadInputException($"--strategy {Name}: a :cluster configuration needs --cluster HOST:PORT or --membership") : null,
         });
 
     /// <exception cref="BadInputException">an unknown strategy or modifier.</exception>
     public static BenchConfiguration Parse(string word)
     {
-        BadInputException Bad() => new($"--strategy: unknown configuration '{word}' (expected monolithic, output or output+input, optionally with :nodiff, :wN, :portfolio and :pK)");
+        BadInputException Bad() => new($"--strategy: unknown configuration '{word}' (expected monolithic, output or output+input, optionally with :nodiff, :wN, :portfolio, :pK and :cluster)");
         var parts = word.Split(':');
         if (!Strategies.TryParse(parts[0], out var s)) throw Bad();
         var configuration = new BenchConfiguration(s);
@@ -43,7 +46,8 @@ public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBoun
         {
             if (modifier == "nodiff") configuration = configuration with { DifferentialBounds = false };
             else if (modifier == "portfolio" && s != Strategy.Monolithic) configuration = configuration with { Portfolio = true };
-            else if (modifier.Length > 1 && modifier[0] == 'w' && int.TryParse(modifier[1..], NumberStyles.None, CultureInfo.InvariantCulture, out var w)
+            else if (modifier == "cluster" && s != Strategy.Monolithic && configuration.Workers == 0) configuration = configuration with { Cluster = true };
+            else if (modifier.Length > 1 && modifier[0] == 'w' && !configuration.Cluster && int.TryParse(modifier[1..], NumberStyles.None, CultureInfo.InvariantCulture, out var w)
                      && w >= 1 && s != Strategy.Monolithic)
                 configuration = configuration with { Workers = w };
             else if (modifier.Length > 1 && modifier[0] == 'p' && int.TryParse(modifier[1..], NumberStyles.None, CultureInfo.InvariantCulture, out var k)
@@ -64,6 +68,8 @@ public sealed record BenchOptions(
     int Seed = 0)
 {
     public CancellationToken Cancellation { get; init; }
+    /// <summary>Where :cluster configurations run their sub-problems.</summary>
+    public IJobRunner? Cluster { get; init; }
 }
 
 /// <summary>One (instance, strategy) run: the row of the results CSV. Seconds are rounded to milliseconds so the
@@ -171,7 +177,7 @@ public static class BenchRunner
             {
                 if (options.Cancellation.IsCancellationRequested) return all;
                 var timeout = p.Instance.EffectiveTimeout(options.TimeoutCap);
-                var report = configuration.Verify(p, options.Backend, timeout, options.Seed, options.Cancellation);
+                var report = configuration.Verify(p, options.Backend, timeout, options.Seed, options.Cancellation, options.Cluster);
                 mine.Add(BenchResult.From(p.Index, p.Instance, configuration, timeout, report));
             }
             all.AddRange(mine);
