@@ -85,8 +85,27 @@ internal static class VerifyCommand
                 throw new BadInputException("--workers: with --cluster every worker process sets its own (qequiv worker --workers N)");
             var connection = remote is null ? default : ClusterCommands.Connect(remote);
             VerificationReport report;
-            using (connection.Host)
-                report = ProgressDisplay.Run(parse.GetValue(quiet), progress => Verifier.Verify(n, q, box, options with { Progress = progress, Runner = connection.Runner }));
+            // The first Ctrl+C stops the run and still reports what was proved (and, on a cluster, cancels the job on
+            // the workers); a second one ends the process at once.
+            using var interrupt = new CancellationTokenSource();
+            void OnCancel(object? _, ConsoleCancelEventArgs e)
+            {
+                if (interrupt.IsCancellationRequested) return;
+                e.Cancel = true;
+                Console.Error.WriteLine("interrupted: stopping (Ctrl+C again to quit at once)");
+                interrupt.Cancel();
+            }
+            Console.CancelKeyPress += OnCancel;
+            try
+            {
+                using (connection.Host)
+                    report = ProgressDisplay.Run(parse.GetValue(quiet), progress => Verifier.Verify(n, q, box,
+                        options with { Progress = progress, Runner = connection.Runner, Cancellation = interrupt.Token }));
+            }
+            finally
+            {
+                Console.CancelKeyPress -= OnCancel;
+            }
             Console.WriteLine(report.Verdict.ToString().ToLowerInvariant());
             PrintSummary(report);
             if (report.Witness is { } witness)

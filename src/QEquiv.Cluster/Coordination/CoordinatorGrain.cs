@@ -60,6 +60,9 @@ public sealed class CoordinatorGrain(JobBook book) : Grain, ICoordinatorGrain
     public static readonly TimeSpan LeaseTime = TimeSpan.FromSeconds(5);
     /// <summary>As in the local engine: after a stop, wait this long for workers to return their leases.</summary>
     private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(1);
+    /// <summary>A client polls its job's status five times a second; a job nobody asked about for this long lost its
+    /// client (killed) and is stopped and forgotten, so that its workers move on.</summary>
+    public static readonly TimeSpan AbandonedAfter = TimeSpan.FromSeconds(30);
 
     private Dictionary<string, Job> _jobs => book.Jobs;
     private List<string> _order => book.Order;
@@ -72,6 +75,7 @@ public sealed class CoordinatorGrain(JobBook book) : Grain, ICoordinatorGrain
         public JobLog? Log { get; } = log;
         public Dictionary<string, int> Workers { get; } = [];
         public Stopwatch? SinceStop { get; set; }
+        public Stopwatch SincePoll { get; } = Stopwatch.StartNew();
 
         public int Number(string worker)
         {
@@ -180,6 +184,13 @@ public sealed class CoordinatorGrain(JobBook book) : Grain, ICoordinatorGrain
             foreach (var group in held.GroupBy(h => h.JobId))
                 if (_jobs.TryGetValue(group.Key, out var job)) job.Ledger.Renew(group.Select(h => h.LeaseId));
             foreach (var job in _jobs.Values) job.Ledger.Reclaim();
+            foreach (var abandoned in _jobs.Values.Where(j => j.SincePoll.Elapsed > AbandonedAfter).ToList())
+            {
+                abandoned.Ledger.Stop();
+                abandoned.Log?.Dispose();
+                _jobs.Remove(abandoned.Id);
+                _order.Remove(abandoned.Id);
+            }
             return Task.FromResult(jobs.Where(id => !_jobs.TryGetValue(id, out var job) || job.Ledger.Stopped.IsCancellationRequested || job.Ledger.IsFinished).ToArray());
         }
     }
@@ -189,6 +200,7 @@ public sealed class CoordinatorGrain(JobBook book) : Grain, ICoordinatorGrain
         lock (book.Gate)
         {
             var job = Find(jobId);
+            job.SincePoll.Restart();
             job.Ledger.Reclaim();
             return Task.FromResult(new JobStatus { Snapshot = job.Ledger.Snapshot(), Finished = job.Finished, Workers = job.Workers.Count });
         }

@@ -27,8 +27,10 @@ public static class MilpBackends
     /// SCIP without presolve, and by fixing the integer codes of the better solution) on a 3-5-4-2 encoding whose
     /// optimum sits on rounding-band boundaries. Disabling dual reductions or tightening feastol did not help;
     /// disabling presolve did. Soundness first: presolve stays off until the cause is understood.
+    /// SCIP also takes over SIGINT while it solves (misc/catchctrlc): Ctrl+C then only cut the current MILP short and
+    /// never reached QEquiv, so a run could not be interrupted; the process keeps the signal.
     /// </summary>
-    public const string ScipSafeParameters = "presolving/maxrounds = 0\n";
+    public const string ScipSafeParameters = "presolving/maxrounds = 0\nmisc/catchctrlc = FALSE\n";
 
     /// <summary>
     /// A fresh single-threaded MIP solver. Single-threaded because the scheduling layer runs several
