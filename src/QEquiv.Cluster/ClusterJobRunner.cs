@@ -29,11 +29,14 @@ public sealed class ClusterJobRunner(IGrainFactory grains, string where) : IJobR
             throw new BadInputException("--cluster: a custom split heuristic cannot travel to remote workers");
         var ticket = new JobTicket
         {
-            PlanJson = plan.ToJson(),
-            FloatModel = JobPlan.ModelBytes(run.Float.Source),
-            QuantizedModel = JobPlan.ModelBytes(run.Quantized.Source),
-            FloatName = Path.GetFileName(run.Float.Source),
-            QuantizedName = Path.GetFileName(run.Quantized.Source),
+            Job = new JobModels
+            {
+                PlanJson = plan.ToJson(),
+                FloatModel = JobPlan.ModelBytes(run.Float.Source),
+                QuantizedModel = JobPlan.ModelBytes(run.Quantized.Source),
+                FloatName = Path.GetFileName(run.Float.Source),
+                QuantizedName = Path.GetFileName(run.Quantized.Source),
+            },
             Timeout = run.Timeout,
             Log = run.Log,
             Resume = run.Resume,

@@ -115,7 +115,7 @@ public sealed class CoordinatorGrain(JobBook book) : Grain, ICoordinatorGrain
     {
         lock (book.Gate)
         {
-            var plan = JobPlan.FromJson(ticket.PlanJson);
+            var plan = JobPlan.FromJson(ticket.Job.PlanJson);
             var replay = ticket.Resume && ticket.Log is { } path ? JobLog.Read(path)?.Entries : null;
             var log = ticket.Log is { } p ? JobLog.Open(p, plan, ticket.Resume) : null;
             var ledger = new Ledger(plan.Pieces, plan.EngineOptions(null, 0, ticket.Timeout) with { Journal = log is null ? null : log.Append },
@@ -136,11 +136,7 @@ public sealed class CoordinatorGrain(JobBook book) : Grain, ICoordinatorGrain
     {
         lock (book.Gate)
         {
-            var t = Find(jobId).Ticket;
-            return Task.FromResult(new JobModels
-            {
-                PlanJson = t.PlanJson, FloatModel = t.FloatModel, QuantizedModel = t.QuantizedModel, FloatName = t.FloatName, QuantizedName = t.QuantizedName,
-            });
+            return Task.FromResult(Find(jobId).Ticket.Job);
         }
     }
 

@@ -2,24 +2,8 @@ using QEquiv.Scheduling;
 
 namespace QEquiv.Cluster.Wire;
 
-/// <summary>A job as a client submits it: the plan (JSON, as it heads a job log) and both models as bytes, so workers need
-/// no shared file system.</summary>
-[GenerateSerializer, Immutable]
-public sealed class JobTicket
-{
-    [Id(0)] public required string PlanJson { get; init; }
-    [Id(1)] public required byte[] FloatModel { get; init; }
-    [Id(2)] public required byte[] QuantizedModel { get; init; }
-    [Id(3)] public required string FloatName { get; init; }
-    [Id(4)] public required string QuantizedName { get; init; }
-    /// <summary>Wall time for the engine phase, counted on the coordinator from submission; null: none.</summary>
-    [Id(5)] public TimeSpan? Timeout { get; init; }
-    /// <summary>Job log path on the coordinator's machine; null: none.</summary>
-    [Id(6)] public string? Log { get; init; }
-    [Id(7)] public bool Resume { get; init; }
-}
-
-/// <summary>What a worker needs to build its solver for a job.</summary>
+/// <summary>What a worker needs to build its solver for a job: the plan (JSON, as it heads a job log) and both models
+/// as bytes, so workers need no shared file system.</summary>
 [GenerateSerializer, Immutable]
 public sealed class JobModels
 {
@@ -28,6 +12,18 @@ public sealed class JobModels
     [Id(2)] public required byte[] QuantizedModel { get; init; }
     [Id(3)] public required string FloatName { get; init; }
     [Id(4)] public required string QuantizedName { get; init; }
+}
+
+/// <summary>A job as a client submits it: what workers get, and the run's own limits.</summary>
+[GenerateSerializer, Immutable]
+public sealed class JobTicket
+{
+    [Id(0)] public required JobModels Job { get; init; }
+    /// <summary>Wall time for the engine phase, counted on the coordinator from submission; null: none.</summary>
+    [Id(1)] public TimeSpan? Timeout { get; init; }
+    /// <summary>Job log path on the coordinator's machine; null: none.</summary>
+    [Id(2)] public string? Log { get; init; }
+    [Id(3)] public bool Resume { get; init; }
 }
 
 /// <summary>The coordinator's answer to a worker asking for work: a lease, wait (others may still add work), or done.</summary>
