@@ -171,6 +171,37 @@ public class ClusterTests(LocalCluster cluster)
         }
     }
 
+    [Fact]
+    public void ClusterCommandsRefuseBadInputWithOneLineErrors()
+    {
+        var models = new[] { "--float", FloatPath, "--quant", QuantPath, "--center", Path.Combine(TestData.RepoRoot, "bench/centers/row1.csv"), "--eps", "0.0015", "--clip", "0,1", "--delta", "0.04", "--quiet" };
+        string[] Verify(params string[] extra) => ["verify", .. models, .. extra];
+        var cases = new (string[] Args, string Message)[]
+        {
+            (["worker"], "give --join HOST:PORT or --membership"),
+            (["worker", "--join", "127.0.0.1:notaport"], "--join: '127.0.0.1:notaport' is not HOST:PORT"),
+            (["worker", "--membership", "http://x:1"], "--membership: expected redis://HOST:PORT"),
+            (["worker", "--join", $"127.0.0.1:{cluster.Port}", "--workers", "0"], "--workers: must be ≥ 1"),
+            (["coordinator", "--port", cluster.Port.ToString()], $"port {cluster.Port} is in use"),
+            (Verify("--cluster", cluster.Address, "--strategy", "monolithic"), "the monolithic strategy is one MILP"),
+            (Verify("--cluster", cluster.Address, "--workers", "2"), "every worker process sets its own"),
+        };
+        foreach (var (args, message) in cases)
+        {
+            var (exit, _, err) = CliRunner.Run(args);
+            Assert.True(exit == 2, $"`qequiv {string.Join(' ', args)}` exited {exit}: {err}");
+            Assert.Contains(message, err);
+            Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.StartsWith("error:"));
+        }
+
+        // A coordinator nobody runs: the client gives up within seconds, before the front end does any work.
+        var clock = Stopwatch.StartNew();
+        var (code, _, error) = CliRunner.Run(Verify("--cluster", "127.0.0.1:1"));
+        Assert.Equal(2, code);
+        Assert.Contains("cannot reach the coordinator at 127.0.0.1:1", error);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"took {clock.Elapsed.TotalSeconds:F0} s");
+    }
+
     private static int EntryLines(string log)
     {
         try

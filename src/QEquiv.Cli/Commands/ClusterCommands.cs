@@ -25,6 +25,8 @@ internal static class ClusterCommands
             if (p is < 1 or > 65534) throw new BadInputException($"--port: must be from 1 to 65534, got {p}");
             var advertise = parse.GetValue(host) is { } h ? Membership.Resolve(h, "--host") : Membership.DefaultAddress();
             var m = parse.GetValue(membership) is { } url ? Membership.FromRedis(url) : new Membership(new IPEndPoint(advertise, p), null);
+            EnsureFree(p);
+            EnsureFree(p + 1);
             using var silo = ClusterHost.Coordinator(advertise, p, m, parse.GetValue(verbose));
             Start(silo, $"port {p}");
             Console.WriteLine($"coordinator at {advertise}:{p} (clients: port {p + 1}); membership: {(m.Redis is { } r ? $"redis {r}" : "this primary silo")}");
@@ -52,6 +54,7 @@ internal static class ClusterCommands
             var peer = m.Primary?.Address ?? Membership.Resolve(m.Redis!.Split(':')[0], "--membership");
             var advertise = parse.GetValue(host) is { } h ? Membership.Resolve(h, "--host") : Membership.LocalAddressTowards(peer);
             using var silo = ClusterHost.Worker(advertise, m, w, parse.GetValue(verbose), line => Console.Error.WriteLine(line));
+            Console.Error.WriteLine($"joining {(m.Primary is { } target ? $"the coordinator at {target}" : $"redis {m.Redis}")} (for up to {ClusterHost.JoinTimeout.TotalSeconds:F0} s)");
             Start(silo, m.Primary is { } pr ? $"the coordinator at {pr}" : $"redis {m.Redis}");
             Console.WriteLine($"worker {ClusterHost.WorkerName} joined {(m.Primary is { } p ? $"{p}" : $"redis {m.Redis}")} with {w} workers");
             silo.WaitForShutdown();
@@ -92,9 +95,26 @@ internal static class ClusterCommands
         catch (Exception e) when (e is not BadInputException)
         {
             host.Dispose();
-            throw new BadInputException($"--cluster: cannot reach the coordinator at {where} ({e.Message})");
+            throw new BadInputException($"--cluster: cannot reach the coordinator at {where} ({e.GetBaseException().Message})");
         }
         return (host, new ClusterJobRunner(host.Services.GetRequiredService<IGrainFactory>(), where));
+    }
+
+    /// <summary>
+    /// Orleans listens with address reuse, so a second coordinator on a busy port would start and share the port's
+    /// connections with the first; a plain bind first tells the user instead.
+    /// </summary>
+    private static void EnsureFree(int port)
+    {
+        try
+        {
+            using var probe = new System.Net.Sockets.TcpListener(IPAddress.Any, port);
+            probe.Start();
+        }
+        catch (System.Net.Sockets.SocketException e)
+        {
+            throw new BadInputException($"--port: port {port} is in use ({e.Message}); is another coordinator running?");
+        }
     }
 
     private static void Start(IHost silo, string what)
@@ -105,7 +125,8 @@ internal static class ClusterCommands
         }
         catch (Exception e) when (e is not BadInputException)
         {
-            throw new BadInputException($"cannot start the silo ({what}): {e.Message}");
+            // Orleans wraps the cause (refused connection, port in use) in exceptions whose messages carry stack traces.
+            throw new BadInputException($"cannot start the silo ({what}): {e.GetBaseException().Message}");
         }
     }
 }

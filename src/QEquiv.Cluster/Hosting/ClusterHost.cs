@@ -89,6 +89,12 @@ public static class ClusterHost
             services.AddHostedService(sp => new WorkerPoolService(new WorkerPool(sp.GetRequiredService<IGrainFactory>(), name, workers, log))));
     }
 
+    /// <summary>How long a silo keeps trying to join the cluster before giving up.</summary>
+    public static readonly TimeSpan JoinTimeout = TimeSpan.FromMinutes(1);
+
+    /// <summary>Connection attempts of a client, a second apart, before it gives up on the coordinator.</summary>
+    public const int ConnectAttempts = 5;
+
     /// <summary>A client that reaches the coordinator's gateway (or finds it through Redis).</summary>
     public static IHost Client(Membership membership, bool verbose)
     {
@@ -99,6 +105,15 @@ public static class ClusterHost
             client.Configure<ClusterOptions>(o => { o.ClusterId = ClusterNames.ClusterId; o.ServiceId = ClusterNames.ServiceId; });
             if (membership.Redis is { } redis) client.UseRedisClustering(redis);
             else client.UseStaticClustering(new IPEndPoint(membership.Primary!.Address, membership.Primary.Port + 1));
+            // Orleans would keep retrying an unreachable gateway for minutes; a user who mistyped the address should
+            // hear so within seconds.
+            var attempts = 0;
+            client.UseConnectionRetryFilter(async (_, cancellation) =>
+            {
+                if (++attempts > ConnectAttempts) return false;
+                await Task.Delay(TimeSpan.FromSeconds(1), cancellation);
+                return true;
+            });
         });
         return builder.Build();
     }
@@ -116,6 +131,9 @@ public static class ClusterHost
             if (membership.Redis is { } redis) silo.UseRedisClustering(redis);
             else silo.UseDevelopmentClustering(o => o.PrimarySiloEndpoint = membership.Primary);
             silo.AddPlacementDirector<CoordinatorPlacement, CoordinatorPlacementDirector>();
+            // A worker started before its coordinator (common under a batch scheduler) keeps trying to join for a
+            // minute, then fails with an error instead of Orleans' silent five minutes.
+            silo.Configure<ClusterMembershipOptions>(o => o.MaxJoinAttemptTime = JoinTimeout);
         });
         services?.Invoke(builder.Services);
         return builder.Build();
