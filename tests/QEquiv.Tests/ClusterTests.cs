@@ -132,6 +132,9 @@ public class ClusterTests(LocalCluster cluster)
         Assert.True(run.WorkersStopped, "some worker did not hand its lease back after the witness");
         var timeline = string.Join("; ", run.Attempts.Select(a => $"#{a.SubProblemId} w{a.Worker} {a.Start.TotalSeconds:F2}-{a.End.TotalSeconds:F2} {a.Outcome}{(a.Cancelled ? " (stopped)" : "")}"));
         Assert.True(run.Attempts.Select(a => a.Worker).Distinct().Count() == 2, $"only one worker took part: {timeline}");
+        // Every worker number has a name saying which process (and thread) it was.
+        Assert.All(run.Attempts, a => Assert.StartsWith("qequiv-worker-", run.WorkerNames[a.Worker]));
+        Assert.Equal(2, run.Attempts.Select(a => run.WorkerNames[a.Worker].Split('/')[0]).Distinct().Count());
         var found = run.Attempts.Where(a => a.Outcome == SubProblemOutcome.Violated).Min(a => a.End);
         // Workers learn of the stop from their half-second heartbeat, so the bound is the local one plus that period.
         Assert.All(run.Attempts, a => Assert.True(a.End - found < TimeSpan.FromSeconds(1.5),

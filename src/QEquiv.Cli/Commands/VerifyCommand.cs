@@ -260,6 +260,9 @@ internal static class VerifyCommand
                 bound = s.Bound,
                 nodes = s.Nodes,
                 worker = a?.Worker,
+                // A cluster worker's name (machine, process, thread); a resumed attempt's worker belonged to the earlier run.
+                workerName = a is { Resumed: false } && a.Worker < r.Engine!.WorkerNames.Count ? r.Engine.WorkerNames[a.Worker] : null,
+                resumed = a?.Resumed,
                 start = a?.Start.TotalSeconds,
                 end = a?.End.TotalSeconds,
                 timeLimit = a?.Timeout.TotalSeconds,

@@ -211,7 +211,7 @@ public sealed class CoordinatorGrain(JobBook book) : Grain, ICoordinatorGrain
             try
             {
                 var result = job.Ledger.Result(job.Ledger.Held().Count == 0);
-                return Task.FromResult(result);
+                return Task.FromResult(result with { WorkerNames = job.Workers.OrderBy(w => w.Value).Select(w => w.Key).ToList() });
             }
             finally
             {

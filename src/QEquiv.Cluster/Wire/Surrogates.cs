@@ -253,6 +253,7 @@ public struct EngineResultSurrogate
     [Id(9)] public TimeSpan Elapsed;
     [Id(10)] public int Resumed;
     [Id(11)] public int Reclaimed;
+    [Id(12)] public string[] WorkerNames;
 }
 
 [RegisterConverter]
@@ -263,6 +264,7 @@ public sealed class EngineResultConverter : IConverter<EngineResult, EngineResul
         {
             Resumed = s.Resumed,
             Reclaimed = s.Reclaimed,
+            WorkerNames = s.WorkerNames ?? [],
         };
 
     public EngineResultSurrogate ConvertToSurrogate(in EngineResult v) => new()
@@ -270,5 +272,6 @@ public sealed class EngineResultConverter : IConverter<EngineResult, EngineResul
         Status = v.Status, Witness = v.Witness, Violation = v.Violation, Proved = [.. v.Proved], Open = [.. v.Open],
         Roots = [.. v.Roots], Attempts = [.. v.Attempts], DeadlineReached = v.DeadlineReached, WorkersStopped = v.WorkersStopped,
         Elapsed = v.Elapsed, Resumed = v.Resumed, Reclaimed = v.Reclaimed,
+        WorkerNames = [.. v.WorkerNames],
     };
 }

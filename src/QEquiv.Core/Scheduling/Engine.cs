@@ -130,6 +130,10 @@ public sealed record EngineResult(
 
     /// <summary>Sub-problems handed out again because the worker holding them stopped renewing its lease (a cluster's dead worker).</summary>
     public int Reclaimed { get; init; }
+
+    /// <summary>Names of the workers by <see cref="Attempt.Worker"/> number when they have any (a cluster's process/thread);
+    /// empty for threads of this process.</summary>
+    public IReadOnlyList<string> WorkerNames { get; init; } = [];
 }
 
 /// <summary>
