@@ -365,4 +365,31 @@ public class SchedulingTests
         var ids = resumed.Attempts.Select(a => a.SubProblemId).ToList();
         Assert.Equal(ids.Count, ids.Distinct().Count());
     }
+
+    [Fact]
+    public void IdleCoresCanBeBorrowedOnlyWhileTheirWorkersWait()
+    {
+        // Two workers, one sub-problem: while it is solved one core is idle and can be lent; with two sub-problems none is.
+        var cores = new CoreBudget(2);
+        var lent = new ConcurrentBag<(int Roots, int Borrowed)>();
+        foreach (var roots in new[] { 1, 2 })
+        {
+            using var bothBusy = new CountdownEvent(roots);
+            var solver = new FakeSolver((_, _, _) =>
+            {
+                bothBusy.Signal();
+                bothBusy.Wait(TimeSpan.FromSeconds(10)); // every root is being solved before anyone borrows
+                var k = cores.Borrow(2);
+                lent.Add((roots, k));
+                cores.Release(k);
+                return SubProblemOutcome.Proved;
+            });
+            var run = new Engine(solver, new EngineOptions(2, TimeSpan.FromSeconds(5)) { Cores = cores })
+                .Run(Enumerable.Range(0, roots).Select(k => Root(k, Unit2, output: k)).ToList());
+            Assert.Equal(EngineStatus.Proved, run.Status);
+            Assert.Equal(0, cores.Used); // every worker gave its core back
+        }
+        Assert.Equal([1], lent.Where(l => l.Roots == 1).Select(l => l.Borrowed));
+        Assert.Equal([0, 0], lent.Where(l => l.Roots == 2).Select(l => l.Borrowed));
+    }
 }

@@ -25,6 +25,7 @@ public sealed class WorkerPool : IDisposable
     private readonly Action<string> _log;
     private readonly CancellationTokenSource _shutdown = new();
     private readonly ConcurrentDictionary<string, Lazy<JobContext>> _jobs = new();
+    private readonly CoreBudget _cores;
 
     /// <param name="name">This process's name in the cluster (worker names are name/0, name/1, …).</param>
     public WorkerPool(IGrainFactory grains, string name, int workers, Action<string>? log = null)
@@ -34,6 +35,7 @@ public sealed class WorkerPool : IDisposable
         _name = name;
         _workers = workers;
         _log = log ?? (_ => { });
+        _cores = new CoreBudget(workers);
     }
 
     private ICoordinatorGrain Coordinator => _grains.GetGrain<ICoordinatorGrain>(0);
@@ -62,7 +64,7 @@ public sealed class WorkerPool : IDisposable
                     _shutdown.Token.WaitHandle.WaitOne(IdlePoll);
                     continue;
                 }
-                WorkerLoop.Run(slot, job, job.Setup.Solver, job.Planner);
+                WorkerLoop.Run(slot, _cores.Around(job), job.Setup.Solver, job.Planner);
             }
             catch (Exception e) when (!_shutdown.IsCancellationRequested)
             {
@@ -142,6 +144,8 @@ public sealed class WorkerPool : IDisposable
             var n = OnnxImporter.LoadFloat(m.FloatName, m.FloatModel);
             var q = OnnxImporter.LoadQuantized(m.QuantizedName, m.QuantizedModel);
             var setup = plan.CreateWorker(n, q);
+            // Idle threads of this process race on its MILPs, as in a local run; other machines' cores are theirs.
+            if (plan.Settings.RaceSpareCores) setup.Solver.Cores = pool._cores;
             pool._log($"worker {pool._name}: joined job {id[..8]} ({plan.Pieces.Count} pieces, δ {plan.Delta:G6})");
             return new JobContext(pool, id, setup, new SplitPlanner(plan.EngineOptions(setup)));
         }

@@ -17,10 +17,10 @@ namespace QEquiv.Benchmarking;
 /// </summary>
 /// <param name="Cluster">Run the sub-problems on the cluster given to the run (<see cref="BenchOptions.Cluster"/>) instead of this process.</param>
 public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBounds = true, int Workers = 0, bool Portfolio = false,
-    int OutputPieces = VerifyOptions.DefaultOutputPieces, bool Cluster = false)
+    int OutputPieces = VerifyOptions.DefaultOutputPieces, bool Cluster = false, bool RaceSpareCores = true)
 {
     public string Name => Strategies.Name(Strategy) + (DifferentialBounds ? "" : ":nodiff") + (Workers == 0 ? "" : $":w{Workers}")
-        + (Portfolio ? ":portfolio" : "") + (OutputPieces == VerifyOptions.DefaultOutputPieces ? "" : $":p{OutputPieces}") + (Cluster ? ":cluster" : "");
+        + (Portfolio ? ":portfolio" : "") + (OutputPieces == VerifyOptions.DefaultOutputPieces ? "" : $":p{OutputPieces}") + (Cluster ? ":cluster" : "") + (RaceSpareCores ? "" : ":norace");
     public override string ToString() => Name;
 
     public VerificationReport Verify(PreparedInstance p, MilpBackend backend, TimeSpan? timeout, int seed, CancellationToken cancellation,
@@ -31,6 +31,7 @@ public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBoun
             Workers = Workers,
             Portfolio = Portfolio,
             OutputPieces = OutputPieces,
+            RaceSpareCores = RaceSpareCores,
             Cancellation = cancellation,
             Runner = Cluster ? cluster ?? throw new BadInputException($"--strategy {Name}: a :cluster configuration needs --cluster HOST:PORT or --membership") : null,
         });
@@ -38,13 +39,14 @@ public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBoun
     /// <exception cref="BadInputException">an unknown strategy or modifier.</exception>
     public static BenchConfiguration Parse(string word)
     {
-        BadInputException Bad() => new($"--strategy: unknown configuration '{word}' (expected monolithic, output or output+input, optionally with :nodiff, :wN, :portfolio, :pK and :cluster)");
+        BadInputException Bad() => new($"--strategy: unknown configuration '{word}' (expected monolithic, output or output+input, optionally with :nodiff, :wN, :portfolio, :pK, :cluster and :norace)");
         var parts = word.Split(':');
         if (!Strategies.TryParse(parts[0], out var s)) throw Bad();
         var configuration = new BenchConfiguration(s);
         foreach (var modifier in parts.Skip(1))
         {
             if (modifier == "nodiff") configuration = configuration with { DifferentialBounds = false };
+            else if (modifier == "norace" && s != Strategy.Monolithic) configuration = configuration with { RaceSpareCores = false };
             else if (modifier == "portfolio" && s != Strategy.Monolithic) configuration = configuration with { Portfolio = true };
             else if (modifier == "cluster" && s != Strategy.Monolithic && configuration.Workers == 0) configuration = configuration with { Cluster = true };
             else if (modifier.Length > 1 && modifier[0] == 'w' && !configuration.Cluster && int.TryParse(modifier[1..], NumberStyles.None, CultureInfo.InvariantCulture, out var w)

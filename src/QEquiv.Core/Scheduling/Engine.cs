@@ -47,6 +47,8 @@ public sealed record EngineOptions(
     /// </summary>
     public Func<SubProblem, IReadOnlyList<Box>, bool>? SplitPays { get; init; }
     public double RetryFactor { get; init; } = 3;
+    /// <summary>The process's cores, which workers hold while they solve and idle ones a solver may borrow; null: not counted.</summary>
+    public CoreBudget? Cores { get; init; }
     /// <summary>Called with every finished attempt, in the order they finish (a job log appends them; thread-safe, may block briefly).</summary>
     public Action<LedgerEntry>? Journal { get; init; }
 
@@ -165,7 +167,8 @@ public sealed class Engine(ISubProblemSolver solver, EngineOptions? options = nu
             var index = w;
             // Dedicated threads, not pool tasks: each solver call blocks for seconds, and a starved pool would
             // delay the very workers that must notice a stop.
-            new Thread(() => { try { WorkerLoop.Run(index, ledger, _solver, planner); } finally { allDone.Signal(); } })
+            var source = _options.Cores?.Around(ledger) ?? ledger;
+            new Thread(() => { try { WorkerLoop.Run(index, source, _solver, planner); } finally { allDone.Signal(); } })
             {
                 IsBackground = true,
                 Name = $"qequiv-worker-{index}",

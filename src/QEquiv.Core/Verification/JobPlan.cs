@@ -29,6 +29,10 @@ public sealed record JobSettings(
     int MaxDepth,
     double RetryFactor)
 {
+    /// <summary>With one configuration, race the default portfolio's other members on cores of the process that sit idle
+    /// (fewer open pieces than workers); off only for ablations.</summary>
+    public bool RaceSpareCores { get; init; } = true;
+
     public const string GradientSmearSplit = "gradient-smear";
     public const string WidestSplit = "widest";
 }
@@ -223,8 +227,11 @@ public sealed class LocalJobRunner : IJobRunner
         var worker = plan.CreateWorker(run.Float, run.Quantized, run.Split, setupNotes);
         var replay = run.Resume && run.Log is { } path ? JobLog.Read(path)?.Entries : null;
         using var log = run.Log is { } p ? JobLog.Open(p, plan, run.Resume) : null;
-        var engine = new Engine(worker.Solver, plan.EngineOptions(worker, run.Workers, run.Timeout) with
+        var options = plan.EngineOptions(worker, run.Workers, run.Timeout);
+        if (plan.Settings.RaceSpareCores) worker.Solver.Cores = new CoreBudget(options.WorkerCount);
+        var engine = new Engine(worker.Solver, options with
         {
+            Cores = worker.Solver.Cores,
             Cancellation = run.Cancellation,
             Progress = run.Progress,
             Journal = log is null ? null : log.Append,

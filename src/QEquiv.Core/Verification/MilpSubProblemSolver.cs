@@ -49,6 +49,15 @@ public sealed class MilpSubProblemSolver : ISubProblemSolver
     {
     }
 
+    /// <summary>
+    /// The process's cores: with one configuration, a MILP started while some are idle borrows them to race
+    /// <see cref="SpareRacers"/> beside it. Null: never (tests, ablations; a cluster worker sets its own).
+    /// </summary>
+    public CoreBudget? Cores { get; set; }
+
+    /// <summary>What idle cores race, in order: another SCIP search, then HiGHS (the default portfolio's members).</summary>
+    public static IReadOnlyList<SolverConfiguration> SpareRacers => SolverConfiguration.DefaultPortfolio;
+
     /// <summary>Notes from bounding and solving (spurious candidates, bounds not used), in arrival order.</summary>
     public IReadOnlyList<string> Notes => [.. _notes];
 
@@ -95,10 +104,21 @@ public sealed class MilpSubProblemSolver : ISubProblemSolver
         var left = timeout - clock.Elapsed;
         if (left <= TimeSpan.Zero || cancellation.IsCancellationRequested)
             return new SubProblemResult(problem, DecidedBy.Open, SubProblemOutcome.Unknown, clock.Elapsed.TotalSeconds, Bound: bound);
-        var result = _portfolio.Count == 1
-            ? SolveWith(_portfolio[0], problem, fb, qb, diff, left, cancellation)
-            : Race(problem, fb, qb, diff, left, cancellation);
-        return result with { Seconds = clock.Elapsed.TotalSeconds };
+        if (_portfolio.Count > 1)
+            return Race(_portfolio, problem, fb, qb, diff, left, cancellation) with { Seconds = clock.Elapsed.TotalSeconds };
+        // Plain solving: idle cores of this process (fewer open pieces than workers) race other configurations too.
+        var spare = Cores?.Borrow(SpareRacers.Count(c => c.Name != _portfolio[0].Name)) ?? 0;
+        try
+        {
+            var result = spare == 0
+                ? SolveWith(_portfolio[0], problem, fb, qb, diff, left, cancellation)
+                : Race([_portfolio[0], .. SpareRacers.Where(c => c.Name != _portfolio[0].Name).Take(spare)], problem, fb, qb, diff, left, cancellation);
+            return result with { Seconds = clock.Elapsed.TotalSeconds };
+        }
+        finally
+        {
+            if (spare > 0) Cores!.Release(spare);
+        }
     }
 
     private SubProblemResult SolveWith(SolverConfiguration c, SubProblem p, FloatNetworkBounds fb, QuantizedNetworkBounds qb, DifferenceBounds? diff,
@@ -116,12 +136,12 @@ public sealed class MilpSubProblemSolver : ISubProblemSolver
     /// Tier-2 parallelism: every configuration solves the same MILP on its own thread; the first proof or checked witness
     /// interrupts the others. With no definitive answer, the tightest dual bound among them is kept (each is sound).
     /// </summary>
-    private SubProblemResult Race(SubProblem p, FloatNetworkBounds fb, QuantizedNetworkBounds qb, DifferenceBounds? diff,
-        TimeSpan limit, CancellationToken cancellation)
+    private SubProblemResult Race(IReadOnlyList<SolverConfiguration> portfolio, SubProblem p, FloatNetworkBounds fb, QuantizedNetworkBounds qb,
+        DifferenceBounds? diff, TimeSpan limit, CancellationToken cancellation)
     {
         using var race = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-        var results = new SubProblemResult?[_portfolio.Count];
-        var threads = new Thread[_portfolio.Count];
+        var results = new SubProblemResult?[portfolio.Count];
+        var threads = new Thread[portfolio.Count];
         Exception? failure = null;
         for (var k = 0; k < threads.Length; k++)
         {
@@ -130,7 +150,7 @@ public sealed class MilpSubProblemSolver : ISubProblemSolver
             {
                 try
                 {
-                    var r = SolveWith(_portfolio[index], p, fb, qb, diff, limit, race.Token);
+                    var r = SolveWith(portfolio[index], p, fb, qb, diff, limit, race.Token);
                     results[index] = r;
                     if (r.Outcome != SubProblemOutcome.Unknown) race.Cancel();
                 }
@@ -140,7 +160,7 @@ public sealed class MilpSubProblemSolver : ISubProblemSolver
                     race.Cancel();
                 }
             })
-            { IsBackground = true, Name = $"qequiv-portfolio-{_portfolio[k].Name}" };
+            { IsBackground = true, Name = $"qequiv-portfolio-{portfolio[k].Name}" };
             threads[k].Start();
         }
         foreach (var t in threads) t.Join();

@@ -49,6 +49,9 @@ public sealed record VerifyOptions(
     public bool AlwaysSplit { get; init; }
     /// <summary>Input to bisect; null: <see cref="GradientSmear"/>.</summary>
     public ISplitHeuristic? Split { get; init; }
+    /// <summary>With a single solver configuration, race the default portfolio's other members on idle cores (see
+    /// <see cref="MilpSubProblemSolver.Cores"/>); off only for ablations.</summary>
+    public bool RaceSpareCores { get; init; } = true;
     /// <summary>Called from worker threads as the run advances (keep it cheap).</summary>
     public Action<VerificationProgress>? Progress { get; init; }
     /// <summary>Where the partitioned phase runs; null: this process (<see cref="LocalJobRunner"/>).</summary>
@@ -71,7 +74,7 @@ public sealed record VerifyOptions(
         // Without input splitting a piece gets one attempt, so its limit is whatever time is left (null here).
         return new JobSettings(portfolio, DifferentialBounds, split, AlwaysSplit,
             splitInputs ? InitialTimeout ?? EngineOptions.DefaultInitialTimeout : null, TimeoutFactor, Bisections,
-            splitInputs ? MaxDepth : 0, new EngineOptions().RetryFactor);
+            splitInputs ? MaxDepth : 0, new EngineOptions().RetryFactor) { RaceSpareCores = RaceSpareCores };
     }
 }
 
