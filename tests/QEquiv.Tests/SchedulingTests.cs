@@ -374,13 +374,16 @@ public class SchedulingTests
         var lent = new ConcurrentBag<(int Roots, int Borrowed)>();
         foreach (var roots in new[] { 1, 2 })
         {
-            using var bothBusy = new CountdownEvent(roots);
+            using var allBusy = new CountdownEvent(roots);
+            using var allAsked = new CountdownEvent(roots);
             var solver = new FakeSolver((_, _, _) =>
             {
-                bothBusy.Signal();
-                bothBusy.Wait(TimeSpan.FromSeconds(10)); // every root is being solved before anyone borrows
+                allBusy.Signal();
+                allBusy.Wait(TimeSpan.FromSeconds(10)); // every root is being solved before anyone borrows
                 var k = cores.Borrow(2);
                 lent.Add((roots, k));
+                allAsked.Signal();
+                allAsked.Wait(TimeSpan.FromSeconds(10)); // and nobody hands a core back before everyone asked
                 cores.Release(k);
                 return SubProblemOutcome.Proved;
             });

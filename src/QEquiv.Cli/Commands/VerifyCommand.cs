@@ -45,10 +45,14 @@ internal static class VerifyCommand
         };
         var cluster = ClusterCommands.ClusterOption();
         var membership = ClusterCommands.MembershipOption();
+        var noRace = new Option<bool>("--no-race")
+        {
+            Description = "idle cores do not race other solver configurations (HiGHS, SCIP with another seed) beside --solver (ablation)",
+        };
         var command = new Command("verify", "Prove or refute ‖N(x) − Q(x)‖∞ < δ for every x in a region");
         models.AddTo(command);
         region.AddTo(command);
-        foreach (var o in new Option[] { delta, solver, timeout, strategy, workers, portfolio, pieces, initial, json, witnessPath, seed, noDiff, lpBudget, quiet, reportDir, resume, cluster, membership })
+        foreach (var o in new Option[] { delta, solver, timeout, strategy, workers, portfolio, pieces, initial, json, witnessPath, seed, noDiff, lpBudget, quiet, reportDir, resume, cluster, membership, noRace })
             command.Options.Add(o);
         command.SetAction(parse =>
         {
@@ -77,6 +81,7 @@ internal static class VerifyCommand
                     ? st > 0 && double.IsFinite(st) ? TimeSpan.FromSeconds(st) : throw new BadInputException($"--split-timeout: must be a number of seconds > 0, got {st}")
                     : null,
                 Log = parse.GetValue(resume),
+                RaceSpareCores = !parse.GetValue(noRace),
             };
             var remote = ClusterCommands.Resolve(parse.GetValue(cluster), parse.GetValue(membership), "--cluster");
             if (remote is not null && s == Strategy.Monolithic)
