@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Cluster overhead on one machine: the instances of a list verified locally with 2 worker threads and on a
 # localhost cluster of a coordinator and 2 single-worker processes, side by side in one bench run (same
-# instances, interleaved), from a Release build. Writes bench/results-cluster.csv; docs/benchmarks.md has the numbers.
+# instances, interleaved), from a Release build. Both without the idle-core race (:norace): two single-worker
+# processes have no idle core to race on, so the comparison isolates what the cluster costs. Writes bench/results-cluster.csv; docs/benchmarks.md has the numbers.
 #   bench/cluster-overhead.sh [INSTANCES.csv] [PORT]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,4 +19,4 @@ for k in 1 2; do
   "$q" worker --join "127.0.0.1:$port" --workers 1 >"$out/worker$k.log" 2>&1 & pids+=($!)
 done
 until [ "$(cat "$out"/worker*.log | grep -c ' joined ')" -ge 2 ]; do sleep 0.2; done
-"$q" bench "$list" --strategy output+input:w2,output+input:cluster --cluster "127.0.0.1:$port" --out bench/results-cluster.csv
+"$q" bench "$list" --strategy output+input:w2:norace,output+input:cluster:norace --cluster "127.0.0.1:$port" --out bench/results-cluster.csv
