@@ -11,7 +11,7 @@ namespace QEquiv.Tests;
 
 /// <summary>
 /// The cloud set-up: no primary silo, membership in a real redis-server that this test starts on a free port
-/// (scripts/test installs redis-server when it is missing). Coordinator, worker and client find each other through it.
+/// (the test project runs scripts/ensure-redis before it builds, which installs redis-server when missing). Coordinator, worker and client find each other through it.
 /// </summary>
 [Collection(ClusterCollection.Name)] // not beside the other cluster tests: both start processes on two cores
 public class RedisMembershipTests
@@ -20,7 +20,7 @@ public class RedisMembershipTests
     public void CoordinatorWorkerAndClientMeetThroughRedisAndReachTheLocalVerdict()
     {
         var server = FindOnPath("redis-server")
-            ?? throw new InvalidOperationException("redis-server is not on PATH: run the tests with scripts/test, which installs it, or apt-get install redis-server");
+            ?? throw new InvalidOperationException("redis-server is not on PATH: scripts/ensure-redis installs it (apt-get install redis-server)");
         var port = FreePort();
         using var redis = Process.Start(new ProcessStartInfo(server, $"--port {port} --bind 127.0.0.1 --save \"\" --appendonly no")
         {
