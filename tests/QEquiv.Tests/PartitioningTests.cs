@@ -188,6 +188,12 @@ public class PartitioningTests
             // A log is only resumed by its own job: another δ is refused, naming the log.
             var e = Assert.Throws<BadInputException>(() => Verifier.Verify(pair.Float, pair.Quantized, box, options with { Delta = delta * 2 }));
             Assert.Contains(log, e.Message);
+
+            // A plan that lost a piece would leave codes of some (output, sign) unanswered: refused, not verified.
+            var plan = JobPlan.FromJson(lines[0]);
+            File.WriteAllText(log, (plan with { Pieces = plan.Pieces.Skip(1).ToList() }).ToJson() + "\n");
+            var gap = Assert.Throws<BadInputException>(() => Verifier.Verify(pair.Float, pair.Quantized, box, options));
+            Assert.Contains("partly unanswered", gap.Message);
         }
         finally
         {

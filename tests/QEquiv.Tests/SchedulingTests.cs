@@ -395,4 +395,27 @@ public class SchedulingTests
         Assert.Equal([1], lent.Where(l => l.Roots == 1).Select(l => l.Borrowed));
         Assert.Equal([0, 0], lent.Where(l => l.Roots == 2).Select(l => l.Borrowed));
     }
+
+    [Fact]
+    public void TheLedgerRefusesSplitsThatLeaveAGapAndAnswersAboutAnotherBox()
+    {
+        var (left, right) = Unit2.Bisect(0);
+        var (leftLow, _) = left.Bisect(1);
+        Assert.True(Unit2.IsCoveredBy([left, right]));
+        Assert.True(Unit2.IsCoveredBy([right, .. new[] { leftLow, left.Bisect(1).Upper }]));
+        Assert.False(Unit2.IsCoveredBy([leftLow, right])); // the upper half of the left half is missing
+        Assert.False(Unit2.IsCoveredBy([]));
+
+        var ledger = new Ledger([Root(0, Unit2)], new EngineOptions(1, TimeSpan.FromSeconds(5)));
+        Assert.Equal(TakeStatus.Taken, ledger.Poll(0, out var lease));
+        var unknown = new SubProblemResult(lease!.SubProblem, DecidedBy.Open, SubProblemOutcome.Unknown, 0);
+        var gap = Assert.Throws<InvalidOperationException>(() => ledger.Complete(lease.Id, new AttemptReport(unknown, new SplitPlan([leftLow, right], TimeSpan.FromSeconds(1)), false)));
+        Assert.Contains("does not cover", gap.Message);
+        var elsewhere = new SubProblemResult(lease.SubProblem with { Box = left }, DecidedBy.Milp, SubProblemOutcome.Proved, 0);
+        Assert.Throws<InvalidOperationException>(() => ledger.Complete(lease.Id, new AttemptReport(elsewhere, null, false)));
+
+        // A job log is held to the same rules: an entry about a box the run never had is refused.
+        var entry = new LedgerEntry(new Attempt(0, TimeSpan.FromSeconds(1), TimeSpan.Zero, TimeSpan.Zero, false, 0, elsewhere), []);
+        Assert.Throws<InvalidDataException>(() => new Ledger([Root(0, Unit2)], new EngineOptions(1, TimeSpan.FromSeconds(5)), replay: [entry]));
+    }
 }

@@ -116,7 +116,7 @@ public static class OutputPartition
     private static SubProblem Child(SubProblem p, CodeRange codes, int id) =>
         p with { Id = id, Parent = p.Id, Codes = codes };
 
-    private static CodeRange? FullRange(Interval codes)
+    internal static CodeRange? FullRange(Interval codes)
     {
         var lo = Math.Ceiling(codes.Lo);
         var hi = Math.Floor(codes.Hi);

@@ -134,6 +134,33 @@ public sealed record Box(double[] Lo, double[] Hi)
     public double VolumeFractionOf(Box parent) => Math.Exp(LogVolumeFractionOf(parent));
 
     /// <summary>
+    /// Whether <paramref name="pieces"/> cover this box, for pieces made by cutting boxes in two (bisections, in any
+    /// order): some axis-aligned cut separates them into two groups, each covering its side of the cut, down to single
+    /// boxes that contain their region. False when no such structure shows coverage — never true for pieces that leave
+    /// a gap, which is what a proof over the pieces needs.
+    /// </summary>
+    public bool IsCoveredBy(IReadOnlyList<Box> pieces)
+    {
+        if (pieces.Count == 0) return false;
+        if (pieces.Count == 1) return pieces[0].Contains(this);
+        for (var d = 0; d < Dimension; d++)
+        {
+            foreach (var cut in pieces.Select(b => b.Hi[d]).Distinct())
+            {
+                if (!(cut > Lo[d] && cut < Hi[d])) continue;
+                var below = pieces.Where(b => b.Hi[d] <= cut).ToList();
+                var above = pieces.Where(b => b.Lo[d] >= cut).ToList();
+                if (below.Count == 0 || above.Count == 0 || below.Count + above.Count != pieces.Count) continue;
+                var (loHi, hiLo) = ((double[])Hi.Clone(), (double[])Lo.Clone());
+                loHi[d] = cut;
+                hiLo[d] = cut;
+                return new Box(Lo, loHi).IsCoveredBy(below) && new Box(hiLo, Hi).IsCoveredBy(above);
+            }
+        }
+        return false;
+    }
+
+    /// <summary>
     /// Splits input <paramref name="dim"/> at its midpoint into two boxes sharing the midpoint face; the
     /// other inputs are unchanged. Their union is this box, so proving both proves this one.
     /// </summary>

@@ -68,6 +68,8 @@ public sealed class Ledger : IWorkSource
     private readonly List<SubProblemResult> _open = [];
     private readonly List<Attempt> _attempts = [];
     private readonly Dictionary<int, int> _rootOf = [];
+    /// <summary>Every sub-problem the run created, by id (answers and log entries are checked against it).</summary>
+    private readonly Dictionary<int, SubProblem> _known = [];
     private readonly Dictionary<int, double> _provedVolume = [];
     private readonly Dictionary<int, Box> _rootBox = [];
     private SubProblemResult? _violation;
@@ -90,13 +92,14 @@ public sealed class Ledger : IWorkSource
         _roots = roots;
         _stop = CancellationTokenSource.CreateLinkedTokenSource(options.Cancellation);
         _nextId = roots.Count == 0 ? 0 : roots.Max(r => r.Id) + 1;
+        _queue = new WorkQueue(roots.Select(r => r with { Timeout = r.Timeout ?? options.Initial }));
         foreach (var r in roots)
         {
+            _known[r.Id] = r with { Timeout = r.Timeout ?? options.Initial };
             _rootOf[r.Id] = r.Id;
             _rootBox[r.Id] = r.Box;
             _provedVolume[r.Id] = 0;
         }
-        _queue = new WorkQueue(roots.Select(r => r with { Timeout = r.Timeout ?? options.Initial }));
         foreach (var e in replay ?? []) Replay(e);
         if (_violation is not null) _stop.Cancel();
         if (options.GlobalTimeout is { } g) _stop.CancelAfter(g);
@@ -222,8 +225,15 @@ public sealed class Ledger : IWorkSource
             var p = h!.Lease.SubProblem;
             if (r.SubProblem.Id != p.Id)
                 throw new InvalidOperationException($"the solver answered sub-problem {r.SubProblem.Id} when asked about {p.Id}");
+            // An answer from another machine carries its own copy of the question: it must be the one asked.
+            if (!r.SubProblem.Equals(p))
+                throw new InvalidOperationException($"the answer for sub-problem {p.Id} is about another box, output or code range");
             if (r.Outcome == SubProblemOutcome.Violated && r.Witness is null)
                 throw new InvalidOperationException($"the solver reported sub-problem {p.Id} violated without a witness");
+            // Proving every leaf proves the root only if children cover their parent: checked here, not assumed of the
+            // worker that proposed the split.
+            if (report.Plan is { } proposed && !p.Box.IsCoveredBy(proposed.Boxes))
+                throw new InvalidOperationException($"the split proposed for sub-problem {p.Id} does not cover its box");
             if (fresh) _held.Remove(leaseId);
             else _expired.Remove(leaseId);
 
@@ -305,13 +315,16 @@ public sealed class Ledger : IWorkSource
     private void Replay(LedgerEntry e)
     {
         var p = e.Attempt.Result.SubProblem;
-        if (!_rootOf.ContainsKey(p.Id))
-            throw new InvalidDataException($"the job log answers sub-problem {p.Id}, which neither the roots nor an earlier entry created");
+        if (!_known.TryGetValue(p.Id, out var asked) || !asked.Equals(p))
+            throw new InvalidDataException($"the job log answers a sub-problem {p.Id} that neither the roots nor an earlier entry created");
         if (!_finished.Add(p.Id)) return;
+        if (e.Children.Count > 0 && !p.Box.IsCoveredBy(e.Children.Select(c => c.Box).ToList()))
+            throw new InvalidDataException($"the job log's children of sub-problem {p.Id} do not cover its box");
         foreach (var c in e.Children)
         {
-            if (c.Parent != p.Id || _rootOf.ContainsKey(c.Id))
+            if (c.Parent != p.Id || _known.ContainsKey(c.Id) || !c.Equals(p with { Id = c.Id, Box = c.Box, Depth = p.Depth + 1, Parent = p.Id, Timeout = c.Timeout }))
                 throw new InvalidDataException($"the job log's sub-problem {c.Id} is not a new child of {p.Id}");
+            _known[c.Id] = c;
             _rootOf[c.Id] = _rootOf[p.Id];
             _nextId = Math.Max(_nextId, c.Id + 1);
             _queue.Add(c);
@@ -329,6 +342,7 @@ public sealed class Ledger : IWorkSource
         {
             // `with` keeps everything else the parent had (its output-code range in particular).
             var child = p with { Id = _nextId++, Box = b, Depth = p.Depth + 1, Parent = p.Id, Timeout = plan.Timeout };
+            _known[child.Id] = child;
             _rootOf[child.Id] = root;
             children.Add(child);
         }

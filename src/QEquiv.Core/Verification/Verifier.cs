@@ -113,7 +113,8 @@ public static class Verifier
             // The front end's decisions are in the plan; repeating them could cut the pieces differently (LP budgets are
             // wall-clock), and the log's sub-problems are the plan's.
             notes.Add($"resumed the job in {log}: the falsifier, bounds and LP stages were not repeated");
-            var (_, _, _, bounds) = Bound(n, q, box, options.DifferentialBounds, notes);
+            var (_, qb0, _, bounds) = Bound(n, q, box, options.DifferentialBounds, notes);
+            CheckCovers(resumed, roots, qb0, log);
             var resumedScreen = new Screening(null, null, null, null, bounds, new SubProblemResult?[roots.Count], 0, 0);
             return RunPlan(n, q, roots, resumed, resumedScreen, 0, options, runner, total, notes, true, e => Report("engine", 0, e));
         }
@@ -239,6 +240,30 @@ public static class Verifier
         {
             Engine = run,
         };
+    }
+
+    /// <summary>
+    /// A plan read from a job log must answer every (output, sign) of this question, as a fresh plan does by construction:
+    /// settled or solved whole, or by code ranges (settled and pieces) covering every code the bounds leave Q_j, all on
+    /// this box and δ. Otherwise "verified" could rest on a pair nobody looked at.
+    /// </summary>
+    private static void CheckCovers(JobPlan plan, List<SubProblem> roots, QuantizedNetworkBounds qb, string log)
+    {
+        BadInputException Bad(string why) => BadInputException.For(log, $"the job log's plan {why}; give a new log path to start afresh");
+        if (plan.Settled.Any(r => r.Outcome != SubProblemOutcome.Proved)) throw Bad("lists a settled piece that was not proved");
+        var entries = plan.Settled.Select(r => r.SubProblem).Concat(plan.Pieces).ToList();
+        if (entries.Any(e => !e.Box.Equals(roots[0].Box) || e.Delta != roots[0].Delta)) throw Bad("is for another box or δ");
+        foreach (var root in roots)
+        {
+            var mine = entries.Where(e => e.Output == root.Output && e.Sign == root.Sign).ToList();
+            if (mine.Any(e => e.Codes is null)) continue;
+            var codes = OutputPartition.FullRange(qb.OutputCodes[root.Output]);
+            var next = codes?.Lo ?? int.MaxValue;
+            foreach (var c in mine.Select(e => e.Codes!).OrderBy(c => c.Lo))
+                if (c.Lo <= next) next = Math.Max(next, c.Hi + 1);
+            if (codes is null ? mine.Count == 0 : next <= codes.Hi)
+                throw Bad($"leaves output {root.Output}, sign {(root.Sign > 0 ? "+" : "−")} partly unanswered");
+        }
     }
 
     private static int RootOf(List<SubProblem> roots, int output, int sign) => roots.First(r => r.Output == output && r.Sign == sign).Id;
