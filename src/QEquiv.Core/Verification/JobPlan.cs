@@ -86,10 +86,18 @@ public sealed record JobPlan(
     /// The solver and split policy one worker runs: bounds of the root box recomputed (deterministic) with N's LP-tightened
     /// bounds from the plan, so that every worker, here or remote, solves exactly what this process would.
     /// </summary>
-    public WorkerSetup CreateWorker(FloatNetwork n, QuantizedNetwork q, ISplitHeuristic? split = null, List<string>? notes = null)
+    /// <param name="known">Bounds of Q and of the difference on the root box when this process already has them (the
+    /// verifier that made the plan); null: computed here.</param>
+    public WorkerSetup CreateWorker(FloatNetwork n, QuantizedNetwork q, ISplitHeuristic? split = null, List<string>? notes = null,
+        (QuantizedNetworkBounds Quantized, DifferenceBounds? Difference)? known = null)
     {
         var solver = new MilpSubProblemSolver(n, q, Settings.Portfolio, Settings.DifferentialBounds);
-        var (_, qb, diff, _) = Verifier.Bound(n, q, Box, Settings.DifferentialBounds, notes ?? []);
+        var (qb, diff) = known ?? Computed();
+        (QuantizedNetworkBounds, DifferenceBounds?) Computed()
+        {
+            var (_, computedQ, computedDiff, _) = Verifier.Bound(n, q, Box, Settings.DifferentialBounds, notes ?? []);
+            return (computedQ, computedDiff);
+        }
         solver.Seed(Box, new MilpSubProblemSolver.BoxBounds(RootFloatBounds, qb, diff), RootLp.ToDictionary(r => (r.Output, r.Sign), r => r.Upper));
         var heuristic = split ?? Settings.Split switch
         {
@@ -192,6 +200,8 @@ public sealed record JobRun(FloatNetwork Float, QuantizedNetwork Quantized, int 
     public CancellationToken Cancellation { get; init; }
     /// <summary>A split heuristic object for this process only (tests, ablations); a plan names its heuristic for everyone else.</summary>
     public ISplitHeuristic? Split { get; init; }
+    /// <summary>Root-box bounds of Q and of the difference this process already computed (spares a local run computing them twice).</summary>
+    public (QuantizedNetworkBounds Quantized, DifferenceBounds? Difference)? RootBounds { get; init; }
 }
 
 /// <summary>
@@ -224,7 +234,7 @@ public sealed class LocalJobRunner : IJobRunner
     public EngineResult Run(JobPlan plan, JobRun run, ICollection<string> notes)
     {
         var setupNotes = new List<string>();
-        var worker = plan.CreateWorker(run.Float, run.Quantized, run.Split, setupNotes);
+        var worker = plan.CreateWorker(run.Float, run.Quantized, run.Split, setupNotes, run.RootBounds);
         var replay = run.Resume && run.Log is { } path ? JobLog.Read(path)?.Entries : null;
         using var log = run.Log is { } p ? JobLog.Open(p, plan, run.Resume) : null;
         var options = plan.EngineOptions(worker, run.Workers, run.Timeout);

@@ -113,9 +113,9 @@ public static class Verifier
             // The front end's decisions are in the plan; repeating them could cut the pieces differently (LP budgets are
             // wall-clock), and the log's sub-problems are the plan's.
             notes.Add($"resumed the job in {log}: the falsifier, bounds and LP stages were not repeated");
-            var (_, qb0, _, bounds) = Bound(n, q, box, options.DifferentialBounds, notes);
+            var (_, qb0, diff0, bounds) = Bound(n, q, box, options.DifferentialBounds, notes);
             CheckCovers(resumed, roots, qb0, log);
-            var resumedScreen = new Screening(null, null, null, null, bounds, new SubProblemResult?[roots.Count], 0, 0);
+            var resumedScreen = new Screening(null, null, qb0, diff0, bounds, new SubProblemResult?[roots.Count], 0, 0);
             return RunPlan(n, q, roots, resumed, resumedScreen, 0, options, runner, total, notes, true, e => Report("engine", 0, e));
         }
 
@@ -212,6 +212,7 @@ public static class Verifier
             Progress = progress,
             Cancellation = options.Cancellation,
             Split = options.Split,
+            RootBounds = screen.Quantized is { } qb ? (qb, screen.Difference) : null,
         }, notes);
         var engineSeconds = clock.Elapsed.TotalSeconds;
         if (!run.WorkersStopped) notes.Add("some solver calls did not return within the grace period after the stop");
