@@ -105,6 +105,97 @@ public class PartitioningTests
         Assert.All(run.Attempts, a => Assert.True(a.End - found < TimeSpan.FromSeconds(1), $"sub-problem {a.SubProblemId} ended {(a.End - found).TotalMilliseconds:F0} ms after the witness"));
     }
 
+    private static Box BallAroundRow(int row, double radius) =>
+        Region.BallAround(Array.ConvertAll(QEquiv.Data.Csv.ReadRows(TestData.Bench("pytorch/inputs.csv"))[row], v => (double)v), radius, (0, 1));
+
+    [Fact]
+    public void ACoreFreedWhileAMilpRunsJoinsItsRaceAndIsGivenBack()
+    {
+        // 256x2 around MNIST row 1, ±0.0015, δ = 0.04: the bounds and the LP relaxation leave one (output, sign) pair whose
+        // MILP takes SCIP alone a few seconds on this machine.
+        var box = BallAroundRow(1, 0.0015);
+        var (fb, qb, diff, _) = Verifier.Bound(N, Q, box, true, []);
+        var (output, sign) = Enumerable.Range(0, N.OutputSize).SelectMany(j => new[] { (j, 1), (j, -1) })
+            .MaxBy(p => Verifier.Upper(fb, qb, diff, p.Item1, p.Item2));
+        var problem = SubProblem.Create(0, output, sign, box, 0.04);
+        var cores = new CoreBudget(2);
+        cores.Acquire(); // the worker solving it
+        cores.Acquire(); // whatever else holds the second core (the counterexample search beside the proofs)
+        var solver = new MilpSubProblemSolver(N, Q) { Cores = cores };
+        SubProblemResult? result = null;
+        var solving = new Thread(() => result = solver.Solve(problem, TimeSpan.FromSeconds(60), CancellationToken.None));
+        solving.Start();
+        var before = 0;
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(0.5) && solving.IsAlive) { before = Math.Max(before, cores.Used); Thread.Sleep(5); }
+        Assert.True(solving.IsAlive, "the sub-problem was solved before the second core was freed; the test needs a harder one");
+        Assert.Equal(2, before); // nothing borrowed while every core is held
+        cores.Release();
+        var after = 0;
+        while (solving.IsAlive) { after = Math.Max(after, cores.Used); Thread.Sleep(5); }
+        Assert.Equal(2, after); // the freed core was borrowed by a joining solver
+        Assert.Equal(SubProblemOutcome.Proved, result!.Outcome);
+        Assert.Equal(1, cores.Used); // and given back when the race ended
+    }
+
+    [Fact]
+    public void TheSearchBesideTheProofsFindsTheWitnessAndStopsThem()
+    {
+        // 256x2 around MNIST row 2, ±0.002, δ = 0.04: the quick search misses, the bounds leave pairs open, and the full
+        // search finds a witness after about a second, while the MILPs would need far longer (unknown after 15 s).
+        var box = BallAroundRow(2, 0.002);
+        var r = Verifier.Verify(N, Q, box, new VerifyOptions(0.04, Strategy.OutputInput, Timeout: TimeSpan.FromSeconds(60)) { Workers = 2 });
+        Assert.Equal(Verdict.Falsified, r.Verdict);
+        Assert.NotNull(WitnessChecker.Check(N, Q, r.Witness!.Input, 0.04));
+        Assert.Contains(r.Notes, note => note.Contains("beside the proof stages", StringComparison.Ordinal));
+        Assert.True(r.Timings.Total < r.Timings.Falsify + r.Timings.Bounds + 1.0,
+            $"the run ended {r.Timings.Total - r.Timings.Falsify - r.Timings.Bounds:F2} s after the search's witness");
+        var serial = Verifier.Verify(N, Q, box, new VerifyOptions(0.04, Strategy.OutputInput, Timeout: TimeSpan.FromSeconds(60))
+        {
+            Workers = 2,
+            SearchAlongside = false,
+        });
+        Assert.Equal(Verdict.Falsified, serial.Verdict);
+        Assert.DoesNotContain(serial.Notes, note => note.Contains("beside the proof stages", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void BesideTheProofsTheSearchOverlapsThemWithTheSameVerdict()
+    {
+        // The pair of ACoreFreedWhileAMilpRunsJoinsItsRaceAndIsGivenBack: verified after a MILP. In line the stages add up
+        // to at most the run's time; beside the proofs the search's time overlaps theirs.
+        var box = BallAroundRow(1, 0.0015);
+        VerificationReport Run(bool alongside, int workers) => Verifier.Verify(N, Q, box,
+            new VerifyOptions(0.04, Strategy.OutputInput, Timeout: TimeSpan.FromSeconds(120)) { Workers = workers, SearchAlongside = alongside });
+        double Stages(StageTimings t) => t.Falsify + t.Bounds + t.Milp;
+        foreach (var (alongside, workers) in new[] { (true, 2), (false, 2), (true, 1) })
+        {
+            var r = Run(alongside, workers);
+            Assert.Equal(Verdict.Verified, r.Verdict);
+            if (alongside && workers > 1)
+                Assert.True(Stages(r.Timings) > r.Timings.Total + 0.2, $"stages {Stages(r.Timings):F2} s in a run of {r.Timings.Total:F2} s: no overlap");
+            else
+                Assert.True(Stages(r.Timings) <= r.Timings.Total + 0.01, $"stages {Stages(r.Timings):F2} s in a run of {r.Timings.Total:F2} s: one worker must not overlap");
+        }
+    }
+
+    [Fact]
+    public void AZeroLpBudgetSwitchesEveryLpOffIncludingThePieces()
+    {
+        // 256x2 around MNIST row 1, ±0.0015, δ = 0.06: the interval bounds leave pairs that the LP relaxation proves.
+        var box = BallAroundRow(1, 0.0015);
+        VerificationReport Run(TimeSpan lp) => Verifier.Verify(N, Q, box,
+            new VerifyOptions(0.06, Strategy.OutputInput, Timeout: TimeSpan.FromSeconds(120)) { Workers = 1, DifferentialBounds = false, LpBudget = lp });
+        var with = Run(VerifyOptions.DefaultLpBudget);
+        var without = Run(TimeSpan.Zero);
+        Assert.Equal(Verdict.Verified, with.Verdict);
+        Assert.Equal(Verdict.Verified, without.Verdict);
+        Assert.Contains(with.SubProblems, r => r.Solver == "lp");
+        Assert.DoesNotContain(without.SubProblems, r => r.Solver == "lp");
+        Assert.DoesNotContain(without.Notes, note => note.StartsWith("LP tightening", StringComparison.Ordinal));
+        Assert.Contains(without.SubProblems, r => r.DecidedBy == DecidedBy.Milp); // what the LP proved, a MILP had to
+    }
+
     [Fact]
     public void ProgressFollowsTheEngineAndTheJsonHasOneRecordPerSubProblem()
     {

@@ -38,7 +38,7 @@ internal static class VerifyCommand
             Description = "output+input: seconds a sub-problem may take before its box is bisected (children get 1.5x; default 5)",
         };
         var reportDir = ReportCommand.ReportOption("report.md (verdict, witness, Δ bounds per method, partition tree), report.json, result.txt (VNN-COMP), timeline.png, witness.png");
-        var lpBudget = new Option<double>("--lp-budget") { Description = "seconds of LP tightening of unstable neurons before the MILPs (0: off)", DefaultValueFactory = _ => 2 };
+        var lpBudget = new Option<double>("--lp-budget") { Description = "seconds of LP tightening of unstable neurons and LP relaxation of N − Q before the MILPs (0: no LP at all, also none per sub-problem)", DefaultValueFactory = _ => 2 };
         var resume = new Option<string>("--resume")
         {
             Description = "job log: finished sub-problems are appended to it as they finish; if it already holds this job (same models, region, δ, settings), the run continues it instead of starting over",

@@ -12,15 +12,18 @@ namespace QEquiv.Benchmarking;
 /// <summary>
 /// One way of running the verifier that a benchmark compares: a strategy, with or without differential bounds
 /// (the ablation the bounds' benefit is measured by), on N workers (0: all cores), with or without the solver portfolio.
-/// Written "monolithic", "output", "output+input", with modifiers ":nodiff", ":wN", ":portfolio", ":pK" (K output-code pieces),
+/// Written "monolithic", "output", "output+input", with modifiers ":nodiff", ":nolp" (no LP at all: neither tightening nor relaxation, before or in the engine), ":wN", ":portfolio", ":pK" (K output-code pieces),
+/// ":cluster", ":norace" (no idle-core race) and ":serial" (the full counterexample search before the proofs, not beside them),
 /// e.g. "output+input:w1".
 /// </summary>
 /// <param name="Cluster">Run the sub-problems on the cluster given to the run (<see cref="BenchOptions.Cluster"/>) instead of this process.</param>
 public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBounds = true, int Workers = 0, bool Portfolio = false,
-    int OutputPieces = VerifyOptions.DefaultOutputPieces, bool Cluster = false, bool RaceSpareCores = true)
+    int OutputPieces = VerifyOptions.DefaultOutputPieces, bool Cluster = false, bool RaceSpareCores = true, bool SearchAlongside = true,
+    bool LpTightening = true)
 {
-    public string Name => Strategies.Name(Strategy) + (DifferentialBounds ? "" : ":nodiff") + (Workers == 0 ? "" : $":w{Workers}")
-        + (Portfolio ? ":portfolio" : "") + (OutputPieces == VerifyOptions.DefaultOutputPieces ? "" : $":p{OutputPieces}") + (Cluster ? ":cluster" : "") + (RaceSpareCores ? "" : ":norace");
+    public string Name => Strategies.Name(Strategy) + (DifferentialBounds ? "" : ":nodiff") + (LpTightening ? "" : ":nolp") + (Workers == 0 ? "" : $":w{Workers}")
+        + (Portfolio ? ":portfolio" : "") + (OutputPieces == VerifyOptions.DefaultOutputPieces ? "" : $":p{OutputPieces}") + (Cluster ? ":cluster" : "") + (RaceSpareCores ? "" : ":norace")
+        + (SearchAlongside ? "" : ":serial");
     public override string ToString() => Name;
 
     public VerificationReport Verify(PreparedInstance p, MilpBackend backend, TimeSpan? timeout, int seed, CancellationToken cancellation,
@@ -28,10 +31,12 @@ public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBoun
         Verifier.Verify(p.Float, p.Quantized, p.Box, new VerifyOptions(p.Instance.Delta, Strategy, backend, timeout, seed)
         {
             DifferentialBounds = DifferentialBounds,
+            LpBudget = LpTightening ? VerifyOptions.DefaultLpBudget : TimeSpan.Zero,
             Workers = Workers,
             Portfolio = Portfolio,
             OutputPieces = OutputPieces,
             RaceSpareCores = RaceSpareCores,
+            SearchAlongside = SearchAlongside,
             Cancellation = cancellation,
             Runner = Cluster ? cluster ?? throw new BadInputException($"--strategy {Name}: a :cluster configuration needs --cluster HOST:PORT or --membership") : null,
         });
@@ -39,14 +44,16 @@ public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBoun
     /// <exception cref="BadInputException">an unknown strategy or modifier.</exception>
     public static BenchConfiguration Parse(string word)
     {
-        BadInputException Bad() => new($"--strategy: unknown configuration '{word}' (expected monolithic, output or output+input, optionally with :nodiff, :wN, :portfolio, :pK, :cluster and :norace)");
+        BadInputException Bad() => new($"--strategy: unknown configuration '{word}' (expected monolithic, output or output+input, optionally with :nodiff, :nolp, :wN, :portfolio, :pK, :cluster, :norace and :serial)");
         var parts = word.Split(':');
         if (!Strategies.TryParse(parts[0], out var s)) throw Bad();
         var configuration = new BenchConfiguration(s);
         foreach (var modifier in parts.Skip(1))
         {
             if (modifier == "nodiff") configuration = configuration with { DifferentialBounds = false };
+            else if (modifier == "nolp") configuration = configuration with { LpTightening = false };
             else if (modifier == "norace" && s != Strategy.Monolithic) configuration = configuration with { RaceSpareCores = false };
+            else if (modifier == "serial" && s != Strategy.Monolithic) configuration = configuration with { SearchAlongside = false };
             else if (modifier == "portfolio" && s != Strategy.Monolithic) configuration = configuration with { Portfolio = true };
             else if (modifier == "cluster" && s != Strategy.Monolithic && configuration.Workers == 0) configuration = configuration with { Cluster = true };
             else if (modifier.Length > 1 && modifier[0] == 'w' && !configuration.Cluster && int.TryParse(modifier[1..], NumberStyles.None, CultureInfo.InvariantCulture, out var w)

@@ -62,7 +62,9 @@ public sealed record EngineOptions(
         return o;
     }
 
-    internal int WorkerCount => Workers > 0 ? Workers : Environment.ProcessorCount;
+    internal int WorkerCount => WorkersFor(Workers);
+    /// <summary>Threads a worker setting means (0: all cores).</summary>
+    public static int WorkersFor(int workers) => workers > 0 ? workers : Environment.ProcessorCount;
     internal TimeSpan Initial => InitialTimeout ?? DefaultInitialTimeout;
     internal TimeSpan Grace => StopGrace ?? TimeSpan.FromSeconds(1);
 }

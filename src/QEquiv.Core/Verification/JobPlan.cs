@@ -32,6 +32,8 @@ public sealed record JobSettings(
     /// <summary>With one configuration, race the default portfolio's other members on cores of the process that sit idle
     /// (fewer open pieces than workers); off only for ablations.</summary>
     public bool RaceSpareCores { get; init; } = true;
+    /// <summary>Try the LP relaxation of a piece before its MILP (off with the verifier's LP budget at zero: ablations).</summary>
+    public bool LpRelaxation { get; init; } = true;
 
     public const string GradientSmearSplit = "gradient-smear";
     public const string WidestSplit = "widest";
@@ -91,7 +93,7 @@ public sealed record JobPlan(
     public WorkerSetup CreateWorker(FloatNetwork n, QuantizedNetwork q, ISplitHeuristic? split = null, List<string>? notes = null,
         (QuantizedNetworkBounds Quantized, DifferenceBounds? Difference)? known = null)
     {
-        var solver = new MilpSubProblemSolver(n, q, Settings.Portfolio, Settings.DifferentialBounds);
+        var solver = new MilpSubProblemSolver(n, q, Settings.Portfolio, Settings.DifferentialBounds) { LpRelaxation = Settings.LpRelaxation };
         var (qb, diff) = known ?? Computed();
         (QuantizedNetworkBounds, DifferenceBounds?) Computed()
         {
@@ -200,6 +202,9 @@ public sealed record JobRun(FloatNetwork Float, QuantizedNetwork Quantized, int 
     public CancellationToken Cancellation { get; init; }
     /// <summary>A split heuristic object for this process only (tests, ablations); a plan names its heuristic for everyone else.</summary>
     public ISplitHeuristic? Split { get; init; }
+    /// <summary>This process's cores when the caller uses some of them itself (the counterexample search beside the proofs), so
+    /// that races only take the idle ones; null: the runner's workers own them all.</summary>
+    public CoreBudget? Cores { get; init; }
     /// <summary>Root-box bounds of Q and of the difference this process already computed (spares a local run computing them twice).</summary>
     public (QuantizedNetworkBounds Quantized, DifferenceBounds? Difference)? RootBounds { get; init; }
 }
@@ -238,7 +243,7 @@ public sealed class LocalJobRunner : IJobRunner
         var replay = run.Resume && run.Log is { } path ? JobLog.Read(path)?.Entries : null;
         using var log = run.Log is { } p ? JobLog.Open(p, plan, run.Resume) : null;
         var options = plan.EngineOptions(worker, run.Workers, run.Timeout);
-        if (plan.Settings.RaceSpareCores) worker.Solver.Cores = new CoreBudget(options.WorkerCount);
+        if (plan.Settings.RaceSpareCores) worker.Solver.Cores = run.Cores ?? new CoreBudget(options.WorkerCount);
         var engine = new Engine(worker.Solver, options with
         {
             Cores = worker.Solver.Cores,

@@ -55,6 +55,9 @@ public sealed class MilpSubProblemSolver : ISubProblemSolver
     /// </summary>
     public CoreBudget? Cores { get; set; }
 
+    /// <summary>Try the LP relaxation before the MILP (off only for ablations).</summary>
+    public bool LpRelaxation { get; init; } = true;
+
     /// <summary>
     /// What idle cores race, in order: HiGHS first (a different code base: on `bench/pieces.csv` SCIP with a shifted seed as
     /// the only racer made the total 5 % slower than no race), then SCIP with a shifted seed.
@@ -99,7 +102,7 @@ public sealed class MilpSubProblemSolver : ISubProblemSolver
         // The LP relaxation of the whole encoding, Δ constraints included, often proves what the bounds could not,
         // at a fraction of a MILP's cost (the sequential verifier's LP stage, per sub-problem here).
         var lpBudget = TimeSpan.FromTicks(Math.Min(LpShareCap.Ticks, (timeout - clock.Elapsed).Ticks / 4));
-        if (lpBudget > TimeSpan.Zero && !LpAlreadyFailed(problem)
+        if (LpRelaxation && lpBudget > TimeSpan.Zero && !LpAlreadyFailed(problem)
             && LpTightening.DifferenceUpperBounds(_n, _q, problem.Box, fb, qb, diff, [(problem.Output, problem.Sign)], lpBudget, cancellation,
                 problem.Codes)[0] is { } lp
             && lp + margin < problem.Delta)
@@ -108,21 +111,12 @@ public sealed class MilpSubProblemSolver : ISubProblemSolver
         var left = timeout - clock.Elapsed;
         if (left <= TimeSpan.Zero || cancellation.IsCancellationRequested)
             return new SubProblemResult(problem, DecidedBy.Open, SubProblemOutcome.Unknown, clock.Elapsed.TotalSeconds, Bound: bound);
-        if (_portfolio.Count > 1)
-            return Race(_portfolio, problem, fb, qb, diff, left, cancellation) with { Seconds = clock.Elapsed.TotalSeconds };
-        // Plain solving: idle cores of this process (fewer open pieces than workers) race other configurations too.
-        var spare = Cores?.Borrow(SpareRacers.Count(c => c.Name != _portfolio[0].Name)) ?? 0;
-        try
-        {
-            var result = spare == 0
-                ? SolveWith(_portfolio[0], problem, fb, qb, diff, left, cancellation)
-                : Race([_portfolio[0], .. SpareRacers.Where(c => c.Name != _portfolio[0].Name).Take(spare)], problem, fb, qb, diff, left, cancellation);
-            return result with { Seconds = clock.Elapsed.TotalSeconds };
-        }
-        finally
-        {
-            if (spare > 0) Cores!.Release(spare);
-        }
+        // Plain solving: cores of this process that are idle (fewer open pieces than workers, at the start or later, when
+        // another worker runs out of work) join the race with other configurations.
+        var joiners = _portfolio.Count > 1 || Cores is null ? [] : SpareRacers.Where(c => c.Name != _portfolio[0].Name).ToList();
+        if (_portfolio.Count == 1 && joiners.Count == 0)
+            return SolveWith(_portfolio[0], problem, fb, qb, diff, left, cancellation) with { Seconds = clock.Elapsed.TotalSeconds };
+        return Race(_portfolio, joiners, problem, fb, qb, diff, left, cancellation) with { Seconds = clock.Elapsed.TotalSeconds };
     }
 
     private SubProblemResult SolveWith(SolverConfiguration c, SubProblem p, FloatNetworkBounds fb, QuantizedNetworkBounds qb, DifferenceBounds? diff,
@@ -136,26 +130,34 @@ public sealed class MilpSubProblemSolver : ISubProblemSolver
         return result with { Solver = c.Name };
     }
 
+    /// <summary>A joiner that could start with less than this left would only add its set-up to the race.</summary>
+    private static readonly TimeSpan LeastJoinTime = TimeSpan.FromSeconds(0.5);
+    /// <summary>How often a running race looks for idle cores its joiners can take.</summary>
+    private static readonly TimeSpan JoinPoll = TimeSpan.FromMilliseconds(200);
+
     /// <summary>
     /// Tier-2 parallelism: every configuration solves the same MILP on its own thread; the first proof or checked witness
-    /// interrupts the others. With no definitive answer, the tightest dual bound among them is kept (each is sound).
+    /// interrupts the others. <paramref name="joiners"/> start when a core of <see cref="Cores"/> is idle — at once or
+    /// later in the race — and hold it until the race ends. With no definitive answer, the tightest dual bound among them
+    /// is kept (each is sound).
     /// </summary>
-    private SubProblemResult Race(IReadOnlyList<SolverConfiguration> portfolio, SubProblem p, FloatNetworkBounds fb, QuantizedNetworkBounds qb,
-        DifferenceBounds? diff, TimeSpan limit, CancellationToken cancellation)
+    private SubProblemResult Race(IReadOnlyList<SolverConfiguration> starters, IReadOnlyList<SolverConfiguration> joiners, SubProblem p,
+        FloatNetworkBounds fb, QuantizedNetworkBounds qb, DifferenceBounds? diff, TimeSpan limit, CancellationToken cancellation)
     {
         using var race = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-        var results = new SubProblemResult?[portfolio.Count];
-        var threads = new Thread[portfolio.Count];
+        using var ended = new SemaphoreSlim(0);
+        var clock = Stopwatch.StartNew();
+        var results = new List<SubProblemResult>();
+        var threads = new List<Thread>();
         Exception? failure = null;
-        for (var k = 0; k < threads.Length; k++)
+        void Start(SolverConfiguration c, TimeSpan budget)
         {
-            var index = k;
-            threads[k] = new Thread(() =>
+            var thread = new Thread(() =>
             {
                 try
                 {
-                    var r = SolveWith(portfolio[index], p, fb, qb, diff, limit, race.Token);
-                    results[index] = r;
+                    var r = SolveWith(c, p, fb, qb, diff, budget, race.Token);
+                    lock (results) results.Add(r);
                     if (r.Outcome != SubProblemOutcome.Unknown) race.Cancel();
                 }
                 catch (Exception e)
@@ -163,23 +165,46 @@ public sealed class MilpSubProblemSolver : ISubProblemSolver
                     Interlocked.CompareExchange(ref failure, e, null);
                     race.Cancel();
                 }
+                finally
+                {
+                    ended.Release();
+                }
             })
-            { IsBackground = true, Name = $"qequiv-portfolio-{portfolio[k].Name}" };
-            threads[k].Start();
+            { IsBackground = true, Name = $"qequiv-portfolio-{c.Name}" };
+            threads.Add(thread);
+            thread.Start();
         }
-        foreach (var t in threads) t.Join();
+        foreach (var c in starters) Start(c, limit);
+        var borrowed = 0;
+        var finished = 0;
+        try
+        {
+            while (finished < threads.Count)
+            {
+                var left = limit - clock.Elapsed;
+                if (borrowed < joiners.Count && left > LeastJoinTime && !race.IsCancellationRequested)
+                    for (var k = Cores!.Borrow(joiners.Count - borrowed); k > 0; k--)
+                        Start(joiners[borrowed++], left);
+                if (ended.Wait(JoinPoll)) finished++;
+            }
+        }
+        finally
+        {
+            foreach (var t in threads) t.Join();
+            if (borrowed > 0) Cores!.Release(borrowed);
+        }
         if (failure is not null) throw new InvalidOperationException($"a portfolio solver failed: {failure.Message}", failure);
-        var decided = results.Where(r => r is { Outcome: not SubProblemOutcome.Unknown }).ToList();
+        var decided = results.Where(r => r.Outcome != SubProblemOutcome.Unknown).ToList();
         // A witness beats a proof only in the impossible case that both occur (then a bound is wrong); keep the witness
         // so the verdict rests on the re-executed point, and say so.
-        if (decided.FirstOrDefault(r => r!.Outcome == SubProblemOutcome.Violated) is { } violated)
+        if (decided.FirstOrDefault(r => r.Outcome == SubProblemOutcome.Violated) is { } violated)
         {
-            if (decided.Any(r => r!.Outcome == SubProblemOutcome.Proved))
+            if (decided.Any(r => r.Outcome == SubProblemOutcome.Proved))
                 _notes.Enqueue($"sub-problem {p.Id}: one portfolio solver proved it while another found a checked witness; the witness stands");
             return violated;
         }
         if (decided.FirstOrDefault() is { } proved) return proved;
-        return results.Where(r => r is not null).OrderBy(r => r!.Bound ?? double.PositiveInfinity).First()!;
+        return results.OrderBy(r => r.Bound ?? double.PositiveInfinity).First();
     }
 
     /// <summary>How far the bounds are from proving the sub-problem on <paramref name="box"/>: bound + margin − δ (≤ 0: proved).</summary>

@@ -25,8 +25,10 @@ public sealed record VerifyOptions(
     public TimeSpan FalsifierCap { get; init; } = TimeSpan.FromSeconds(5);
     /// <summary>Differential bounds of N − Q (off only for ablations: the interval bounds of N and Q taken separately remain).</summary>
     public bool DifferentialBounds { get; init; } = true;
-    /// <summary>Time for LP tightening of unstable neurons before the MILPs (zero: off).</summary>
-    public TimeSpan LpBudget { get; init; } = TimeSpan.FromSeconds(2);
+    /// <summary>Time for LP tightening of unstable neurons and the LP relaxation of Δ before the MILPs; zero: no LP at all,
+    /// neither there nor on the engine's pieces (ablations).</summary>
+    public TimeSpan LpBudget { get; init; } = DefaultLpBudget;
+    public static readonly TimeSpan DefaultLpBudget = TimeSpan.FromSeconds(2);
     public CancellationToken Cancellation { get; init; }
 
     /// <summary>Threads pulling sub-problems; 0: all cores. The monolithic strategy is one MILP and ignores it.</summary>
@@ -52,6 +54,12 @@ public sealed record VerifyOptions(
     /// <summary>With a single solver configuration, race the default portfolio's other members on idle cores (see
     /// <see cref="MilpSubProblemSolver.Cores"/>); off only for ablations.</summary>
     public bool RaceSpareCores { get; init; } = true;
+    /// <summary>
+    /// With a second core (two or more workers, or a cluster doing the solving), the full counterexample search runs on
+    /// its own thread beside the LP and MILP stages instead of before them; the first witness stops the proofs, the proofs'
+    /// end stops the search. Off: one after the other (ablations; a single worker always runs them one after the other).
+    /// </summary>
+    public bool SearchAlongside { get; init; } = true;
     /// <summary>Called from worker threads as the run advances (keep it cheap).</summary>
     public Action<VerificationProgress>? Progress { get; init; }
     /// <summary>Where the partitioned phase runs; null: this process (<see cref="LocalJobRunner"/>).</summary>
@@ -74,7 +82,7 @@ public sealed record VerifyOptions(
         // Without input splitting a piece gets one attempt, so its limit is whatever time is left (null here).
         return new JobSettings(portfolio, DifferentialBounds, split, AlwaysSplit,
             splitInputs ? InitialTimeout ?? EngineOptions.DefaultInitialTimeout : null, TimeoutFactor, Bisections,
-            splitInputs ? MaxDepth : 0, new EngineOptions().RetryFactor) { RaceSpareCores = RaceSpareCores };
+            splitInputs ? MaxDepth : 0, new EngineOptions().RetryFactor) { RaceSpareCores = RaceSpareCores, LpRelaxation = LpBudget > TimeSpan.Zero };
     }
 }
 
@@ -120,10 +128,78 @@ public static class Verifier
         }
 
         Report("falsify", 0);
+        var alongside = options.SearchAlongside && options.Strategy != Strategy.Monolithic
+            && (runner is not LocalJobRunner || EngineOptions.WorkersFor(options.Workers) >= 2);
         var screen = Screen(n, q, box, roots, options.Seed, FalsifierBudget(options.Timeout, options.FalsifierShare, options.FalsifierCap),
-            options.DifferentialBounds, options.Cancellation, notes);
+            options.DifferentialBounds, options.Cancellation, notes, deferSearch: alongside);
         if (screen.Witness is { } found)
             return FalsifiedReport(roots, screen, found, options.Strategy, BackendName(options), total, notes);
+        if (screen.DeferredSearch is { } search)
+            return ProveAlongsideSearch(n, q, box, roots, screen, search, options, runner, fingerprint, deadline, total, notes, Report);
+        return Prove(n, q, box, roots, screen, options, runner, fingerprint, deadline, total, notes, Report);
+    }
+
+    /// <summary>
+    /// The full counterexample search on a thread of its own while the proof stages run: a witness cancels the proofs
+    /// (the report is then falsified); the proofs' end, whatever they found, cancels the search.
+    /// </summary>
+    private static VerificationReport ProveAlongsideSearch(FloatNetwork n, QuantizedNetwork q, Box box, List<SubProblem> roots, Screening screen,
+        FalsifierOptions search, VerifyOptions options, IJobRunner runner, string fingerprint, DateTime deadline, Stopwatch total,
+        List<string> notes, Action<string, double, EngineSnapshot?> report)
+    {
+        using var proofsStop = CancellationTokenSource.CreateLinkedTokenSource(options.Cancellation);
+        using var searchStop = CancellationTokenSource.CreateLinkedTokenSource(options.Cancellation);
+        var searchClock = Stopwatch.StartNew();
+        if (options.Timeout is { } limit) searchStop.CancelAfter(limit - total.Elapsed is var left && left > TimeSpan.Zero ? left : TimeSpan.Zero);
+        // On this machine the search holds a core like a worker, so solver races start on it only once the search is over.
+        var cores = runner is LocalJobRunner && options.RaceSpareCores ? new CoreBudget(EngineOptions.WorkersFor(options.Workers)) : null;
+        cores?.Acquire();
+        var searching = Task.Run(() =>
+        {
+            try
+            {
+                var r = Falsifier.Search(n, q, box, options.Delta, search with { CancellationToken = searchStop.Token });
+                if (r.Witness is not null) proofsStop.Cancel();
+                return (Result: r, Seconds: searchClock.Elapsed.TotalSeconds);
+            }
+            finally
+            {
+                cores?.Release();
+            }
+        });
+        VerificationReport proved;
+        // The proof stages' notes describe a run that a witness may cut short; they are kept only when it was not.
+        var proofNotes = new List<string>(notes);
+        try
+        {
+            proved = Prove(n, q, box, roots, screen, options with { Cancellation = proofsStop.Token }, runner, fingerprint, deadline, total, proofNotes, report,
+                cores);
+        }
+        catch
+        {
+            searchStop.Cancel();
+            throw;
+        }
+        // An unknown that is not a stop (a proof gave up before the deadline) leaves the search its chance to finish.
+        if (proved.Verdict != Verdict.Unknown || proofsStop.IsCancellationRequested) searchStop.Cancel();
+        var (found, seconds) = searching.GetAwaiter().GetResult();
+        var best = Math.Max(screen.BestDifference, found.BestMaxAbsDifference);
+        var searched = screen with { FalsifySeconds = screen.FalsifySeconds + seconds, BestDifference = best };
+        if (found.Witness is not { } w)
+            return proved with { Timings = proved.Timings with { Falsify = searched.FalsifySeconds } };
+        var witness = Confirm(n, q, w, options.Delta);
+        if (proved.Verdict == Verdict.Verified)
+            notes.Add("the proof stages reported every sub-problem proved, yet the counterexample search found a re-executed witness: a soundness defect in the proofs; please report it with this run's inputs");
+        notes.Add($"the counterexample search ran beside the proof stages and found the witness after {seconds:F2} s");
+        return FalsifiedReport(roots, searched, witness, options.Strategy, BackendName(options), total, notes);
+    }
+
+    /// <summary>The proof stages after the screen: LP tightening and relaxation, then the MILPs (one, or the engine's).</summary>
+    private static VerificationReport Prove(FloatNetwork n, QuantizedNetwork q, Box box, List<SubProblem> roots, Screening screen,
+        VerifyOptions options, IJobRunner runner, string fingerprint, DateTime deadline, Stopwatch total, List<string> notes,
+        Action<string, double, EngineSnapshot?> Report, CoreBudget? cores = null)
+    {
+        var delta = options.Delta;
         var (fb, qb, diff, outputBounds, outcome) = (screen.Float!, screen.Quantized!, screen.Difference, screen.Bounds, screen.Outcome);
 
         var clock = Stopwatch.StartNew();
@@ -131,7 +207,7 @@ public static class Verifier
         var rootLp = new Dictionary<(int Output, int Sign), double>();
         if (roots.Any(p => outcome[p.Id] is null) && options.LpBudget > TimeSpan.Zero)
         {
-            Report("lp", screen.BestDifference);
+            Report("lp", screen.BestDifference, null);
             // Half the budget tightens N's unstable neurons, the rest bounds Δ over the LP relaxation of the whole encoding.
             var (tightened, stats) = LpTightening.TightenFloat(n, box, fb, options.LpBudget / 2, options.Cancellation);
             fb = tightened;
@@ -157,7 +233,7 @@ public static class Verifier
             Witness? witness = null;
             if (open.Count > 0)
             {
-                Report("milp", screen.BestDifference);
+                Report("milp", screen.BestDifference, null);
                 witness = SolveMonolithic(n, q, box, open, outcome, fb, qb, diff, options, deadline, notes);
             }
             var all = roots.Select(p => outcome[p.Id] ?? new SubProblemResult(p, DecidedBy.Open, SubProblemOutcome.Unknown, 0)).ToList();
@@ -167,7 +243,7 @@ public static class Verifier
             return new VerificationReport(verdict, delta, options.Strategy, BackendName(options), witness, all,
                 new StageTimings(screen.FalsifySeconds, boundsSeconds, clock.Elapsed.TotalSeconds, total.Elapsed.TotalSeconds), notes, outputBounds);
         }
-        return SolvePartitioned(n, q, box, roots, open, outcome, fb, qb, diff, rootLp, screen, boundsSeconds, options, runner, fingerprint, total, notes,
+        return SolvePartitioned(n, q, box, roots, open, outcome, fb, qb, diff, rootLp, screen, boundsSeconds, options, runner, fingerprint, total, notes, cores,
             e => Report("engine", screen.BestDifference, e));
     }
 
@@ -179,7 +255,7 @@ public static class Verifier
         SubProblemResult?[] outcome, FloatNetworkBounds fb, QuantizedNetworkBounds qb, DifferenceBounds? diff,
         IReadOnlyDictionary<(int Output, int Sign), double> rootLp, Screening screen,
         double boundsSeconds, VerifyOptions options, IJobRunner runner, string fingerprint, Stopwatch total, List<string> notes,
-        Action<EngineSnapshot> progress)
+        CoreBudget? cores, Action<EngineSnapshot> progress)
     {
         var nextId = roots.Count;
         var pieces = new List<SubProblem>();
@@ -195,13 +271,13 @@ public static class Verifier
         var settled = roots.Where(r => outcome[r.Id] is not null).Select(r => outcome[r.Id]!).Concat(cutByBounds).ToList();
         var plan = new JobPlan(fingerprint, box, options.Delta, pieces, settled, fb,
             rootLp.Select(kv => new RootLpBound(kv.Key.Output, kv.Key.Sign, kv.Value)).ToList(), options.JobSettings());
-        return RunPlan(n, q, roots, plan, screen, boundsSeconds, options, runner, total, notes, false, progress);
+        return RunPlan(n, q, roots, plan, screen, boundsSeconds, options, runner, total, notes, false, progress, cores);
     }
 
     /// <summary>Runs a plan's pieces (fresh, or resumed from its log) and turns the engine's record into the report.</summary>
     private static VerificationReport RunPlan(FloatNetwork n, QuantizedNetwork q, List<SubProblem> roots, JobPlan plan, Screening screen,
         double boundsSeconds, VerifyOptions options, IJobRunner runner, Stopwatch total, List<string> notes, bool resume,
-        Action<EngineSnapshot> progress)
+        Action<EngineSnapshot> progress, CoreBudget? cores = null)
     {
         TimeSpan? left = options.Timeout is { } t ? t - total.Elapsed : null;
         if (left is { } l && l <= TimeSpan.Zero) left = TimeSpan.FromTicks(1);
@@ -213,6 +289,7 @@ public static class Verifier
             Cancellation = options.Cancellation,
             Split = options.Split,
             RootBounds = screen.Quantized is { } qb ? (qb, screen.Difference) : null,
+            Cores = cores,
         }, notes);
         var engineSeconds = clock.Elapsed.TotalSeconds;
         if (!run.WorkersStopped) notes.Add("some solver calls did not return within the grace period after the stop");
@@ -276,6 +353,8 @@ public static class Verifier
     {
         /// <summary>Largest |N_j − Q_j| the searches re-executed.</summary>
         public double BestDifference { get; init; }
+        /// <summary>The full search, when the caller runs it beside the proof stages instead of in the screen.</summary>
+        public FalsifierOptions? DeferredSearch { get; init; }
     }
 
     internal static TimeSpan FalsifierBudget(TimeSpan? timeout, double share, TimeSpan cap) =>
@@ -287,7 +366,7 @@ public static class Verifier
     /// gradient and coordinate search — a region that bounds verify needs no search at all.
     /// </summary>
     internal static Screening Screen(FloatNetwork n, QuantizedNetwork q, Box box, IReadOnlyList<SubProblem> subProblems, int seed,
-        TimeSpan falsifierBudget, bool differential, CancellationToken cancellation, List<string> notes)
+        TimeSpan falsifierBudget, bool differential, CancellationToken cancellation, List<string> notes, bool deferSearch = false)
     {
         var delta = subProblems[0].Delta;
         var clock = Stopwatch.StartNew();
@@ -316,10 +395,19 @@ public static class Verifier
         var best = quick.BestMaxAbsDifference;
         if (outcome.Any(o => o is null))
         {
-            clock.Restart();
             var left = falsifierBudget - TimeSpan.FromSeconds(falsifySeconds);
-            var full = Falsifier.Search(n, q, box, delta, new FalsifierOptions(seed,
-                TimeBudget: left > TimeSpan.Zero ? left : TimeSpan.FromTicks(1), CancellationToken: cancellation));
+            var search = new FalsifierOptions(seed, TimeBudget: left > TimeSpan.Zero ? left : TimeSpan.FromTicks(1), CancellationToken: cancellation);
+            // Beside the proofs the search delays nothing, so it is bounded by its evaluation cap and the run's deadline
+            // instead of the falsifier's share: it then makes at least the moves the search in line would have made (it
+            // is deterministic), although it shares the cores with the solvers. A zero budget still means no search.
+            if (deferSearch && falsifierBudget > TimeSpan.Zero)
+                return new Screening(null, fb, qb, diff, outputBounds, outcome, falsifySeconds, boundsSeconds)
+                {
+                    BestDifference = best,
+                    DeferredSearch = search with { TimeBudget = null },
+                };
+            clock.Restart();
+            var full = Falsifier.Search(n, q, box, delta, search);
             falsifySeconds += clock.Elapsed.TotalSeconds;
             if (full.Witness is { } w2) witness = Confirm(n, q, w2, delta);
             best = Math.Max(best, full.BestMaxAbsDifference);
