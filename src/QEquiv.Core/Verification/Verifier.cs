@@ -197,7 +197,7 @@ public static class Verifier
     /// <summary>The proof stages after the screen: LP tightening and relaxation, then the MILPs (one, or the engine's).</summary>
     private static VerificationReport Prove(FloatNetwork n, QuantizedNetwork q, Box box, List<SubProblem> roots, Screening screen,
         VerifyOptions options, IJobRunner runner, string fingerprint, DateTime deadline, Stopwatch total, List<string> notes,
-        Action<string, double, EngineSnapshot?> Report, CoreBudget? cores = null)
+        Action<string, double, EngineSnapshot?> report, CoreBudget? cores = null)
     {
         var delta = options.Delta;
         var (fb, qb, diff, outputBounds, outcome) = (screen.Float!, screen.Quantized!, screen.Difference, screen.Bounds, screen.Outcome);
@@ -207,7 +207,7 @@ public static class Verifier
         var rootLp = new Dictionary<(int Output, int Sign), double>();
         if (roots.Any(p => outcome[p.Id] is null) && options.LpBudget > TimeSpan.Zero)
         {
-            Report("lp", screen.BestDifference, null);
+            report("lp", screen.BestDifference, null);
             // Half the budget tightens N's unstable neurons, the rest bounds Δ over the LP relaxation of the whole encoding.
             var (tightened, stats) = LpTightening.TightenFloat(n, box, fb, options.LpBudget / 2, options.Cancellation);
             fb = tightened;
@@ -233,7 +233,7 @@ public static class Verifier
             Witness? witness = null;
             if (open.Count > 0)
             {
-                Report("milp", screen.BestDifference, null);
+                report("milp", screen.BestDifference, null);
                 witness = SolveMonolithic(n, q, box, open, outcome, fb, qb, diff, options, deadline, notes);
             }
             var all = roots.Select(p => outcome[p.Id] ?? new SubProblemResult(p, DecidedBy.Open, SubProblemOutcome.Unknown, 0)).ToList();
@@ -244,7 +244,7 @@ public static class Verifier
                 new StageTimings(screen.FalsifySeconds, boundsSeconds, clock.Elapsed.TotalSeconds, total.Elapsed.TotalSeconds), notes, outputBounds);
         }
         return SolvePartitioned(n, q, box, roots, open, outcome, fb, qb, diff, rootLp, screen, boundsSeconds, options, runner, fingerprint, total, notes, cores,
-            e => Report("engine", screen.BestDifference, e));
+            e => report("engine", screen.BestDifference, e));
     }
 
     /// <summary>
