@@ -19,9 +19,9 @@ namespace QEquiv.Benchmarking;
 /// <param name="Cluster">Run the sub-problems on the cluster given to the run (<see cref="BenchOptions.Cluster"/>) instead of this process.</param>
 public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBounds = true, int Workers = 0, bool Portfolio = false,
     int OutputPieces = VerifyOptions.DefaultOutputPieces, bool Cluster = false, bool RaceSpareCores = true, bool SearchAlongside = true,
-    bool LpTightening = true)
+    bool UseLp = true)
 {
-    public string Name => Strategies.Name(Strategy) + (DifferentialBounds ? "" : ":nodiff") + (LpTightening ? "" : ":nolp") + (Workers == 0 ? "" : $":w{Workers}")
+    public string Name => Strategies.Name(Strategy) + (DifferentialBounds ? "" : ":nodiff") + (UseLp ? "" : ":nolp") + (Workers == 0 ? "" : $":w{Workers}")
         + (Portfolio ? ":portfolio" : "") + (OutputPieces == VerifyOptions.DefaultOutputPieces ? "" : $":p{OutputPieces}") + (Cluster ? ":cluster" : "") + (RaceSpareCores ? "" : ":norace")
         + (SearchAlongside ? "" : ":serial");
     public override string ToString() => Name;
@@ -31,7 +31,7 @@ public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBoun
         Verifier.Verify(p.Float, p.Quantized, p.Box, new VerifyOptions(p.Instance.Delta, Strategy, backend, timeout, seed)
         {
             DifferentialBounds = DifferentialBounds,
-            LpBudget = LpTightening ? VerifyOptions.DefaultLpBudget : TimeSpan.Zero,
+            LpBudget = UseLp ? VerifyOptions.DefaultLpBudget : TimeSpan.Zero,
             Workers = Workers,
             Portfolio = Portfolio,
             OutputPieces = OutputPieces,
@@ -51,7 +51,7 @@ public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBoun
         foreach (var modifier in parts.Skip(1))
         {
             if (modifier == "nodiff") configuration = configuration with { DifferentialBounds = false };
-            else if (modifier == "nolp") configuration = configuration with { LpTightening = false };
+            else if (modifier == "nolp") configuration = configuration with { UseLp = false };
             else if (modifier == "norace" && s != Strategy.Monolithic) configuration = configuration with { RaceSpareCores = false };
             else if (modifier == "serial" && s != Strategy.Monolithic) configuration = configuration with { SearchAlongside = false };
             else if (modifier == "portfolio" && s != Strategy.Monolithic) configuration = configuration with { Portfolio = true };

@@ -150,7 +150,7 @@ public static class Verifier
         using var proofsStop = CancellationTokenSource.CreateLinkedTokenSource(options.Cancellation);
         using var searchStop = CancellationTokenSource.CreateLinkedTokenSource(options.Cancellation);
         var searchClock = Stopwatch.StartNew();
-        if (options.Timeout is { } limit) searchStop.CancelAfter(limit - total.Elapsed is var left && left > TimeSpan.Zero ? left : TimeSpan.Zero);
+        if (Remaining(deadline, 1) is { } left) searchStop.CancelAfter(left);
         // On this machine the search holds a core like a worker, so solver races start on it only once the search is over.
         var cores = runner is LocalJobRunner && options.RaceSpareCores ? new CoreBudget(EngineOptions.WorkersFor(options.Workers)) : null;
         cores?.Acquire();
