@@ -178,6 +178,12 @@ public class VerificationTests
             new VerifyOptions(1e-9 + 1e-3, Timeout: TimeSpan.FromMilliseconds(1)) { FalsifierCap = TimeSpan.Zero });
         Assert.NotEqual(Verdict.Verified, r.Verdict);
         if (r.Verdict == Verdict.Unknown) Assert.Contains(r.SubProblems, s => s.Outcome != SubProblemOutcome.Proved);
+        // The same through the counterexample search beside the proofs (falsifier on, two workers).
+        var beside = Verifier.Verify(pair.Float, pair.Quantized, box,
+            new VerifyOptions(1e-9 + 1e-3, Timeout: TimeSpan.FromMilliseconds(1)) { Workers = 2 });
+        Assert.NotEqual(Verdict.Verified, beside.Verdict);
+        if (beside.Verdict == Verdict.Unknown) Assert.Contains(beside.SubProblems, s => s.Outcome != SubProblemOutcome.Proved);
+        if (beside.Verdict == Verdict.Falsified) Assert.NotNull(WitnessChecker.Check(pair.Float, pair.Quantized, beside.Witness!.Input, 1e-9 + 1e-3));
     }
 }
 
