@@ -120,6 +120,7 @@ public sealed class BenchTests : IDisposable
         Assert.Equal(TimeSpan.FromSeconds(3), (inst with { TimeoutSeconds = 3 }).EffectiveTimeout(7));
     }
 
+    [Trait("Speed", "Slow")]
     [Fact]
     public void RunsBothStrategiesAndTheSummaryIsTheCsvs()
     {

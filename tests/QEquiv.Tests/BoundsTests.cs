@@ -7,6 +7,7 @@ namespace QEquiv.Tests;
 
 public class BoundsTests
 {
+    [Trait("Speed", "Slow")]
     [Theory]
     [InlineData(1, false, false, false)]
     [InlineData(2, true, false, true)]

@@ -14,6 +14,7 @@ namespace QEquiv.Tests;
 /// The distributed mode end to end on localhost: a coordinator process, two single-worker processes and a client in
 /// the test. Verdicts must equal local mode's; a killed worker, a witness and a killed-and-resumed job are handled.
 /// </summary>
+[Trait("Speed", "Slow")]
 [Collection(ClusterCollection.Name)]
 public class ClusterTests(LocalCluster cluster)
 {
@@ -139,6 +140,51 @@ public class ClusterTests(LocalCluster cluster)
         // Workers learn of the stop from their half-second heartbeat, so the bound is the local one plus that period.
         Assert.All(run.Attempts, a => Assert.True(a.End - found < TimeSpan.FromSeconds(1.5),
             $"sub-problem {a.SubProblemId} ended {(a.End - found).TotalMilliseconds:F0} ms after the witness: {timeline}"));
+    }
+
+    /// <summary>
+    /// --runtime pytorch is part of the network itself (applied at import) and of the job: around input row 105 the file
+    /// as written (onnx) is within 0.006 of N while PyTorch's kernels are 0.030 away, so at δ = 0.02 the two runtimes have
+    /// opposite verdicts. Cluster workers load the files themselves and must verify PyTorch's arithmetic too (before,
+    /// they re-read the file as written), and a job log of one runtime cannot be resumed as the other.
+    /// </summary>
+    [Fact]
+    public void TheRuntimeGivesTheSameVerdictLocallyOnTheClusterAndResumed()
+    {
+        var (n, onnx) = OnnxImporter.LoadPair(FloatPath, QuantPath, Quantization.Runtime.Onnx);
+        var (_, torch) = OnnxImporter.LoadPair(FloatPath, QuantPath, Quantization.Runtime.PyTorch);
+        var center = Data.Csv.ReadRows(TestData.Bench("pytorch/inputs.csv"))[19].Select(v => (double)v).ToArray();
+        // An MNIST image: its pixels sit on Q's input grid, so ±0.0001 changes no input code and N only a little.
+        var box = Region.BallAround(center, 0.0001, (0, 1));
+        // Falsifier and LP off: the pytorch pieces go to the engine's workers, which must find the witness.
+        var options = new VerifyOptions(0.02, Strategy.OutputInput, Timeout: TimeSpan.FromSeconds(120))
+        {
+            FalsifierCap = TimeSpan.Zero,
+            LpBudget = TimeSpan.Zero,
+            Workers = 2,
+        };
+        Assert.Equal(Verdict.Verified, Verifier.Verify(n, onnx, box, options).Verdict);
+        Assert.Equal(Verdict.Falsified, Verifier.Verify(n, torch, box, options).Verdict);
+        var remote = Verifier.Verify(n, torch, box, options with { Runner = cluster.Runner });
+        Assert.True(remote.Verdict == Verdict.Falsified, $"cluster: {remote.Verdict}; notes: {string.Join("; ", remote.Notes)}");
+        Assert.True(remote.Engine is { Attempts.Count: > 0 }, "the cluster's workers never ran");
+        Assert.True(WitnessChecker.Evaluate(Layering.ToFloat(n), Layering.ToQuantized(torch), remote.Witness!.Input).MaxAbsDifference >= 0.02);
+        Assert.Equal(Verdict.Verified, Verifier.Verify(n, onnx, box, options with { Runner = cluster.Runner }).Verdict);
+
+        var log = Path.Combine(Path.GetTempPath(), $"qequiv-runtime-job-{Guid.NewGuid():N}.log");
+        try
+        {
+            Assert.Equal(Verdict.Falsified, Verifier.Verify(n, torch, box, options with { Log = log }).Verdict);
+            Assert.True(File.Exists(log), "the pytorch job wrote no log");
+            // The pytorch job's log is not the onnx job's: refused in one line, never resumed as if it were.
+            var e = Assert.Throws<BadInputException>(() => Verifier.Verify(n, onnx, box, options with { Log = log }));
+            Assert.Contains(log, e.Message);
+            Assert.Equal(Verdict.Falsified, Verifier.Verify(n, torch, box, options with { Log = log }).Verdict);
+        }
+        finally
+        {
+            File.Delete(log);
+        }
     }
 
     [Fact]

@@ -14,6 +14,7 @@ namespace QEquiv.Tests;
 
 public class DifferentialBoundsTests(ITestOutputHelper output)
 {
+    [Trait("Speed", "Slow")]
     [Theory]
     [InlineData(1, false, false, false)]
     [InlineData(2, true, false, true)]
@@ -66,6 +67,7 @@ public class DifferentialBoundsTests(ITestOutputHelper output)
 
     public static TheoryData<string> MnistNetworks => new() { "mnist-net_256x2", "mnist-net_256x4", "mnist-net_256x6" };
 
+    [Trait("Speed", "Slow")]
     [Theory]
     [MemberData(nameof(MnistNetworks))]
     public void MnistTwinsAreBoundedSoundlyAndMuchTighterThanNaive(string name)

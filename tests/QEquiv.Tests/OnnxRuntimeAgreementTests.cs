@@ -25,6 +25,7 @@ public class OnnxRuntimeAgreementTests
         return data;
     }
 
+    [Trait("Speed", "Slow")]
     [Theory]
     [MemberData(nameof(FloatModels))]
     public void FloatModelAgreesWithOnnxRuntime(string relative)
@@ -51,6 +52,7 @@ public class OnnxRuntimeAgreementTests
     /// the graph stands for. Both follow the ONNX spec; they can differ only where the float Gemm's
     /// rounding error moves a value across a rounding tie. docs/quantization-semantics.md records the rate.
     /// </summary>
+    [Trait("Speed", "Slow")]
     [Theory]
     [MemberData(nameof(QuantizedModels))]
     public void QuantizedModelAgreesWithOnnxRuntime(string relative)

@@ -3,6 +3,7 @@ using QEquiv.Evaluation;
 using QEquiv.Networks;
 using QEquiv.Onnx;
 using QEquiv.Quantization;
+using QEquiv.Quantizer;
 
 namespace QEquiv.Tests;
 
@@ -25,7 +26,7 @@ public class QuantizerTests : IDisposable
     /// <summary>Every difference between our quantized network and PyTorch's file, as text (empty when they agree).</summary>
     internal static List<string> Differences(QuantizedNetwork ours, QuantizedNetwork reference, FloatNetwork n)
     {
-        var pytorch = RuntimeSemantics.WithPyTorchBias(reference, n);
+        var pytorch = Layering.ToQuantized(RuntimeSemantics.WithPyTorchBias(Layering.ToGraph(reference), Layering.ToGraph(n)));
         var diffs = new List<string>();
         void Params(string what, QuantParams a, QuantParams b)
         {
@@ -83,6 +84,7 @@ public class QuantizerTests : IDisposable
     /// scales (to the bit), its rounded run-time biases, and — read back
     /// from the written file with the default ONNX semantics — PyTorch's own outputs on inputs.csv, every bit.
     /// </summary>
+    [Trait("Speed", "Slow")]
     [Theory]
     [MemberData(nameof(References))]
     public void QuantizerReproducesPyTorch(ObserverKind observer, bool perChannel, string floatModel, string reference)
@@ -125,6 +127,7 @@ public class QuantizerTests : IDisposable
     };
 
     /// <summary>The written file runs in ONNX Runtime (optimizations off) and gives what QEquiv's evaluator gives, every output.</summary>
+    [Trait("Speed", "Slow")]
     [Theory]
     [MemberData(nameof(Variants))]
     public void WrittenModelRunsInOnnxRuntimeLikeTheEvaluator(ObserverKind observer, bool perChannel, QuantType activations, bool reduceRange)
@@ -173,6 +176,7 @@ public class QuantizerTests : IDisposable
     }
 
     /// <summary>bench/acasxu-q holds what make-acasxu-q.sh makes with the current quantizer, not a stale copy.</summary>
+    [Trait("Speed", "Slow")]
     [Theory]
     [MemberData(nameof(AcasXu))]
     public void CommittedAcasXuModelsAreWhatTheQuantizerMakes(string name)

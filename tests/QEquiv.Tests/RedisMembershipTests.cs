@@ -14,6 +14,7 @@ namespace QEquiv.Tests;
 /// (the test project runs scripts/ensure-redis before it builds, which installs redis-server when missing). Coordinator, worker and client find each other through it.
 /// </summary>
 [Collection(ClusterCollection.Name)] // not beside the other cluster tests: both start processes on two cores
+[Trait("Speed", "Slow")]
 public class RedisMembershipTests
 {
     [Fact]

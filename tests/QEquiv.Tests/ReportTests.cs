@@ -24,6 +24,7 @@ public sealed class ReportTests : IDisposable
 
     public void Dispose() => _files.Dispose();
 
+    [Trait("Speed", "Slow")]
     [Fact]
     public void BenchReportNumbersAreTheCsvs()
     {
@@ -124,6 +125,7 @@ public sealed class ReportTests : IDisposable
         Assert.Equal(784, x.Length);
     }
 
+    [Trait("Speed", "Slow")]
     [Fact]
     public void UnknownVerifyReportHasATimelineAndThePartitionTreeOfItsJson()
     {

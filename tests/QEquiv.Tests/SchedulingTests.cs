@@ -269,6 +269,7 @@ public class SchedulingTests
         Assert.Equal("boom", e.Message);
     }
 
+    [Trait("Speed", "Slow")]
     [Fact]
     public void TinyTimeoutsForceRealSplitsThatNeverContradictTheVerifier()
     {

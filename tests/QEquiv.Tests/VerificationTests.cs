@@ -51,6 +51,7 @@ public class VerificationTests
         _ => TestNetworks.Random(106, [5, 4, 4, 4, 2]),
     };
 
+    [Trait("Speed", "Slow")]
     [Theory]
     [MemberData(nameof(CrossCheckCases))]
     public void BackendsAndStrategiesAgreeOnEveryVerdict(int network, int boxIndex)
@@ -78,6 +79,7 @@ public class VerificationTests
         }
     }
 
+    [Trait("Speed", "Slow")]
     [Fact]
     public void AFalsifiableInstanceIsFoundByTheFalsifierFirst()
     {
@@ -116,6 +118,7 @@ public class VerificationTests
         Assert.Null(WitnessChecker.Check(pair.Float, q, r.Witness.Input, delta)); // the original network was fine there
     }
 
+    [Trait("Speed", "Slow")]
     [Theory]
     [InlineData(2)]
     [InlineData(4)]
@@ -157,6 +160,7 @@ public class VerificationTests
         }
     }
 
+    [Trait("Speed", "Slow")]
     [Fact]
     public void APortfolioRunNamesItsSolversWithoutCommas()
     {

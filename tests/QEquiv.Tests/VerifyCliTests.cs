@@ -69,6 +69,7 @@ public sealed class VerifyCliTests : IDisposable
         Assert.False(File.Exists(Path.Combine(Environment.CurrentDirectory, "witness.csv.never")));
     }
 
+    [Trait("Speed", "Slow")]
     [Fact]
     public void UnknownWhenTimeRunsOut()
     {

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using QEquiv.Data;
-using QEquiv.Evaluation;
+
 
 namespace QEquiv.Cli.Commands;
 
@@ -28,8 +28,8 @@ internal static class EvalCommand
             if (!summaryOnly) Console.WriteLine("row,float outputs,quantized outputs,max |N-Q|,output");
             for (var r = 0; r < rows.Count; r++)
             {
-                var y = FloatEvaluator.Evaluate(n, rows[r]);
-                var z = QuantizedEvaluator.Evaluate(q, rows[r]);
+                var y = n.Evaluate(rows[r]);
+                var z = q.Evaluate(rows[r]);
                 var (diff, at) = MaxAbsDifference(y, z);
                 if (diff > worst) (worst, worstRow, worstOutput) = (diff, r, at);
                 if (!summaryOnly)
@@ -41,7 +41,7 @@ internal static class EvalCommand
         return command;
     }
 
-    public static (double Value, int Output) MaxAbsDifference(double[] n, float[] q)
+    public static (double Value, int Output) MaxAbsDifference(double[] n, double[] q)
     {
         var best = (Value: -1.0, Output: 0);
         for (var j = 0; j < n.Length; j++)

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
-using QEquiv.Networks;
+using QEquiv.Model;
 using QEquiv.Onnx;
 using Spectre.Console;
 
@@ -15,9 +15,7 @@ internal static class InspectCommand
         var command = new Command("inspect", "Show the layers, shapes, quantization parameters and weight ranges of a model") { model };
         command.SetAction(parse =>
         {
-            var path = parse.GetValue(model)!;
-            var (n, q) = OnnxImporter.Load(path);
-            if (n is not null) Show(n); else Show(q!);
+            Show(OnnxImporter.Load(parse.GetValue(model)!));
             return Cli.Ok;
         });
         return command;
@@ -25,40 +23,50 @@ internal static class InspectCommand
 
     private static string F(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
 
-    private static void Show(FloatNetwork n)
+    /// <summary>The operator graph as imported: one row per operator, with what the analyses need to trust it.</summary>
+    private static void Show(Network n)
     {
-        Cli.Out.WriteLine($"{n.Source}: float network, input shape [{string.Join(",", n.InputShape)}] ({n.InputSize} values), {n.OutputSize} outputs");
-        var t = new Table().AddColumns("layer", "shape", "activation", "weights min", "weights max", "bias min", "bias max");
-        for (var k = 0; k < n.Layers.Count; k++)
+        var kind = n.IsQuantized ? "quantized" : "float";
+        Cli.Out.WriteLine($"{n.Source}: {kind} network, input '{n.InputName}' shape [{string.Join(",", n.InputShape)}] ({n.InputSize} values), {n.OutputSize} outputs, {n.Nodes.Count} operators");
+        var t = new Table().AddColumns("#", "operator", "shape", "parameters", "weights", "bias");
+        for (var k = 0; k < n.Nodes.Count; k++)
         {
-            var l = n.Layers[k];
-            AddText(t, $"{k}", $"{l.InputSize}→{l.OutputSize}", l.Activation.ToString(), F(Min(l.Weights)), F(Max(l.Weights)), F(Min(l.Bias)), F(Max(l.Bias)));
+            var op = n.Nodes[k].Operator;
+            var shape = op.InputSize == op.OutputSize ? $"{op.OutputSize}" : $"{op.InputSize}→{op.OutputSize}";
+            switch (op)
+            {
+                case Affine a:
+                    AddText(t, $"{k}", "Affine", shape, "", $"[{F(Min(a.Weights))}, {F(Max(a.Weights))}]", $"[{F(Min(a.Bias))}, {F(Max(a.Bias))}]");
+                    break;
+                case IntegerLinear l:
+                    var scales = l.WeightScales.ToArray();
+                    var perChannel = scales.Distinct().Count() > 1 || l.WeightZeroPoints.ToArray().Distinct().Count() > 1;
+                    var scale = perChannel ? $"per-channel scale {F(scales.Min())}…{F(scales.Max())}" : $"weight scale {F(scales[0])}";
+                    AddText(t, $"{k}", "IntegerLinear", shape, $"input {l.Input}; {l.WeightType.ToString().ToLowerInvariant()} weights, {scale}",
+                        $"[{Min(l.Weights)}, {Max(l.Weights)}]", $"[{Min(l.Bias)}, {Max(l.Bias)}] (int32)");
+                    break;
+                case Requantize r:
+                    AddText(t, $"{k}", "Requantize", shape, $"output {r.Output}", "", "");
+                    break;
+                case Quantize q:
+                    AddText(t, $"{k}", "QuantizeLinear", shape, q.Output.ToString(), "", "");
+                    break;
+                case Dequantize d:
+                    AddText(t, $"{k}", "DequantizeLinear", shape, d.Input.ToString(), "", "");
+                    break;
+                case Clamp c:
+                    AddText(t, $"{k}", "Clamp", shape, $"[{c.Lower}, {c.Upper}]" + (k > 0 && n.Nodes[k - 1].Operator is Requantize rq && c.Lower == rq.Output.ZeroPoint ? ": ReLU, max(q, zp)" : ""), "", "");
+                    break;
+                case Elementwise e:
+                    var c0 = e.Constants.ToArray();
+                    AddText(t, $"{k}", e.Kind.ToString(), shape, $"{e.Arithmetic.ToString().ToLowerInvariant()}, constants [{F(c0.Min())}, {F(c0.Max())}]", "", "");
+                    break;
+                default:
+                    AddText(t, $"{k}", op.GetType().Name, shape, op.Describe(), "", "");
+                    break;
+            }
         }
         Cli.Out.Write(t);
-    }
-
-    private static void Show(QuantizedNetwork q)
-    {
-        Cli.Out.WriteLine($"{q.Source}: quantized network, input shape [{string.Join(",", q.InputShape)}] ({q.InputSize} values), {q.OutputSize} outputs");
-        Cli.Out.WriteLine($"input quantization: {q.InputQuantization}");
-        var t = new Table().AddColumns("stage", "kind", "shape", "weights", "weight scale", "weight codes", "bias (int32)", "output", "ReLU");
-        for (var k = 0; k < q.Stages.Count; k++)
-        {
-            var s = q.Stages[k];
-            if (s is QuantizedDense d)
-            {
-                var scales = d.WeightScales.ToArray();
-                var scale = d.PerChannel ? $"per-channel {F(scales.Min())}…{F(scales.Max())}" : F(scales[0]);
-                AddText(t, $"{k}", "linear", $"{d.InputSize}→{d.OutputSize}", d.WeightType.ToString().ToLowerInvariant(), scale,
-                    $"[{Min(d.Weights)}, {Max(d.Weights)}]", $"[{Min(d.Bias)}, {Max(d.Bias)}]", d.Output.ToString(), d.Relu ? "max(q, zp)" : "");
-            }
-            else if (s is Requantize r)
-            {
-                AddText(t, $"{k}", r.HasBias ? "requantize + float bias" : "requantize", $"{r.InputSize}", "", "", "", "", r.Output.ToString(), r.Relu ? "yes" : "");
-            }
-        }
-        Cli.Out.Write(t);
-        if (q.OutputBias is { } b) Cli.Out.WriteLine($"float output bias after dequantization: [{F(b.Min())}, {F(b.Max())}]");
     }
 
     private static void AddText(Table t, params string[] cells) => t.AddRow(cells.Select(c => (Spectre.Console.Rendering.IRenderable)new Text(c)).ToArray());

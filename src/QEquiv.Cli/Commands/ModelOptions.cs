@@ -1,5 +1,5 @@
 using System.CommandLine;
-using QEquiv.Networks;
+using QEquiv.Model;
 using QEquiv.Onnx;
 using QEquiv.Quantization;
 
@@ -23,16 +23,7 @@ internal sealed class ModelOptions
         command.Options.Add(Runtime);
     }
 
-    public (FloatNetwork N, QuantizedNetwork Q) Load(ParseResult parse)
-    {
-        var floatPath = parse.GetValue(Float)!;
-        var quantPath = parse.GetValue(Quant)!;
-        var n = OnnxImporter.LoadFloat(floatPath);
-        var q = OnnxImporter.LoadQuantized(quantPath);
-        if (n.InputSize != q.InputSize)
-            throw BadInputException.For(quantPath, $"takes {q.InputSize} inputs but the float model {floatPath} takes {n.InputSize}");
-        if (n.OutputSize != q.OutputSize)
-            throw BadInputException.For(quantPath, $"has {q.OutputSize} outputs but the float model {floatPath} has {n.OutputSize}");
-        return (n, RuntimeSemantics.Apply(parse.GetValue(Runtime), q, n));
-    }
+    /// <summary>The two networks, shapes checked and the runtime applied into Q at import.</summary>
+    public (Network N, Network Q) Load(ParseResult parse) =>
+        OnnxImporter.LoadPair(parse.GetValue(Float)!, parse.GetValue(Quant)!, parse.GetValue(Runtime));
 }

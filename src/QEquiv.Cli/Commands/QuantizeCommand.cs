@@ -3,6 +3,7 @@ using System.Globalization;
 using QEquiv.Data;
 using QEquiv.Onnx;
 using QEquiv.Quantization;
+using QEquiv.Quantizer;
 using Spectre.Console;
 
 namespace QEquiv.Cli.Commands;

@@ -58,8 +58,12 @@ public sealed class CoordinatorGrain(JobBook book) : Grain, ICoordinatorGrain
 {
     /// <summary>A worker that misses this many seconds of heartbeats (0.5 s apart) is presumed dead and its leases go back to the queue.</summary>
     public static readonly TimeSpan LeaseTime = TimeSpan.FromSeconds(5);
-    /// <summary>As in the local engine: after a stop, wait this long for workers to return their leases.</summary>
-    private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(1);
+    /// <summary>
+    /// After a stop, wait at most this long for workers to return their leases (the wait ends as soon as they have). Longer
+    /// than the local engine's second: remote workers learn of a stop from their half-second heartbeat, then interrupt
+    /// their solver, and on a loaded machine that took over a second.
+    /// </summary>
+    private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(5);
     /// <summary>A client polls its job's status five times a second; a job nobody asked about for this long lost its
     /// client (killed) and is stopped and forgotten, so that its workers move on.</summary>
     public static readonly TimeSpan AbandonedAfter = TimeSpan.FromSeconds(30);

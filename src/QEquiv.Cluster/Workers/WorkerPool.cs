@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics.CodeAnalysis;
 using QEquiv.Cluster.Coordination;
 using QEquiv.Cluster.Wire;
+using QEquiv.Networks;
 using QEquiv.Onnx;
 using QEquiv.Scheduling;
 using QEquiv.Verification;
@@ -141,9 +142,11 @@ public sealed class WorkerPool : IDisposable
         {
             var m = pool.Coordinator.Models(id).GetAwaiter().GetResult();
             var plan = JobPlan.FromJson(m.PlanJson);
-            var n = OnnxImporter.LoadFloat(m.FloatName, m.FloatModel);
-            var q = OnnxImporter.LoadQuantized(m.QuantizedName, m.QuantizedModel);
-            var setup = plan.CreateWorker(n, q);
+            var (reference, other) = OnnxImporter.LoadPair(m.FloatName, m.FloatModel, m.QuantizedName, m.QuantizedModel, plan.Settings.Runtime);
+            if (!plan.IsFor(reference, other))
+                throw new InvalidDataException($"job {id[..8]}: the models this worker loaded ({m.FloatName}, {m.QuantizedName}, runtime "
+                    + $"{plan.Settings.Runtime.ToString().ToLowerInvariant()}) are not the ones the job was planned for");
+            var setup = plan.CreateWorker(Layering.ToFloat(reference), Layering.ToQuantized(other));
             // Idle threads of this process race on its MILPs, as in a local run; other machines' cores are theirs.
             if (plan.Settings.RaceSpareCores) setup.Solver.Cores = pool._cores;
             pool._log($"worker {pool._name}: joined job {id[..8]} ({plan.Pieces.Count} pieces, δ {plan.Delta:G6})");

@@ -1,6 +1,6 @@
 using System.Globalization;
 using System.Text;
-using QEquiv.Networks;
+using QEquiv.Model;
 using QEquiv.Onnx;
 using QEquiv.Quantization;
 using QEquiv.Regions;
@@ -128,7 +128,7 @@ public sealed record BenchResult(
 }
 
 /// <summary>An instance with its models loaded and its region resolved, ready to run.</summary>
-public sealed record PreparedInstance(int Index, BenchInstance Instance, FloatNetwork Float, QuantizedNetwork Quantized, Box Box);
+public sealed record PreparedInstance(int Index, BenchInstance Instance, Network Float, Network Quantized, Box Box);
 
 /// <summary>
 /// Runs instance lists: <see cref="Prepare"/> loads every model and region first (so that a bad file fails the
@@ -141,24 +141,15 @@ public static class BenchRunner
     /// files of its line; the message names the list and line, then the file's own problem.</exception>
     public static IReadOnlyList<PreparedInstance> Prepare(IReadOnlyList<BenchInstance> instances, Runtime runtime)
     {
-        var floats = new Dictionary<string, FloatNetwork>();
-        var quants = new Dictionary<(string, string, Runtime), QuantizedNetwork>();
+        var pairs = new Dictionary<(string, string, Runtime), (Network, Network)>();
         var prepared = new List<PreparedInstance>();
         foreach (var inst in instances)
         {
             try
             {
-                if (!floats.TryGetValue(inst.FloatModel, out var n)) floats[inst.FloatModel] = n = OnnxImporter.LoadFloat(inst.FloatModel);
-                var key = (inst.QuantModel, inst.FloatModel, runtime);
-                if (!quants.TryGetValue(key, out var q))
-                {
-                    q = RuntimeSemantics.Apply(runtime, OnnxImporter.LoadQuantized(inst.QuantModel), n);
-                    quants[key] = q;
-                }
-                if (n.InputSize != q.InputSize)
-                    throw BadInputException.For(inst.QuantModel, $"takes {q.InputSize} inputs but the float model {inst.FloatModel} takes {n.InputSize}");
-                if (n.OutputSize != q.OutputSize)
-                    throw BadInputException.For(inst.QuantModel, $"has {q.OutputSize} outputs but the float model {inst.FloatModel} has {n.OutputSize}");
+                var key = (inst.FloatModel, inst.QuantModel, runtime);
+                if (!pairs.TryGetValue(key, out var pair)) pairs[key] = pair = OnnxImporter.LoadPair(inst.FloatModel, inst.QuantModel, runtime);
+                var (n, q) = pair;
                 var box = inst.Region.Resolve(inst.BaseDirectory);
                 if (box.Dimension != n.InputSize)
                     throw new BadInputException($"the region {inst.Region} has {box.Dimension} inputs but the models take {n.InputSize}");

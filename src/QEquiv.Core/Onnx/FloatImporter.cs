@@ -1,12 +1,13 @@
 using System.Collections.Immutable;
-using QEquiv.Networks;
+using QEquiv.Model;
 using QEquiv.Onnx.Proto;
 
 namespace QEquiv.Onnx;
 
 /// <summary>
-/// Imports a float feed-forward graph. Consecutive linear operators (Sub/Div normalisation, Gemm,
-/// MatMul, Add, Mul) are composed into one pending affine map, which each Relu closes into a layer.
+/// Imports a float feed-forward graph into Affine and Relu operators. Consecutive linear operators (Sub/Div
+/// normalisation, Gemm, MatMul, Add, Mul) are composed into one affine map, which each Relu closes: exact in the
+/// real arithmetic the float network is modelled in.
 /// </summary>
 internal static class FloatImporter
 {
@@ -47,7 +48,7 @@ internal static class FloatImporter
             return this with { Matrix = m, Bias = b };
         }
 
-        public DenseLayer ToLayer(Activation act)
+        public Model.Affine ToOperator()
         {
             var m = Matrix;
             if (m is null)
@@ -55,20 +56,20 @@ internal static class FloatImporter
                 m = new double[In * In];
                 for (var i = 0; i < In; i++) m[i * In + i] = Diagonal[i];
             }
-            return new DenseLayer(In, Out, m, Bias, act);
+            return new Model.Affine(In, Out, m, Bias);
         }
     }
 
-    private sealed record Path(ImmutableList<DenseLayer> Done, Affine Pending, int[] Shape)
+    private sealed record Path(ImmutableList<Operator> Done, Affine Pending, int[] Shape)
     {
         public int Size => Pending.Out;
     }
 
-    public static FloatNetwork Import(OnnxGraph g)
+    public static Network Import(OnnxGraph g)
     {
         var inputSize = g.InputShape.Aggregate(1, (a, d) => a * d);
         if (g.InputShape.Length == 0) throw BadInputException.For(g.Path, $"graph input '{g.InputName}' has no declared shape");
-        var paths = new Dictionary<string, Path> { [g.InputName] = new(ImmutableList<DenseLayer>.Empty, Affine.Identity(inputSize), g.InputShape) };
+        var paths = new Dictionary<string, Path> { [g.InputName] = new(ImmutableList<Operator>.Empty, Affine.Identity(inputSize), g.InputShape) };
 
         foreach (var node in g.Nodes)
         {
@@ -80,7 +81,7 @@ internal static class FloatImporter
             var dynIndex = node.Input.IndexOf(dyn[0]);
             var result = node.OpType switch
             {
-                "Relu" => new Path(p.Done.Add(p.Pending.ToLayer(Activation.Relu)), Affine.Identity(p.Size), p.Shape),
+                "Relu" => new Path(p.Done.Add(p.Pending.ToOperator()).Add(new Relu(p.Size)), Affine.Identity(p.Size), p.Shape),
                 "Identity" or "Dropout" => p,
                 "Flatten" or "Reshape" or "Squeeze" or "Unsqueeze" => p with { Shape = Shapes.Apply(g, node, p.Shape) },
                 "Gemm" => Gemm(g, node, p, dynIndex),
@@ -95,9 +96,18 @@ internal static class FloatImporter
 
         if (!paths.TryGetValue(g.OutputName, out var last))
             throw BadInputException.For(g.Path, $"graph output '{g.OutputName}' is not computed from the input");
-        var layers = last.Done;
-        if (!last.Pending.IsIdentity || layers.Count == 0) layers = layers.Add(last.Pending.ToLayer(Activation.None));
-        return new FloatNetwork(g.Path, g.InputShape, layers);
+        var ops = last.Done;
+        if (!last.Pending.IsIdentity || ops.Count == 0) ops = ops.Add(last.Pending.ToOperator());
+        var nodes = new List<Node>();
+        var tensor = g.InputName;
+        foreach (var op in ops)
+        {
+            var name = $"{op.GetType().Name.ToLowerInvariant()}{nodes.Count}";
+            nodes.Add(new Node(name, op, tensor, name));
+            tensor = name;
+        }
+        nodes[^1] = nodes[^1] with { Output = g.OutputName };
+        return new Network(g.Path, g.InputShape, g.InputName, nodes);
     }
 
     private static Path Gemm(OnnxGraph g, Onnx.Proto.NodeProto node, Path p, int dynIndex)

@@ -1,4 +1,6 @@
+using QEquiv.Model;
 using QEquiv.Networks;
+using QEquiv.Quantization;
 
 namespace QEquiv.Onnx;
 
@@ -8,29 +10,52 @@ public static class OnnxImporter
     private static readonly HashSet<string> QuantizedOps = ["QuantizeLinear", "DequantizeLinear", "QLinearMatMul"];
 
     /// <summary>True when the file holds a quantized graph (QDQ or QOperator form).</summary>
-    public static bool IsQuantized(string path) => new OnnxGraph(path).Nodes.Any(n => QuantizedOps.Contains(n.OpType));
+    public static bool IsQuantized(string path) => IsQuantized(new OnnxGraph(path));
 
-    public static FloatNetwork LoadFloat(string path) => FloatImporter.Import(new OnnxGraph(path));
+    private static bool IsQuantized(OnnxGraph g) => g.Nodes.Any(n => QuantizedOps.Contains(n.OpType));
 
-    public static QuantizedNetwork LoadQuantized(string path) => Quantized(new OnnxGraph(path));
+    /// <summary>A float or quantized model, as its graph says.</summary>
+    public static Network Load(string path) => Import(new OnnxGraph(path));
 
-    /// <summary>Models that arrived as bytes (cluster workers get them with the job); <paramref name="name"/> names them.</summary>
-    public static FloatNetwork LoadFloat(string name, byte[] bytes) => FloatImporter.Import(new OnnxGraph(name, bytes));
+    /// <summary>A model that arrived as bytes (cluster workers get them with the job); <paramref name="name"/> names it.</summary>
+    public static Network Load(string name, byte[] bytes) => Import(new OnnxGraph(name, bytes));
 
-    public static QuantizedNetwork LoadQuantized(string name, byte[] bytes) => Quantized(new OnnxGraph(name, bytes));
+    private static Network Import(OnnxGraph g) => IsQuantized(g) ? QuantizedImporter.Import(g) : FloatImporter.Import(g);
 
-    private static QuantizedNetwork Quantized(OnnxGraph g)
+    /// <summary>
+    /// A pair of models as a run compares them: shapes checked, and the runtime whose arithmetic the quantized one follows
+    /// applied into its operators (<see cref="RuntimeSemantics"/>), so that every later step sees the same network.
+    /// </summary>
+    public static (Network Reference, Network Other) LoadPair(string referenceName, byte[]? referenceBytes, string otherName, byte[]? otherBytes,
+        Runtime runtime)
     {
-        var path = g.Path;
-        if (!g.Nodes.Any(n => QuantizedOps.Contains(n.OpType)))
-            throw BadInputException.For(path, "this is a float model (no QuantizeLinear, DequantizeLinear or QLinearMatMul); give it as the float model");
-        return QuantizedImporter.Import(g);
+        var n = referenceBytes is null ? Load(referenceName) : Load(referenceName, referenceBytes);
+        var q = otherBytes is null ? Load(otherName) : Load(otherName, otherBytes);
+        if (n.IsQuantized)
+            throw BadInputException.For(referenceName, "this is a quantized model (QuantizeLinear, DequantizeLinear or QLinearMatMul); give it as the quantized model");
+        if (!q.IsQuantized)
+            throw BadInputException.For(otherName, "this is a float model (no QuantizeLinear, DequantizeLinear or QLinearMatMul); give it as the float model");
+        if (n.InputSize != q.InputSize)
+            throw BadInputException.For(otherName, $"takes {q.InputSize} inputs but the float model {referenceName} takes {n.InputSize}");
+        if (n.OutputSize != q.OutputSize)
+            throw BadInputException.For(otherName, $"has {q.OutputSize} outputs but the float model {referenceName} has {n.OutputSize}");
+        return (n, RuntimeSemantics.Apply(runtime, q, n));
     }
 
-    /// <summary>Loads either kind; exactly one of the results is non-null.</summary>
-    public static (FloatNetwork? Float, QuantizedNetwork? Quantized) Load(string path)
-    {
-        var g = new OnnxGraph(path);
-        return g.Nodes.Any(n => QuantizedOps.Contains(n.OpType)) ? (null, QuantizedImporter.Import(g)) : (FloatImporter.Import(g), null);
-    }
+    public static (Network Reference, Network Other) LoadPair(string referencePath, string otherPath, Runtime runtime) =>
+        LoadPair(referencePath, null, otherPath, null, runtime);
+
+    /// <summary>A float model in the layered view the analyses still use.</summary>
+    public static FloatNetwork LoadFloat(string path) => Layering.ToFloat(Float(Load(path)));
+
+    /// <summary>A quantized model in the layered view the analyses still use.</summary>
+    public static QuantizedNetwork LoadQuantized(string path) => Layering.ToQuantized(Quantized(Load(path)));
+
+    private static Network Float(Network n) => n.IsQuantized
+        ? throw BadInputException.For(n.Source, "this is a quantized graph; give it as the quantized model")
+        : n;
+
+    private static Network Quantized(Network q) => !q.IsQuantized
+        ? throw BadInputException.For(q.Source, "this is a float model (no QuantizeLinear, DequantizeLinear or QLinearMatMul); give it as the float model")
+        : q;
 }

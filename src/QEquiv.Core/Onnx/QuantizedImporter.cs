@@ -1,5 +1,5 @@
 using System.Collections.Immutable;
-using QEquiv.Networks;
+using QEquiv.Model;
 using QEquiv.Onnx.Proto;
 using QEquiv.Quantization;
 using DataType = QEquiv.Onnx.Proto.TensorProto.Types.DataType;
@@ -8,30 +8,40 @@ namespace QEquiv.Onnx;
 
 /// <summary>
 /// Recognises quantized graphs — QDQ form as torch.onnx.export writes it and QOperator form
-/// (QLinearMatMul) as ONNX Runtime's quantizer writes it — into a <see cref="QuantizedNetwork"/>.
-/// The data path is followed as a small state machine (float input, integer codes, dequantized codes,
-/// a pending linear layer); any operator or order outside it is an error, never a guess.
+/// (QLinearMatMul) as ONNX Runtime's quantizer writes it — into the operators of a <see cref="Network"/>:
+/// float32 element-wise operators before the input's QuantizeLinear (normalisation), Quantize, IntegerLinear +
+/// Requantize per linear layer, Clamp for a ReLU on codes, Dequantize [→ float32 Add/Relu → Quantize] between layers,
+/// and the final Dequantize [→ Add]. The data path is followed as a small state machine (float input, integer codes,
+/// dequantized codes, a pending linear layer); any operator or order outside it is an error, never a guess.
 /// </summary>
 internal static class QuantizedImporter
 {
     /// <summary>A DequantizeLinear of a constant integer tensor (weights or bias), kept as integer codes.</summary>
     private sealed record DqConst(Tensor Codes, QuantType Type, float[] Scales, int[] ZeroPoints, int Axis);
 
-    private abstract record State(int Size, int[] Shape, ImmutableList<QuantizedStage> Stages);
-    private sealed record FloatInput(int Size, int[] Shape, ImmutableList<QuantizedStage> Stages) : State(Size, Shape, Stages);
-    private sealed record Codes(int Size, int[] Shape, ImmutableList<QuantizedStage> Stages, QuantParams P) : State(Size, Shape, Stages);
-    private sealed record Dequantized(int Size, int[] Shape, ImmutableList<QuantizedStage> Stages, QuantParams P, float[]? Bias, bool Relu)
-        : State(Size, Shape, Stages);
-    private sealed record Linear(int Size, int[] Shape, ImmutableList<QuantizedStage> Stages, QuantParams In, int[] Weights, QuantType WeightType,
-        float[] WeightScales, int[] WeightZeroPoints, int[]? Bias) : State(Size, Shape, Stages);
+    /// <summary>Where the data is, with the operators that computed it so far.</summary>
+    private abstract record State(int Size, int[] Shape, ImmutableList<Operator> Ops);
+    /// <summary>Float input, possibly after element-wise float32 operators (normalisation before QuantizeLinear).</summary>
+    private sealed record FloatInput(int Size, int[] Shape, ImmutableList<Operator> Ops) : State(Size, Shape, Ops);
+    private sealed record Codes(int Size, int[] Shape, ImmutableList<Operator> Ops, QuantParams P) : State(Size, Shape, Ops);
+    /// <summary>Dequantized codes followed by <paramref name="Pending"/> float32 element-wise operators not yet emitted.</summary>
+    private sealed record Dequantized(int Size, int[] Shape, ImmutableList<Operator> Ops, QuantParams P, ImmutableList<Operator> Pending)
+        : State(Size, Shape, Ops)
+    {
+        public bool Plain => Pending.IsEmpty;
+        public bool HasRelu => Pending.Any(o => o is Relu);
+        public ImmutableList<Operator> Emitted => Ops.Add(new Dequantize(Size, P)).AddRange(Pending);
+    }
+    private sealed record Linear(int Size, int[] Shape, ImmutableList<Operator> Ops, QuantParams In, int[] Weights, QuantType WeightType,
+        float[] WeightScales, int[] WeightZeroPoints, int[]? Bias) : State(Size, Shape, Ops);
 
-    public static QuantizedNetwork Import(OnnxGraph g)
+    public static Network Import(OnnxGraph g)
     {
         if (g.InputShape.Length == 0) throw BadInputException.For(g.Path, $"graph input '{g.InputName}' has no declared shape");
         var inputSize = g.InputShape.Aggregate(1, (a, d) => a * d);
         QuantParams? inputQuantization = null;
         var dq = new Dictionary<string, DqConst>();
-        var states = new Dictionary<string, State> { [g.InputName] = new FloatInput(inputSize, g.InputShape, ImmutableList<QuantizedStage>.Empty) };
+        var states = new Dictionary<string, State> { [g.InputName] = new FloatInput(inputSize, g.InputShape, ImmutableList<Operator>.Empty) };
 
         foreach (var node in g.Nodes)
         {
@@ -50,15 +60,17 @@ internal static class QuantizedImporter
             {
                 ("Flatten" or "Reshape" or "Squeeze" or "Unsqueeze", _) => s with { Shape = Shapes.Apply(g, node, s.Shape) },
                 ("Identity" or "Dropout", _) => s,
+                ("Add" or "Sub" or "Mul" or "Div", FloatInput f) when inputQuantization is null =>
+                    f with { Ops = f.Ops.Add(FloatConstant(g, node, dynIndex, f.Size)) },
                 ("QuantizeLinear", FloatInput f) => QuantizeInput(g, node, f, ref inputQuantization),
                 ("QuantizeLinear", Linear l) => CloseLinear(g, node, l),
                 ("QuantizeLinear", Dequantized d) => Requant(g, node, d),
                 ("Cast", Codes c) => CheckCast(g, node, c),
                 ("DequantizeLinear", Codes c) => Dequantize(g, node, c),
-                ("Relu", Dequantized d) => d with { Relu = true },
-                ("Add", Dequantized d) when !d.Relu && d.Bias is null => d with { Bias = FloatBias(g, node, dynIndex, d.Size) },
-                ("Gemm", Dequantized d) when d.Bias is null && !d.Relu => Gemm(g, node, d, dq, dynIndex),
-                ("MatMul", Dequantized d) when d.Bias is null && !d.Relu => MatMul(g, node, d, dq, dynIndex),
+                ("Relu", Dequantized d) => d with { Pending = d.Pending.Add(new Relu(d.Size)) },
+                ("Add", Dequantized d) when d.Plain => d with { Pending = d.Pending.Add(FloatConstant(g, node, dynIndex, d.Size)) },
+                ("Gemm", Dequantized d) when d.Plain => Gemm(g, node, d, dq, dynIndex),
+                ("MatMul", Dequantized d) when d.Plain => MatMul(g, node, d, dq, dynIndex),
                 ("Add", Linear l) when l.Bias is null => l with { Bias = IntBias(g, node, l, dq, dynIndex) },
                 ("QLinearMatMul", Codes c) => QLinearMatMul(g, node, c, dynIndex),
                 _ => throw g.Error(node, $"unsupported operator here (the data is {Describe(s)})"),
@@ -68,16 +80,43 @@ internal static class QuantizedImporter
 
         if (!states.TryGetValue(g.OutputName, out var last))
             throw BadInputException.For(g.Path, $"graph output '{g.OutputName}' is not computed from the input");
-        if (last is not Dequantized { Relu: false } final || inputQuantization is null || final.Stages.Count == 0)
+        if (last is not Dequantized final || final.HasRelu || inputQuantization is null || !final.Ops.Any(o => o is IntegerLinear))
             throw BadInputException.For(g.Path, $"the graph output is {Describe(last)}; a quantized model must end in DequantizeLinear of its last layer");
-        return new QuantizedNetwork(g.Path, g.InputShape, inputSize, inputQuantization.Value, final.Stages, final.Bias);
+        var nodes = new List<Node>();
+        var tensor = g.InputName;
+        foreach (var op in final.Emitted)
+        {
+            var name = $"{op.GetType().Name.ToLowerInvariant()}{nodes.Count}";
+            nodes.Add(new Node(name, op, tensor, name));
+            tensor = name;
+        }
+        nodes[^1] = nodes[^1] with { Output = g.OutputName };
+        return new Network(g.Path, g.InputShape, g.InputName, nodes);
+    }
+
+    /// <summary>An element-wise float32 operator with a constant: x + c, x − c, x · c, x / c (the data first, or commutative).</summary>
+    private static Elementwise FloatConstant(OnnxGraph g, NodeProto node, int dynIndex, int size)
+    {
+        var c = g.Constant(node, 1 - dynIndex);
+        if (c.Type != DataType.Float) throw g.Error(node, "the constant of a float operator between quantized operators must be float");
+        var values = FloatImporter.Broadcast(g, node, c, size);
+        var kind = node.OpType switch
+        {
+            "Add" => ElementwiseKind.Add,
+            "Mul" => ElementwiseKind.Mul,
+            "Sub" when dynIndex == 0 => ElementwiseKind.Sub,
+            "Div" when dynIndex == 0 => ElementwiseKind.Div,
+            _ => throw g.Error(node, $"{node.OpType} of a constant by the data is not supported (only data {node.OpType} constant)"),
+        };
+        if (kind == ElementwiseKind.Div && values.Any(v => (float)v == 0)) throw g.Error(node, "division by zero");
+        return new Elementwise(kind, values, Arithmetic.Float32);
     }
 
     private static string Describe(State s) => s switch
     {
         FloatInput => "the float input",
         Codes => "integer codes",
-        Dequantized { Relu: true } => "dequantized codes after Relu",
+        Dequantized { HasRelu: true } => "dequantized codes after Relu",
         Dequantized => "dequantized codes",
         _ => "the output of a linear layer not yet quantized",
     };
@@ -131,7 +170,7 @@ internal static class QuantizedImporter
         if (inputQuantization is not null) throw g.Error(node, "the input is quantized twice");
         var p = ReadParams(g, node, 1, 2);
         inputQuantization = p;
-        return new Codes(f.Size, f.Shape, f.Stages, p);
+        return new Codes(f.Size, f.Shape, f.Ops.Add(new Quantize(f.Size, p)), p);
     }
 
     private static State CheckCast(OnnxGraph g, NodeProto node, Codes c)
@@ -146,31 +185,20 @@ internal static class QuantizedImporter
     {
         var p = ReadParams(g, node, 1, 2);
         if (p != c.P) throw g.Error(node, $"dequantizes with {p} codes quantized with {c.P}");
-        return new Dequantized(c.Size, c.Shape, c.Stages, p, null, false);
+        return new Dequantized(c.Size, c.Shape, c.Ops, p, ImmutableList<Operator>.Empty);
     }
 
     private static State Requant(OnnxGraph g, NodeProto node, Dequantized d)
     {
         var p = ReadParams(g, node, 1, 2);
-        if (d.Bias is null && p == d.P)
+        if (p == d.P)
         {
-            if (!d.Relu) return new Codes(d.Size, d.Shape, d.Stages, p);
-            // Q(Relu(DQ(q))) with unchanged parameters is max(q, zero point): fold it into the last layer.
-            if (d.Stages.Count > 0 && d.Stages[^1] is QuantizedDense last && last.Output == p && !last.Relu)
-                return new Codes(d.Size, d.Shape, d.Stages.SetItem(d.Stages.Count - 1, WithRelu(last)), p);
+            if (d.Plain) return new Codes(d.Size, d.Shape, d.Ops, p);
+            // Q(Relu(DQ(q))) with unchanged parameters is max(q, zero point): a clamp of the last layer's codes.
+            if (d.Pending is [Relu] && d.Ops.Count > 0 && d.Ops[^1] is Model.Requantize last && last.Output == p)
+                return new Codes(d.Size, d.Shape, d.Ops.Add(new Clamp(d.Size, p.ZeroPoint, p.Max)), p);
         }
-        return new Codes(d.Size, d.Shape, d.Stages.Add(new Requantize(d.Size, d.P, d.Bias, d.Relu, p)), p);
-    }
-
-    private static QuantizedDense WithRelu(QuantizedDense d) =>
-        new(d.InputSize, d.OutputSize, d.Input, d.Weights.ToArray(), d.WeightType, d.WeightScales.ToArray(),
-            d.WeightZeroPoints.ToArray(), d.Bias.ToArray(), d.Output, relu: true);
-
-    private static float[] FloatBias(OnnxGraph g, NodeProto node, int dynIndex, int size)
-    {
-        var c = g.Constant(node, 1 - dynIndex);
-        if (c.Type != DataType.Float) throw g.Error(node, "the bias added to dequantized values must be float");
-        return FloatImporter.Broadcast(g, node, c, size).Select(v => (float)v).ToArray();
+        return new Codes(d.Size, d.Shape, d.Emitted.Add(new Quantize(d.Size, p)), p);
     }
 
     /// <summary>Row-major out × in integer weights from a DQ'd matrix stored [in,out] (transposed) or [out,in].</summary>
@@ -190,7 +218,7 @@ internal static class QuantizedImporter
                 weights[o * ins + i] = outByIn ? codes[o * ins + i] : codes[i * outs + o];
         float[] PerOut(float[] v) => v.Length == 1 ? Enumerable.Repeat(v[0], outs).ToArray() : v;
         var zps = w.ZeroPoints.Length == 1 ? Enumerable.Repeat(w.ZeroPoints[0], outs).ToArray() : w.ZeroPoints;
-        return new Linear(outs, [1, outs], d.Stages, d.P, weights, w.Type, PerOut(w.Scales), zps, null);
+        return new Linear(outs, [1, outs], d.Ops, d.P, weights, w.Type, PerOut(w.Scales), zps, null);
     }
 
     private static DqConst DqInput(OnnxGraph g, NodeProto node, Dictionary<string, DqConst> dq, int input) =>
@@ -235,9 +263,8 @@ internal static class QuantizedImporter
     private static State CloseLinear(OnnxGraph g, NodeProto node, Linear l)
     {
         var p = ReadParams(g, node, 1, 2);
-        var dense = new QuantizedDense(l.Weights.Length / l.Size, l.Size, l.In, l.Weights, l.WeightType,
-            l.WeightScales, l.WeightZeroPoints, l.Bias ?? new int[l.Size], p, relu: false);
-        return new Codes(l.Size, l.Shape, l.Stages.Add(dense), p);
+        return new Codes(l.Size, l.Shape, l.Ops.AddRange(Layer(l.Weights.Length / l.Size, l.Size, l.In, l.Weights, l.WeightType,
+            l.WeightScales, l.WeightZeroPoints, l.Bias ?? new int[l.Size], p)), p);
     }
 
     private static State QLinearMatMul(OnnxGraph g, NodeProto node, Codes c, int dynIndex)
@@ -251,8 +278,18 @@ internal static class QuantizedImporter
         var y = ReadParams(g, node, 6, 7);
         var w = new DqConst(b, TypeOf(g, node, b.Type), bScale.AsFloats(), bZp.AsInts(), Axis: 1);
         foreach (var s in w.Scales) CheckScale(g, node, s);
-        var l = MakeLinear(g, node, new Dequantized(c.Size, c.Shape, c.Stages, c.P, null, false), w, outByIn: false);
-        var dense = new QuantizedDense(c.Size, l.Size, c.P, l.Weights, l.WeightType, l.WeightScales, l.WeightZeroPoints, new int[l.Size], y, relu: false);
-        return new Codes(l.Size, l.Shape, c.Stages.Add(dense), y);
+        var l = MakeLinear(g, node, new Dequantized(c.Size, c.Shape, c.Ops, c.P, ImmutableList<Operator>.Empty), w, outByIn: false);
+        return new Codes(l.Size, l.Shape, c.Ops.AddRange(Layer(c.Size, l.Size, c.P, l.Weights, l.WeightType, l.WeightScales, l.WeightZeroPoints,
+            new int[l.Size], y)), y);
+    }
+
+    /// <summary>A quantized linear layer: the int32 accumulator, then its requantization with the runtime's float32 multipliers.</summary>
+    private static Operator[] Layer(int inputSize, int outputSize, QuantParams input, int[] weights, QuantType weightType,
+        float[] weightScales, int[] weightZeroPoints, int[] bias, QuantParams output)
+    {
+        var multipliers = new float[outputSize];
+        for (var j = 0; j < outputSize; j++) multipliers[j] = QuantMath.Multiplier(input.Scale, weightScales[j], output.Scale);
+        return [new IntegerLinear(inputSize, outputSize, input, weights, weightType, weightScales, weightZeroPoints, bias),
+            new Model.Requantize(multipliers, output)];
     }
 }

@@ -3,8 +3,10 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using QEquiv.Bounds;
+using QEquiv.Model;
 using QEquiv.Networks;
 using QEquiv.Partitioning;
+using QEquiv.Quantization;
 using QEquiv.Regions;
 using QEquiv.Scheduling;
 using QEquiv.Solvers;
@@ -34,6 +36,8 @@ public sealed record JobSettings(
     public bool RaceSpareCores { get; init; } = true;
     /// <summary>Try the LP relaxation of a piece before its MILP (off with the verifier's LP budget at zero: ablations).</summary>
     public bool LpRelaxation { get; init; } = true;
+    /// <summary>The runtime whose arithmetic the quantized network follows: workers apply it when they load the model files.</summary>
+    public Runtime Runtime { get; init; }
 
     public const string GradientSmearSplit = "gradient-smear";
     public const string WidestSplit = "widest";
@@ -70,17 +74,27 @@ public sealed record JobPlan(
     public static JobPlan FromJson(string json) =>
         JsonSerializer.Deserialize<JobPlan>(json, Json) ?? throw new InvalidDataException("empty job plan");
 
-    /// <summary>SHA-256 of both models' bytes, the box, δ and the settings: equal fingerprints, same question.</summary>
-    public static string FingerprintOf(byte[] floatModel, byte[] quantizedModel, Box box, double delta, JobSettings settings)
+    /// <summary>
+    /// SHA-256 of both networks' content (<see cref="Network.Fingerprint"/>: the operators as loaded, runtime applied), the
+    /// box, δ and the settings: equal fingerprints, same question. Content, not file bytes: a run of the other runtime's
+    /// arithmetic on the same files is another question.
+    /// </summary>
+    public static string FingerprintOf(string referenceModel, string otherModel, Box box, double delta, JobSettings settings)
     {
         using var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        h.AppendData(floatModel);
-        h.AppendData(quantizedModel);
+        h.AppendData(System.Text.Encoding.UTF8.GetBytes(referenceModel));
+        h.AppendData(System.Text.Encoding.UTF8.GetBytes(otherModel));
         h.AppendData(System.Text.Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new { box.Lo, box.Hi, delta, settings }, Json)));
         return Convert.ToHexStringLower(h.GetHashAndReset());
     }
 
-    /// <summary>A model's bytes for the fingerprint and for shipping: the file it came from, or its name when it was built in memory.</summary>
+    /// <summary>
+    /// Whether two networks loaded elsewhere (a cluster worker, from the shipped files and this plan's runtime) are the ones
+    /// this plan was made for: a worker that would verify other arithmetic refuses the job instead.
+    /// </summary>
+    public bool IsFor(Network reference, Network other) => FingerprintOf(reference.Fingerprint, other.Fingerprint, Box, Delta, Settings) == Fingerprint;
+
+    /// <summary>A model's bytes for shipping: the file it came from, or its name when it was built in memory.</summary>
     public static byte[] ModelBytes(string source) =>
         File.Exists(source) ? File.ReadAllBytes(source) : System.Text.Encoding.UTF8.GetBytes(source);
 

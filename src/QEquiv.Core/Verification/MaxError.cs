@@ -3,6 +3,7 @@ using System.Diagnostics;
 using QEquiv.Bounds;
 using QEquiv.Encoding;
 using QEquiv.Falsification;
+using QEquiv.Model;
 using QEquiv.Networks;
 using QEquiv.Partitioning;
 using QEquiv.Regions;
@@ -44,7 +45,10 @@ public sealed record MaxErrorReport(IReadOnlyList<OutputError> PerOutput, double
 /// </summary>
 public static class MaxError
 {
-    public static MaxErrorReport Analyse(FloatNetwork n, QuantizedNetwork q, Box box, MaxErrorOptions options)
+    public static MaxErrorReport Analyse(Network reference, Network other, Box box, MaxErrorOptions options) =>
+        Analyse(Layering.ToFloat(reference), Layering.ToQuantized(other), box, options);
+
+    internal static MaxErrorReport Analyse(FloatNetwork n, QuantizedNetwork q, Box box, MaxErrorOptions options)
     {
         Verifier.Validate(n, q, box, 1);
         if (!(options.RelativeGap >= 0) || !double.IsFinite(options.RelativeGap))

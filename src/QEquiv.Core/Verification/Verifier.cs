@@ -2,7 +2,9 @@ using System.Diagnostics;
 using QEquiv.Bounds;
 using QEquiv.Encoding;
 using QEquiv.Falsification;
+using QEquiv.Model;
 using QEquiv.Networks;
+using QEquiv.Quantization;
 using QEquiv.Partitioning;
 using QEquiv.Regions;
 using QEquiv.Scheduling;
@@ -68,6 +70,10 @@ public sealed record VerifyOptions(
     /// (skipping the front end and every sub-problem it lists). With a cluster runner the path is on the coordinator.</summary>
     public string? Log { get; init; }
 
+    /// <summary>The runtime whose arithmetic the quantized network follows; <see cref="Verifier.Verify"/> takes it from the
+    /// network (applied at import) so that it enters the job settings and fingerprint, and workers rebuild the same network.</summary>
+    public Runtime Runtime { get; init; }
+
     /// <summary>The plan settings these options give (what workers need to solve and split like this process).</summary>
     public JobSettings JobSettings()
     {
@@ -82,7 +88,10 @@ public sealed record VerifyOptions(
         // Without input splitting a piece gets one attempt, so its limit is whatever time is left (null here).
         return new JobSettings(portfolio, DifferentialBounds, split, AlwaysSplit,
             splitInputs ? InitialTimeout ?? EngineOptions.DefaultInitialTimeout : null, TimeoutFactor, Bisections,
-            splitInputs ? MaxDepth : 0, new EngineOptions().RetryFactor) { RaceSpareCores = RaceSpareCores, LpRelaxation = LpBudget > TimeSpan.Zero };
+            splitInputs ? MaxDepth : 0, new EngineOptions().RetryFactor)
+        {
+            RaceSpareCores = RaceSpareCores, LpRelaxation = LpBudget > TimeSpan.Zero, Runtime = Runtime,
+        };
     }
 }
 
@@ -100,9 +109,18 @@ public sealed record VerificationProgress(string Stage, TimeSpan Elapsed, double
 /// </summary>
 public static class Verifier
 {
-    public static VerificationReport Verify(FloatNetwork n, QuantizedNetwork q, Box box, VerifyOptions options)
+    /// <summary>The layered views' entry, for tests written against them (a transition, as <see cref="Layering"/>).</summary>
+    internal static VerificationReport Verify(FloatNetwork n, QuantizedNetwork q, Box box, VerifyOptions options) =>
+        Verify(Layering.ToGraph(n), Layering.ToGraph(q), box, options);
+
+    /// <summary>Verifies the float network <paramref name="reference"/> against its quantized twin <paramref name="other"/>.</summary>
+    public static VerificationReport Verify(Network reference, Network other, Box box, VerifyOptions options)
     {
+        var n = Layering.ToFloat(reference);
+        var q = Layering.ToQuantized(other);
         Validate(n, q, box, options.Delta);
+        options = options with { Runtime = other.Runtime ?? Runtime.Onnx };
+        var settings = options.JobSettings();
         if (options.Workers < 0) throw new BadInputException($"--workers: must be ≥ 0 (0: all cores), got {options.Workers}");
         if (options.OutputPieces < 1) throw new BadInputException($"--output-pieces: must be ≥ 1, got {options.OutputPieces}");
         var total = Stopwatch.StartNew();
@@ -110,215 +128,246 @@ public static class Verifier
         var delta = options.Delta;
         var notes = new List<string>();
         var roots = OutputPartition.Roots(n.OutputSize, box, delta);
-        void Report(string stage, double best, EngineSnapshot? e = null) => options.Progress?.Invoke(new VerificationProgress(stage, total.Elapsed, best, e));
         var runner = options.Runner ?? LocalJobRunner.Instance;
         if (options.Log is not null && options.Strategy == Strategy.Monolithic)
             throw new BadInputException("--resume: a job log records sub-problems of the partitioned strategies; the monolithic strategy has none");
         var fingerprint = options.Strategy == Strategy.Monolithic ? ""
-            : JobPlan.FingerprintOf(JobPlan.ModelBytes(n.Source), JobPlan.ModelBytes(q.Source), box, delta, options.JobSettings());
-        if (options.Log is { } log && runner.Resumable(log, fingerprint) is { } resumed)
-        {
-            // The front end's decisions are in the plan; repeating them could cut the pieces differently (LP budgets are
-            // wall-clock), and the log's sub-problems are the plan's.
-            notes.Add($"resumed the job in {log}: the falsifier, bounds and LP stages were not repeated");
-            var (_, qb0, diff0, bounds) = Bound(n, q, box, options.DifferentialBounds, notes);
-            CheckCovers(resumed, roots, qb0, log);
-            var resumedScreen = new Screening(null, null, qb0, diff0, bounds, new SubProblemResult?[roots.Count], 0, 0);
-            return RunPlan(n, q, roots, resumed, resumedScreen, 0, options, runner, total, notes, true, e => Report("engine", 0, e));
-        }
+            : JobPlan.FingerprintOf(reference.Fingerprint, other.Fingerprint, box, delta, settings);
+        var run = new Run(n, q, box, roots, options, runner, fingerprint, deadline, total, notes);
+        if (options.Log is { } log && runner.Resumable(log, fingerprint) is { } resumed) return run.Resume(resumed, log);
 
-        Report("falsify", 0);
+        run.Report("falsify", 0);
         var alongside = options.SearchAlongside && options.Strategy != Strategy.Monolithic
             && (runner is not LocalJobRunner || EngineOptions.WorkersFor(options.Workers) >= 2);
         var screen = Screen(n, q, box, roots, options.Seed, FalsifierBudget(options.Timeout, options.FalsifierShare, options.FalsifierCap),
             options.DifferentialBounds, options.Cancellation, notes, deferSearch: alongside);
         if (screen.Witness is { } found)
             return FalsifiedReport(roots, screen, found, options.Strategy, BackendName(options), total, notes);
-        if (screen.DeferredSearch is { } search)
-            return ProveAlongsideSearch(n, q, box, roots, screen, search, options, runner, fingerprint, deadline, total, notes, Report);
-        return Prove(n, q, box, roots, screen, options, runner, fingerprint, deadline, total, notes, Report);
+        if (screen.DeferredSearch is { } search) return run.ProveAlongsideSearch(screen, search);
+        return run.Prove(screen);
     }
 
     /// <summary>
-    /// The full counterexample search on a thread of its own while the proof stages run: a witness cancels the proofs
-    /// (the report is then falsified); the proofs' end, whatever they found, cancels the search.
+    /// One verification after its setup: the two networks' views, the box and its (output, sign) roots, the settings, where
+    /// the partitioned phase runs, the job's fingerprint, the deadline and clock, and the run's notes. The proof stages are
+    /// its methods, so that they share this state instead of passing it along.
     /// </summary>
-    private static VerificationReport ProveAlongsideSearch(FloatNetwork n, QuantizedNetwork q, Box box, List<SubProblem> roots, Screening screen,
-        FalsifierOptions search, VerifyOptions options, IJobRunner runner, string fingerprint, DateTime deadline, Stopwatch total,
-        List<string> notes, Action<string, double, EngineSnapshot?> report)
+    private sealed class Run(FloatNetwork n, QuantizedNetwork q, Box box, List<SubProblem> roots, VerifyOptions options, IJobRunner runner,
+        string fingerprint, DateTime deadline, Stopwatch total, List<string> notes)
     {
-        using var proofsStop = CancellationTokenSource.CreateLinkedTokenSource(options.Cancellation);
-        using var searchStop = CancellationTokenSource.CreateLinkedTokenSource(options.Cancellation);
-        var searchClock = Stopwatch.StartNew();
-        if (Remaining(deadline, 1) is { } left) searchStop.CancelAfter(left);
-        // On this machine the search holds a core like a worker, so solver races start on it only once the search is over.
-        var cores = runner is LocalJobRunner && options.RaceSpareCores ? new CoreBudget(EngineOptions.WorkersFor(options.Workers)) : null;
-        cores?.Acquire();
-        var searching = Task.Run(() =>
+        public void Report(string stage, double best, EngineSnapshot? e = null) =>
+            options.Progress?.Invoke(new VerificationProgress(stage, total.Elapsed, best, e));
+
+        /// <summary>A run that differs only in its stop signal and its notes (the proof stages beside the search).</summary>
+        private Run With(CancellationToken cancellation, List<string> otherNotes) =>
+            new(n, q, box, roots, options with { Cancellation = cancellation }, runner, fingerprint, deadline, total, otherNotes);
+
+        /// <summary>Continues a job from its log: the front end's decisions are in the plan.</summary>
+        public VerificationReport Resume(JobPlan resumed, string log)
         {
+            // Repeating the front end could cut the pieces differently (LP budgets are wall-clock), and the log's
+            // sub-problems are the plan's.
+            notes.Add($"resumed the job in {log}: the falsifier, bounds and LP stages were not repeated");
+            var (_, qb0, diff0, bounds) = Bound(n, q, box, options.DifferentialBounds, notes);
+            CheckCovers(resumed, roots, qb0, log);
+            var resumedScreen = new Screening(null, null, qb0, diff0, bounds, new SubProblemResult?[roots.Count], 0, 0);
+            return RunPlan(resumed, resumedScreen, 0, true, e => Report("engine", 0, e));
+        }
+
+        /// <summary>
+        /// The full counterexample search on a thread of its own while the proof stages run: a witness cancels the proofs
+        /// (the report is then falsified); the proofs' end, whatever they found, cancels the search.
+        /// </summary>
+        public VerificationReport ProveAlongsideSearch(Screening screen, FalsifierOptions search)
+        {
+            using var proofsStop = CancellationTokenSource.CreateLinkedTokenSource(options.Cancellation);
+            using var searchStop = CancellationTokenSource.CreateLinkedTokenSource(options.Cancellation);
+            var searchClock = Stopwatch.StartNew();
+            if (Remaining(deadline, 1) is { } left) searchStop.CancelAfter(left);
+            // On this machine the search holds a core like a worker, so solver races start on it only once the search is over.
+            var cores = runner is LocalJobRunner && options.RaceSpareCores ? new CoreBudget(EngineOptions.WorkersFor(options.Workers)) : null;
+            cores?.Acquire();
+            var searching = Task.Run(() =>
+            {
+                try
+                {
+                    var r = Falsifier.Search(n, q, box, options.Delta, search with { CancellationToken = searchStop.Token });
+                    if (r.Witness is not null) proofsStop.Cancel();
+                    return (Result: r, Seconds: searchClock.Elapsed.TotalSeconds);
+                }
+                finally
+                {
+                    cores?.Release();
+                }
+            });
+            VerificationReport proved;
+            // The proof stages' notes describe a run that a witness may cut short; they are kept only when it was not.
+            var proofNotes = new List<string>(notes);
             try
             {
-                var r = Falsifier.Search(n, q, box, options.Delta, search with { CancellationToken = searchStop.Token });
-                if (r.Witness is not null) proofsStop.Cancel();
-                return (Result: r, Seconds: searchClock.Elapsed.TotalSeconds);
+                proved = With(proofsStop.Token, proofNotes).Prove(screen, cores);
             }
-            finally
+            catch
             {
-                cores?.Release();
+                searchStop.Cancel();
+                throw;
             }
-        });
-        VerificationReport proved;
-        // The proof stages' notes describe a run that a witness may cut short; they are kept only when it was not.
-        var proofNotes = new List<string>(notes);
-        try
-        {
-            proved = Prove(n, q, box, roots, screen, options with { Cancellation = proofsStop.Token }, runner, fingerprint, deadline, total, proofNotes, report,
-                cores);
+            // An unknown that is not a stop (a proof gave up before the deadline) leaves the search its chance to finish.
+            if (proved.Verdict != Verdict.Unknown || proofsStop.IsCancellationRequested) searchStop.Cancel();
+            var (found, seconds) = searching.GetAwaiter().GetResult();
+            var best = Math.Max(screen.BestDifference, found.BestMaxAbsDifference);
+            var searched = screen with { FalsifySeconds = screen.FalsifySeconds + seconds, BestDifference = best };
+            if (found.Witness is not { } w)
+                return proved with { Timings = proved.Timings with { Falsify = searched.FalsifySeconds } };
+            var witness = Confirm(n, q, w, options.Delta);
+            if (proved.Verdict == Verdict.Verified)
+                notes.Add("the proof stages reported every sub-problem proved, yet the counterexample search found a re-executed witness: a soundness defect in the proofs; please report it with this run's inputs");
+            notes.Add($"the counterexample search ran beside the proof stages and found the witness after {seconds:F2} s");
+            return FalsifiedReport(roots, searched, witness, options.Strategy, BackendName(options), total, notes);
         }
-        catch
-        {
-            searchStop.Cancel();
-            throw;
-        }
-        // An unknown that is not a stop (a proof gave up before the deadline) leaves the search its chance to finish.
-        if (proved.Verdict != Verdict.Unknown || proofsStop.IsCancellationRequested) searchStop.Cancel();
-        var (found, seconds) = searching.GetAwaiter().GetResult();
-        var best = Math.Max(screen.BestDifference, found.BestMaxAbsDifference);
-        var searched = screen with { FalsifySeconds = screen.FalsifySeconds + seconds, BestDifference = best };
-        if (found.Witness is not { } w)
-            return proved with { Timings = proved.Timings with { Falsify = searched.FalsifySeconds } };
-        var witness = Confirm(n, q, w, options.Delta);
-        if (proved.Verdict == Verdict.Verified)
-            notes.Add("the proof stages reported every sub-problem proved, yet the counterexample search found a re-executed witness: a soundness defect in the proofs; please report it with this run's inputs");
-        notes.Add($"the counterexample search ran beside the proof stages and found the witness after {seconds:F2} s");
-        return FalsifiedReport(roots, searched, witness, options.Strategy, BackendName(options), total, notes);
-    }
 
-    /// <summary>The proof stages after the screen: LP tightening and relaxation, then the MILPs (one, or the engine's).</summary>
-    private static VerificationReport Prove(FloatNetwork n, QuantizedNetwork q, Box box, List<SubProblem> roots, Screening screen,
-        VerifyOptions options, IJobRunner runner, string fingerprint, DateTime deadline, Stopwatch total, List<string> notes,
-        Action<string, double, EngineSnapshot?> report, CoreBudget? cores = null)
-    {
-        var delta = options.Delta;
-        var (fb, qb, diff, outputBounds, outcome) = (screen.Float!, screen.Quantized!, screen.Difference, screen.Bounds, screen.Outcome);
-
-        var clock = Stopwatch.StartNew();
-        // LP bounds of the whole box that did not prove their pair: the engine need not solve the same LP again.
-        var rootLp = new Dictionary<(int Output, int Sign), double>();
-        if (roots.Any(p => outcome[p.Id] is null) && options.LpBudget > TimeSpan.Zero)
+        /// <summary>The proof stages after the screen: LP tightening and relaxation, then the MILPs (one, or the engine's).</summary>
+        public VerificationReport Prove(Screening screen, CoreBudget? cores = null)
         {
-            report("lp", screen.BestDifference, null);
-            // Half the budget tightens N's unstable neurons, the rest bounds Δ over the LP relaxation of the whole encoding.
-            var (tightened, stats) = LpTightening.TightenFloat(n, box, fb, options.LpBudget / 2, options.Cancellation);
-            fb = tightened;
-            var undecided = roots.Where(p => outcome[p.Id] is null).ToList();
-            var lp = LpTightening.DifferenceUpperBounds(n, q, box, fb, qb, diff, undecided.Select(p => (p.Output, p.Sign)).ToList(),
-                options.LpBudget / 2, options.Cancellation);
-            var byLp = 0;
-            for (var k = 0; k < undecided.Count; k++)
-                if (lp[k] is { } upper && upper + EquivalenceMilp.MarginFor(q, qb, undecided[k].Output) < delta)
+            var delta = options.Delta;
+            var (fb, qb, diff, outputBounds, outcome) = (screen.Float!, screen.Quantized!, screen.Difference, screen.Bounds, screen.Outcome);
+
+            var clock = Stopwatch.StartNew();
+            // LP bounds of the whole box that did not prove their pair: the engine need not solve the same LP again.
+            var rootLp = new Dictionary<(int Output, int Sign), double>();
+            if (roots.Any(p => outcome[p.Id] is null) && options.LpBudget > TimeSpan.Zero)
+            {
+                Report("lp", screen.BestDifference);
+                // Half the budget tightens N's unstable neurons, the rest bounds Δ over the LP relaxation of the whole encoding.
+                var (tightened, stats) = LpTightening.TightenFloat(n, box, fb, options.LpBudget / 2, options.Cancellation);
+                fb = tightened;
+                var undecided = roots.Where(p => outcome[p.Id] is null).ToList();
+                var lp = LpTightening.DifferenceUpperBounds(n, q, box, fb, qb, diff, undecided.Select(p => (p.Output, p.Sign)).ToList(),
+                    options.LpBudget / 2, options.Cancellation);
+                var byLp = 0;
+                for (var k = 0; k < undecided.Count; k++)
+                    if (lp[k] is { } upper && upper + EquivalenceMilp.MarginFor(q, qb, undecided[k].Output) < delta)
+                    {
+                        outcome[undecided[k].Id] = new SubProblemResult(undecided[k], DecidedBy.Bounds, SubProblemOutcome.Proved, 0, Solver: "lp", Bound: upper);
+                        byLp++;
+                    }
+                    else if (lp[k] is { } failed) rootLp[(undecided[k].Output, undecided[k].Sign)] = failed;
+                notes.Add($"LP tightening: {stats.LinearPrograms} LPs in {stats.Seconds:F2} s, unstable ReLUs of N {stats.UnstableBefore} → {stats.UnstableAfter}{(stats.BudgetExhausted ? " (budget used up)" : "")}; LP relaxation of Δ proved {byLp} of {undecided.Count} open sub-problems");
+            }
+            var boundsSeconds = screen.BoundsSeconds + clock.Elapsed.TotalSeconds;
+
+            clock.Restart();
+            var open = roots.Where(p => outcome[p.Id] is null).ToList();
+            if (options.Strategy == Strategy.Monolithic)
+            {
+                Witness? witness = null;
+                if (open.Count > 0)
                 {
-                    outcome[undecided[k].Id] = new SubProblemResult(undecided[k], DecidedBy.Bounds, SubProblemOutcome.Proved, 0, Solver: "lp", Bound: upper);
-                    byLp++;
+                    Report("milp", screen.BestDifference);
+                    witness = SolveMonolithic(open, outcome, fb, qb, diff);
                 }
-                else if (lp[k] is { } failed) rootLp[(undecided[k].Output, undecided[k].Sign)] = failed;
-            notes.Add($"LP tightening: {stats.LinearPrograms} LPs in {stats.Seconds:F2} s, unstable ReLUs of N {stats.UnstableBefore} → {stats.UnstableAfter}{(stats.BudgetExhausted ? " (budget used up)" : "")}; LP relaxation of Δ proved {byLp} of {undecided.Count} open sub-problems");
-        }
-        var boundsSeconds = screen.BoundsSeconds + clock.Elapsed.TotalSeconds;
-
-        clock.Restart();
-        var open = roots.Where(p => outcome[p.Id] is null).ToList();
-        if (options.Strategy == Strategy.Monolithic)
-        {
-            Witness? witness = null;
-            if (open.Count > 0)
-            {
-                report("milp", screen.BestDifference, null);
-                witness = SolveMonolithic(n, q, box, open, outcome, fb, qb, diff, options, deadline, notes);
+                var all = roots.Select(p => outcome[p.Id] ?? new SubProblemResult(p, DecidedBy.Open, SubProblemOutcome.Unknown, 0)).ToList();
+                var verdict = witness is not null ? Verdict.Falsified
+                    : all.All(r => r.Outcome == SubProblemOutcome.Proved) ? Verdict.Verified
+                    : Verdict.Unknown;
+                return new VerificationReport(verdict, delta, options.Strategy, BackendName(options), witness, all,
+                    new StageTimings(screen.FalsifySeconds, boundsSeconds, clock.Elapsed.TotalSeconds, total.Elapsed.TotalSeconds), notes, outputBounds);
             }
-            var all = roots.Select(p => outcome[p.Id] ?? new SubProblemResult(p, DecidedBy.Open, SubProblemOutcome.Unknown, 0)).ToList();
+            return SolvePartitioned(open, outcome, new RootBounds(fb, qb, diff, rootLp), screen, boundsSeconds, cores,
+                e => Report("engine", screen.BestDifference, e));
+        }
+
+        /// <summary>
+        /// The paper's partition on the engine: the open (output, sign) roots are cut by Q_j's output code (stage 2), and
+        /// under output+input every piece that outlives its time limit is bisected (split-and-conquer).
+        /// </summary>
+        private VerificationReport SolvePartitioned(List<SubProblem> open, SubProblemResult?[] outcome, RootBounds bounds, Screening screen,
+            double boundsSeconds, CoreBudget? cores, Action<EngineSnapshot> progress)
+        {
+            var (fb, qb, diff, rootLp) = bounds;
+            var nextId = roots.Count;
+            var pieces = new List<SubProblem>();
+            var cutByBounds = new List<SubProblemResult>();
+            foreach (var root in open)
+            {
+                var cut = OutputPartition.ByOutputCode(root, q, fb, qb, diff, options.OutputPieces, () => nextId++);
+                if (cut.Discharged is { } d) cutByBounds.Add(d);
+                pieces.AddRange(cut.Pieces);
+            }
+            if (pieces.Count > open.Count || cutByBounds.Count > 0)
+                notes.Add($"output-code partition: {open.Count} open (output, sign) pairs → {pieces.Count} pieces for the solver, {cutByBounds.Count} code ranges proved by the bounds");
+            var settled = roots.Where(r => outcome[r.Id] is not null).Select(r => outcome[r.Id]!).Concat(cutByBounds).ToList();
+            var plan = new JobPlan(fingerprint, box, options.Delta, pieces, settled, fb,
+                rootLp.Select(kv => new RootLpBound(kv.Key.Output, kv.Key.Sign, kv.Value)).ToList(), options.JobSettings());
+            return RunPlan(plan, screen, boundsSeconds, false, progress, cores);
+        }
+
+        /// <summary>Runs a plan's pieces (fresh, or resumed from its log) and turns the engine's record into the report.</summary>
+        private VerificationReport RunPlan(JobPlan plan, Screening screen, double boundsSeconds, bool resume,
+            Action<EngineSnapshot> progress, CoreBudget? cores = null)
+        {
+            TimeSpan? left = options.Timeout is { } t ? t - total.Elapsed : null;
+            if (left is { } l && l <= TimeSpan.Zero) left = TimeSpan.FromTicks(1);
+            var clock = Stopwatch.StartNew();
+            progress(new EngineSnapshot(0, 0, plan.Pieces.Count, 0, 0, 0, false, TimeSpan.Zero));
+            var run = runner.Run(plan, new JobRun(n, q, options.Workers, left, options.Log, resume)
+            {
+                Progress = progress,
+                Cancellation = options.Cancellation,
+                Split = options.Split,
+                RootBounds = screen.Quantized is { } qb ? (qb, screen.Difference) : null,
+                Cores = cores,
+            }, notes);
+            var engineSeconds = clock.Elapsed.TotalSeconds;
+            if (!run.WorkersStopped) notes.Add("some solver calls did not return within the grace period after the stop");
+            if (run.Reclaimed > 0) notes.Add($"{run.Reclaimed} sub-problems went back to the queue after their worker stopped answering (lease expired)");
+            if (run.Resumed > 0) notes.Add($"{run.Resumed} sub-problems finished by the earlier run were taken from the job log, not solved again");
+
+            Witness? witness = run.Witness is { } found ? Confirm(n, q, found, options.Delta) : null;
+            var leaves = plan.Settled.Concat(run.Proved).Concat(run.Open).Concat(run.Violation is { } v ? [v] : [])
+                .OrderBy(r => r.SubProblem.Id).ToList();
             var verdict = witness is not null ? Verdict.Falsified
-                : all.All(r => r.Outcome == SubProblemOutcome.Proved) ? Verdict.Verified
+                : run.Status == EngineStatus.Proved && run.Open.Count == 0 ? Verdict.Verified
                 : Verdict.Unknown;
-            return new VerificationReport(verdict, delta, options.Strategy, BackendName(options), witness, all,
-                new StageTimings(screen.FalsifySeconds, boundsSeconds, clock.Elapsed.TotalSeconds, total.Elapsed.TotalSeconds), notes, outputBounds);
+            if (verdict == Verdict.Unknown)
+            {
+                // Per (output, sign): pieces cover the same box for different codes, so a point is unproved only if it is
+                // unproved in some piece; 1 − Σ unproved shares is a sound lower bound of the proved share.
+                var unproved = new double[roots.Count];
+                foreach (var r in run.Roots) unproved[RootOf(roots, r.Output, r.Sign)] += 1 - r.ProvedVolume;
+                var settledRoots = plan.Settled.Where(r => r.SubProblem.Codes is null).Select(r => RootOf(roots, r.SubProblem.Output, r.SubProblem.Sign)).ToHashSet();
+                var provedVolume = roots.Average(r => settledRoots.Contains(r.Id) ? 1 : Math.Max(0, 1 - unproved[r.Id]));
+                var provedLeaves = leaves.Count(r => r.Outcome == SubProblemOutcome.Proved);
+                notes.Add($"proved {provedLeaves} of {leaves.Count} leaf sub-problems ({(double)provedLeaves / leaves.Count:P1}), {provedVolume:P2} of the input volume averaged over (output, sign); {run.Open.Count} open{(run.DeadlineReached ? "; global timeout reached" : "")}");
+            }
+            return new VerificationReport(verdict, options.Delta, options.Strategy, BackendName(options), witness, leaves,
+                new StageTimings(screen.FalsifySeconds, boundsSeconds, engineSeconds, total.Elapsed.TotalSeconds), notes, screen.Bounds)
+            {
+                Engine = run,
+            };
         }
-        return SolvePartitioned(n, q, box, roots, open, outcome, fb, qb, diff, rootLp, screen, boundsSeconds, options, runner, fingerprint, total, notes, cores,
-            e => report("engine", screen.BestDifference, e));
+
+        private Witness? SolveMonolithic(List<SubProblem> open, SubProblemResult?[] outcome, FloatNetworkBounds fb, QuantizedNetworkBounds qb,
+            DifferenceBounds? diff)
+        {
+            using var milp = EquivalenceMilp.Monolithic(n, q, box, options.Delta, options.Backend, fb, qb, diff);
+            var r = milp.Solve(new MilpOptions(Remaining(deadline, 1)), options.Cancellation);
+            // One MILP answers for every open pair at once, so its verdict is interpreted once and shared.
+            var (shared, witness) = Interpret(n, q, box, open[0], r, milp, notes, monolithic: true);
+            foreach (var p in open)
+            {
+                var own = witness is not null && !(p.Output == witness.Output && Math.Sign(witness.Difference) == p.Sign)
+                    ? shared with { Outcome = SubProblemOutcome.Unknown, DecidedBy = DecidedBy.Open, Witness = null }
+                    : shared;
+                outcome[p.Id] = own with { SubProblem = p };
+            }
+            return witness;
+        }
     }
 
-    /// <summary>
-    /// The paper's partition on the engine: the open (output, sign) roots are cut by Q_j's output code (stage 2), and
-    /// under output+input every piece that outlives its time limit is bisected (split-and-conquer).
-    /// </summary>
-    private static VerificationReport SolvePartitioned(FloatNetwork n, QuantizedNetwork q, Box box, List<SubProblem> roots, List<SubProblem> open,
-        SubProblemResult?[] outcome, FloatNetworkBounds fb, QuantizedNetworkBounds qb, DifferenceBounds? diff,
-        IReadOnlyDictionary<(int Output, int Sign), double> rootLp, Screening screen,
-        double boundsSeconds, VerifyOptions options, IJobRunner runner, string fingerprint, Stopwatch total, List<string> notes,
-        CoreBudget? cores, Action<EngineSnapshot> progress)
-    {
-        var nextId = roots.Count;
-        var pieces = new List<SubProblem>();
-        var cutByBounds = new List<SubProblemResult>();
-        foreach (var root in open)
-        {
-            var cut = OutputPartition.ByOutputCode(root, q, fb, qb, diff, options.OutputPieces, () => nextId++);
-            if (cut.Discharged is { } d) cutByBounds.Add(d);
-            pieces.AddRange(cut.Pieces);
-        }
-        if (pieces.Count > open.Count || cutByBounds.Count > 0)
-            notes.Add($"output-code partition: {open.Count} open (output, sign) pairs → {pieces.Count} pieces for the solver, {cutByBounds.Count} code ranges proved by the bounds");
-        var settled = roots.Where(r => outcome[r.Id] is not null).Select(r => outcome[r.Id]!).Concat(cutByBounds).ToList();
-        var plan = new JobPlan(fingerprint, box, options.Delta, pieces, settled, fb,
-            rootLp.Select(kv => new RootLpBound(kv.Key.Output, kv.Key.Sign, kv.Value)).ToList(), options.JobSettings());
-        return RunPlan(n, q, roots, plan, screen, boundsSeconds, options, runner, total, notes, false, progress, cores);
-    }
-
-    /// <summary>Runs a plan's pieces (fresh, or resumed from its log) and turns the engine's record into the report.</summary>
-    private static VerificationReport RunPlan(FloatNetwork n, QuantizedNetwork q, List<SubProblem> roots, JobPlan plan, Screening screen,
-        double boundsSeconds, VerifyOptions options, IJobRunner runner, Stopwatch total, List<string> notes, bool resume,
-        Action<EngineSnapshot> progress, CoreBudget? cores = null)
-    {
-        TimeSpan? left = options.Timeout is { } t ? t - total.Elapsed : null;
-        if (left is { } l && l <= TimeSpan.Zero) left = TimeSpan.FromTicks(1);
-        var clock = Stopwatch.StartNew();
-        progress(new EngineSnapshot(0, 0, plan.Pieces.Count, 0, 0, 0, false, TimeSpan.Zero));
-        var run = runner.Run(plan, new JobRun(n, q, options.Workers, left, options.Log, resume)
-        {
-            Progress = progress,
-            Cancellation = options.Cancellation,
-            Split = options.Split,
-            RootBounds = screen.Quantized is { } qb ? (qb, screen.Difference) : null,
-            Cores = cores,
-        }, notes);
-        var engineSeconds = clock.Elapsed.TotalSeconds;
-        if (!run.WorkersStopped) notes.Add("some solver calls did not return within the grace period after the stop");
-        if (run.Reclaimed > 0) notes.Add($"{run.Reclaimed} sub-problems went back to the queue after their worker stopped answering (lease expired)");
-        if (run.Resumed > 0) notes.Add($"{run.Resumed} sub-problems finished by the earlier run were taken from the job log, not solved again");
-
-        Witness? witness = run.Witness is { } found ? Confirm(n, q, found, options.Delta) : null;
-        var leaves = plan.Settled.Concat(run.Proved).Concat(run.Open).Concat(run.Violation is { } v ? [v] : [])
-            .OrderBy(r => r.SubProblem.Id).ToList();
-        var verdict = witness is not null ? Verdict.Falsified
-            : run.Status == EngineStatus.Proved && run.Open.Count == 0 ? Verdict.Verified
-            : Verdict.Unknown;
-        if (verdict == Verdict.Unknown)
-        {
-            // Per (output, sign): pieces cover the same box for different codes, so a point is unproved only if it is
-            // unproved in some piece; 1 − Σ unproved shares is a sound lower bound of the proved share.
-            var unproved = new double[roots.Count];
-            foreach (var r in run.Roots) unproved[RootOf(roots, r.Output, r.Sign)] += 1 - r.ProvedVolume;
-            var settledRoots = plan.Settled.Where(r => r.SubProblem.Codes is null).Select(r => RootOf(roots, r.SubProblem.Output, r.SubProblem.Sign)).ToHashSet();
-            var provedVolume = roots.Average(r => settledRoots.Contains(r.Id) ? 1 : Math.Max(0, 1 - unproved[r.Id]));
-            var provedLeaves = leaves.Count(r => r.Outcome == SubProblemOutcome.Proved);
-            notes.Add($"proved {provedLeaves} of {leaves.Count} leaf sub-problems ({(double)provedLeaves / leaves.Count:P1}), {provedVolume:P2} of the input volume averaged over (output, sign); {run.Open.Count} open{(run.DeadlineReached ? "; global timeout reached" : "")}");
-        }
-        return new VerificationReport(verdict, options.Delta, options.Strategy, BackendName(options), witness, leaves,
-            new StageTimings(screen.FalsifySeconds, boundsSeconds, engineSeconds, total.Elapsed.TotalSeconds), notes, screen.Bounds)
-        {
-            Engine = run,
-        };
-    }
+    /// <summary>The whole box's bounds as the proof stages leave them: N's (LP-tightened), Q's, Δ's, and the LP bounds that did not prove their pair.</summary>
+    private sealed record RootBounds(FloatNetworkBounds Float, QuantizedNetworkBounds Quantized, DifferenceBounds? Difference,
+        IReadOnlyDictionary<(int Output, int Sign), double> RootLp);
 
     /// <summary>
     /// A plan read from a job log must answer every (output, sign) of this question, as a fresh plan does by construction:
@@ -482,23 +531,6 @@ public static class Verifier
         if (deadline == DateTime.MaxValue) return null;
         var left = deadline - DateTime.UtcNow;
         return left <= TimeSpan.Zero ? TimeSpan.Zero : left / Math.Max(1, share);
-    }
-
-    private static Witness? SolveMonolithic(FloatNetwork n, QuantizedNetwork q, Box box, List<SubProblem> open, SubProblemResult?[] outcome,
-        FloatNetworkBounds fb, QuantizedNetworkBounds qb, DifferenceBounds? diff, VerifyOptions options, DateTime deadline, List<string> notes)
-    {
-        using var milp = EquivalenceMilp.Monolithic(n, q, box, options.Delta, options.Backend, fb, qb, diff);
-        var r = milp.Solve(new MilpOptions(Remaining(deadline, 1)), options.Cancellation);
-        // One MILP answers for every open pair at once, so its verdict is interpreted once and shared.
-        var (shared, witness) = Interpret(n, q, box, open[0], r, milp, notes, monolithic: true);
-        foreach (var p in open)
-        {
-            var own = witness is not null && !(p.Output == witness.Output && Math.Sign(witness.Difference) == p.Sign)
-                ? shared with { Outcome = SubProblemOutcome.Unknown, DecidedBy = DecidedBy.Open, Witness = null }
-                : shared;
-            outcome[p.Id] = own with { SubProblem = p };
-        }
-        return witness;
     }
 
     /// <summary>

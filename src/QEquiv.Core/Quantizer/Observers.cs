@@ -1,4 +1,6 @@
-namespace QEquiv.Quantization;
+using QEquiv.Quantization;
+
+namespace QEquiv.Quantizer;
 
 public enum ObserverKind { MinMax, Histogram }
 

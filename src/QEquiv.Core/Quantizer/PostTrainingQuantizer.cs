@@ -1,7 +1,8 @@
 using QEquiv.Evaluation;
 using QEquiv.Networks;
+using QEquiv.Quantization;
 
-namespace QEquiv.Quantization;
+namespace QEquiv.Quantizer;
 
 /// <param name="Observer">activation observer (weights always use min/max, as PyTorch's qconfigs do)</param>
 /// <param name="PerChannel">per-output-channel symmetric int8 weights instead of per-tensor</param>

@@ -1,0 +1,354 @@
+using QEquiv.Quantization;
+
+namespace QEquiv.Model;
+
+/// <summary>How an operator's float arithmetic is carried out.</summary>
+public enum Arithmetic
+{
+    /// <summary>Real arithmetic (the verifier's model of a float network; evaluated in double precision).</summary>
+    Real,
+    /// <summary>float32 with one rounding per operation, as a deployed runtime computes the float parts of a quantized graph.</summary>
+    Float32,
+}
+
+/// <summary>
+/// One operator of a <see cref="Network"/>: a map from the flat vector it reads to the flat vector it writes. Every
+/// operator is immutable and evaluates exactly: tensors are carried as doubles, which hold float32 values and int32
+/// codes without error, so one exact evaluator serves float, quantized and mixed graphs alike. Each analysis (bounds,
+/// the MILP gadget, gradients) handles each operator type once.
+/// </summary>
+public abstract class Operator
+{
+    private protected Operator(int inputSize, int outputSize)
+    {
+        if (inputSize <= 0 || outputSize <= 0) throw new ArgumentException($"an operator needs positive sizes, got {inputSize}→{outputSize}");
+        InputSize = inputSize;
+        OutputSize = outputSize;
+    }
+
+    public int InputSize { get; }
+    public int OutputSize { get; }
+
+    /// <summary>The operator on one point, exactly as the network's arithmetic computes it.</summary>
+    public abstract void Evaluate(ReadOnlySpan<double> input, Span<double> output);
+
+    /// <summary>A short name for messages and <c>inspect</c> (e.g. "Affine 784→256").</summary>
+    public abstract string Describe();
+
+    /// <summary>Everything that determines the operator's semantics, for the model fingerprint.</summary>
+    internal abstract void WriteContent(BinaryWriter w);
+
+    internal static void Write(BinaryWriter w, ReadOnlySpan<double> v)
+    {
+        w.Write(v.Length);
+        foreach (var x in v) w.Write(x);
+    }
+
+    internal static void Write(BinaryWriter w, ReadOnlySpan<int> v)
+    {
+        w.Write(v.Length);
+        foreach (var x in v) w.Write(x);
+    }
+
+    internal static void Write(BinaryWriter w, ReadOnlySpan<float> v)
+    {
+        w.Write(v.Length);
+        foreach (var x in v) w.Write(x);
+    }
+
+    internal static void Write(BinaryWriter w, QuantParams p)
+    {
+        w.Write(p.Scale);
+        w.Write(p.ZeroPoint);
+        w.Write((int)p.Type);
+    }
+}
+
+/// <summary>y = W x + b in real arithmetic (Gemm / MatMul + Add of a float network); W row-major, out × in.</summary>
+public sealed class Affine : Operator
+{
+    private readonly double[] _weights;
+    private readonly double[] _bias;
+
+    public Affine(int inputSize, int outputSize, double[] weights, double[] bias) : base(inputSize, outputSize)
+    {
+        if (weights.Length != inputSize * outputSize)
+            throw new ArgumentException($"weights have {weights.Length} entries, expected {outputSize}×{inputSize}");
+        if (bias.Length != outputSize) throw new ArgumentException($"bias has {bias.Length} entries, expected {outputSize}");
+        _weights = (double[])weights.Clone();
+        _bias = (double[])bias.Clone();
+    }
+
+    public ReadOnlySpan<double> Weights => _weights;
+    public ReadOnlySpan<double> Bias => _bias;
+    public ReadOnlySpan<double> Row(int output) => _weights.AsSpan(output * InputSize, InputSize);
+    public double Weight(int output, int input) => _weights[output * InputSize + input];
+
+    public override void Evaluate(ReadOnlySpan<double> x, Span<double> y)
+    {
+        for (var o = 0; o < OutputSize; o++)
+        {
+            var row = Row(o);
+            var s = _bias[o];
+            for (var i = 0; i < row.Length; i++) s += row[i] * x[i];
+            y[o] = s;
+        }
+    }
+
+    public override string Describe() => $"Affine {InputSize}→{OutputSize}";
+
+    internal override void WriteContent(BinaryWriter w)
+    {
+        Write(w, _weights);
+        Write(w, _bias);
+    }
+}
+
+public enum ElementwiseKind { Add, Sub, Mul, Div }
+
+/// <summary>
+/// x ∘ c element-wise with a constant vector (Add / Sub / Mul / Div by constants: input normalisation inside the graph,
+/// or the float bias ONNX Runtime adds after a last DequantizeLinear). In <see cref="Arithmetic.Float32"/> both operands
+/// and the result are float32, as the runtime computes them.
+/// </summary>
+public sealed class Elementwise : Operator
+{
+    private readonly double[] _constants;
+
+    public Elementwise(ElementwiseKind kind, double[] constants, Arithmetic arithmetic) : base(constants.Length, constants.Length)
+    {
+        if (kind == ElementwiseKind.Div && constants.Any(c => c == 0)) throw new ArgumentException("division by a zero constant");
+        Kind = kind;
+        Arithmetic = arithmetic;
+        _constants = arithmetic == Arithmetic.Float32 ? constants.Select(c => (double)(float)c).ToArray() : (double[])constants.Clone();
+    }
+
+    public ElementwiseKind Kind { get; }
+    public Arithmetic Arithmetic { get; }
+    public ReadOnlySpan<double> Constants => _constants;
+
+    public override void Evaluate(ReadOnlySpan<double> x, Span<double> y)
+    {
+        for (var i = 0; i < OutputSize; i++) y[i] = Apply(x[i], i);
+    }
+
+    public double Apply(double x, int i)
+    {
+        var c = _constants[i];
+        if (Arithmetic == Arithmetic.Float32)
+        {
+            float a = (float)x, b = (float)c;
+            return Kind switch { ElementwiseKind.Add => a + b, ElementwiseKind.Sub => a - b, ElementwiseKind.Mul => a * b, _ => a / b };
+        }
+        return Kind switch { ElementwiseKind.Add => x + c, ElementwiseKind.Sub => x - c, ElementwiseKind.Mul => x * c, _ => x / c };
+    }
+
+    /// <summary>The same map as y = scale·x + shift (exact in real arithmetic), for analyses that treat it as affine.</summary>
+    public (double Scale, double Shift) AsAffine(int i)
+    {
+        var c = _constants[i];
+        return Kind switch
+        {
+            ElementwiseKind.Add => (1, c),
+            ElementwiseKind.Sub => (1, -c),
+            ElementwiseKind.Mul => (c, 0),
+            _ => (1 / c, 0),
+        };
+    }
+
+    public override string Describe() => $"{Kind} ({(Arithmetic == Arithmetic.Float32 ? "float32" : "real")}) {OutputSize}";
+
+    internal override void WriteContent(BinaryWriter w)
+    {
+        w.Write((int)Kind);
+        w.Write((int)Arithmetic);
+        Write(w, _constants);
+    }
+}
+
+/// <summary>max(x, 0) element-wise.</summary>
+public sealed class Relu(int size) : Operator(size, size)
+{
+    public override void Evaluate(ReadOnlySpan<double> x, Span<double> y)
+    {
+        for (var i = 0; i < OutputSize; i++) y[i] = x[i] < 0 ? 0 : x[i];
+    }
+
+    public override string Describe() => $"Relu {OutputSize}";
+    internal override void WriteContent(BinaryWriter w) { }
+}
+
+/// <summary>
+/// Clamp of integer codes to [Lower, Upper]. A ReLU between a quantized layer and its QuantizeLinear with unchanged
+/// parameters is max(code, zero point): a clamp with Lower = zero point.
+/// </summary>
+public sealed class Clamp : Operator
+{
+    public Clamp(int size, int lower, int upper) : base(size, size)
+    {
+        if (lower > upper) throw new ArgumentException($"clamp [{lower}, {upper}] is empty");
+        Lower = lower;
+        Upper = upper;
+    }
+
+    public int Lower { get; }
+    public int Upper { get; }
+
+    public override void Evaluate(ReadOnlySpan<double> x, Span<double> y)
+    {
+        for (var i = 0; i < OutputSize; i++) y[i] = Math.Clamp(x[i], Lower, Upper);
+    }
+
+    public override string Describe() => $"Clamp [{Lower}, {Upper}] {OutputSize}";
+
+    internal override void WriteContent(BinaryWriter w)
+    {
+        w.Write(Lower);
+        w.Write(Upper);
+    }
+}
+
+/// <summary>QuantizeLinear: code = saturate(roundHalfEven(float32(float32(x) / s)) + z).</summary>
+public sealed class Quantize(int size, QuantParams output) : Operator(size, size)
+{
+    public QuantParams Output { get; } = output;
+
+    public override void Evaluate(ReadOnlySpan<double> x, Span<double> y)
+    {
+        for (var i = 0; i < OutputSize; i++) y[i] = QuantMath.Quantize((float)x[i], Output);
+    }
+
+    public override string Describe() => $"QuantizeLinear ({Output}) {OutputSize}";
+    internal override void WriteContent(BinaryWriter w) => Write(w, Output);
+}
+
+/// <summary>DequantizeLinear: (code − z)·s in float32.</summary>
+public sealed class Dequantize(int size, QuantParams input) : Operator(size, size)
+{
+    public QuantParams Input { get; } = input;
+
+    public override void Evaluate(ReadOnlySpan<double> x, Span<double> y)
+    {
+        for (var i = 0; i < OutputSize; i++) y[i] = QuantMath.Dequantize((int)x[i], Input);
+    }
+
+    public override string Describe() => $"DequantizeLinear ({Input}) {OutputSize}";
+    internal override void WriteContent(BinaryWriter w) => Write(w, Input);
+}
+
+/// <summary>
+/// The integer core of a quantized linear layer (PyTorch quantized Linear, QLinearMatMul, QGemm, a QDQ Gemm):
+/// acc_j = Σ_i (q_i − zx)(w_ji − zw_j) + bias_j in int32, wrapping like the runtime's registers. The weight scales
+/// are kept for the requantization multiplier and for re-deriving biases; they do not enter the accumulator.
+/// </summary>
+public sealed class IntegerLinear : Operator
+{
+    private readonly int[] _weights;
+    private readonly float[] _weightScales;
+    private readonly int[] _weightZeroPoints;
+    private readonly int[] _bias;
+
+    public IntegerLinear(int inputSize, int outputSize, QuantParams input, int[] weights, QuantType weightType,
+        float[] weightScales, int[] weightZeroPoints, int[] bias) : base(inputSize, outputSize)
+    {
+        if (weights.Length != inputSize * outputSize)
+            throw new ArgumentException($"weights have {weights.Length} entries, expected {outputSize}×{inputSize}");
+        if (weightScales.Length != outputSize || weightZeroPoints.Length != outputSize || bias.Length != outputSize)
+            throw new ArgumentException("weight scales, zero points and bias need one entry per output");
+        Input = input;
+        WeightType = weightType;
+        _weights = (int[])weights.Clone();
+        _weightScales = (float[])weightScales.Clone();
+        _weightZeroPoints = (int[])weightZeroPoints.Clone();
+        _bias = (int[])bias.Clone();
+    }
+
+    /// <summary>Parameters of the codes it reads (their zero point enters the accumulator).</summary>
+    public QuantParams Input { get; }
+    public QuantType WeightType { get; }
+    public ReadOnlySpan<int> Weights => _weights;
+    public ReadOnlySpan<int> Row(int output) => _weights.AsSpan(output * InputSize, InputSize);
+    public ReadOnlySpan<float> WeightScales => _weightScales;
+    public ReadOnlySpan<int> WeightZeroPoints => _weightZeroPoints;
+    /// <summary>int32 bias at scale Input.Scale · weightScale_j.</summary>
+    public ReadOnlySpan<int> Bias => _bias;
+
+    public IntegerLinear WithBias(int[] bias) =>
+        new(InputSize, OutputSize, Input, _weights, WeightType, _weightScales, _weightZeroPoints, bias);
+
+    public int Accumulate(ReadOnlySpan<double> codes, int output)
+    {
+        var zx = Input.ZeroPoint;
+        var zw = _weightZeroPoints[output];
+        var row = Row(output);
+        var acc = _bias[output];
+        unchecked
+        {
+            for (var i = 0; i < row.Length; i++) acc += ((int)codes[i] - zx) * (row[i] - zw);
+        }
+        return acc;
+    }
+
+    public override void Evaluate(ReadOnlySpan<double> x, Span<double> y)
+    {
+        for (var j = 0; j < OutputSize; j++) y[j] = Accumulate(x, j);
+    }
+
+    public override string Describe() => $"IntegerLinear {InputSize}→{OutputSize} ({WeightType.ToString().ToLowerInvariant()} weights)";
+
+    internal override void WriteContent(BinaryWriter w)
+    {
+        Write(w, Input);
+        w.Write((int)WeightType);
+        Write(w, _weights);
+        Write(w, _weightScales);
+        Write(w, _weightZeroPoints);
+        Write(w, _bias);
+    }
+}
+
+/// <summary>
+/// Requantization of an int32 accumulator: code_j = saturate(roundHalfEven(float32(acc_j) · M_j) + z), with M_j the
+/// runtime's float32 multiplier (s_in · s_w_j) / s_out (<see cref="QuantMath.Multiplier"/>).
+/// </summary>
+public sealed class Requantize : Operator
+{
+    private readonly float[] _multipliers;
+
+    public Requantize(float[] multipliers, QuantParams output) : base(multipliers.Length, multipliers.Length)
+    {
+        _multipliers = (float[])multipliers.Clone();
+        Output = output;
+    }
+
+    public QuantParams Output { get; }
+    public ReadOnlySpan<float> Multipliers => _multipliers;
+
+    public override void Evaluate(ReadOnlySpan<double> x, Span<double> y)
+    {
+        for (var j = 0; j < OutputSize; j++) y[j] = QuantMath.Requantize((int)x[j], _multipliers[j], Output);
+    }
+
+    public override string Describe() => $"Requantize ({Output}) {OutputSize}";
+
+    internal override void WriteContent(BinaryWriter w)
+    {
+        Write(w, _multipliers);
+        Write(w, Output);
+    }
+}
+
+/// <summary>Flatten / Reshape / Squeeze / Unsqueeze: the flat data is unchanged, only its declared shape.</summary>
+public sealed class Reshape(int size, IReadOnlyList<int> shape) : Operator(size, size)
+{
+    public IReadOnlyList<int> Shape { get; } = shape.ToArray();
+
+    public override void Evaluate(ReadOnlySpan<double> x, Span<double> y) => x.CopyTo(y);
+    public override string Describe() => $"Reshape [{string.Join(",", Shape)}]";
+
+    internal override void WriteContent(BinaryWriter w)
+    {
+        w.Write(Shape.Count);
+        foreach (var d in Shape) w.Write(d);
+    }
+}

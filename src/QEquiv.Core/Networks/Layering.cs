@@ -1,0 +1,166 @@
+using QEquiv.Model;
+using QEquiv.Quantization;
+
+namespace QEquiv.Networks;
+
+/// <summary>
+/// The layered views that the bound, MILP and falsifier code still work on, read off the operator graph (and the
+/// graph of a layered network, for tests that build one by hand). A transition: as each analysis moves onto the
+/// operators themselves it stops needing these views.
+/// </summary>
+public static class Layering
+{
+    /// <summary>A chain of Affine [Relu] operators (Reshapes skipped) as dense layers.</summary>
+    public static FloatNetwork ToFloat(Network network)
+    {
+        var layers = new List<DenseLayer>();
+        Affine? pending = null;
+        foreach (var node in network.Nodes)
+        {
+            switch (node.Operator)
+            {
+                case Reshape:
+                    if (pending is not null) Fail(network, node, "a reshape between a linear map and its activation");
+                    break;
+                case Affine a:
+                    if (pending is not null) layers.Add(Dense(pending, Activation.None));
+                    pending = a;
+                    break;
+                case Relu when pending is not null:
+                    layers.Add(Dense(pending, Activation.Relu));
+                    pending = null;
+                    break;
+                default:
+                    Fail(network, node, "an operator the float analyses do not handle yet");
+                    break;
+            }
+        }
+        if (pending is not null) layers.Add(Dense(pending, Activation.None));
+        if (layers.Count == 0) throw BadInputException.For(network.Source, "the network has no linear layer");
+        return new FloatNetwork(network.Source, network.InputShape, layers);
+    }
+
+    private static DenseLayer Dense(Affine a, Activation act) =>
+        new(a.InputSize, a.OutputSize, a.Weights.ToArray(), a.Bias.ToArray(), act);
+
+    /// <summary>
+    /// Quantize, then stages — IntegerLinear, Requantize [, Clamp at the zero point] (a quantized dense layer) or
+    /// Dequantize [, Add] [, Relu], Quantize (an element-wise requantization) — then Dequantize [, Add].
+    /// </summary>
+    public static QuantizedNetwork ToQuantized(Network network)
+    {
+        var nodes = network.Nodes.Where(n => n.Operator is not Reshape).ToList();
+        var i = 0;
+        if (nodes.Count == 0 || nodes[0].Operator is not Quantize input)
+            throw BadInputException.For(network.Source, "a quantized network must start by quantizing its input (normalisation before QuantizeLinear is not handled by the analyses yet)");
+        i++;
+        var stages = new List<QuantizedStage>();
+        var p = input.Output;
+        float[]? outputBias = null;
+        while (i < nodes.Count)
+        {
+            var op = nodes[i].Operator;
+            if (op is IntegerLinear l && i + 1 < nodes.Count && nodes[i + 1].Operator is Model.Requantize r)
+            {
+                var relu = i + 2 < nodes.Count && nodes[i + 2].Operator is Clamp c && c.Lower == r.Output.ZeroPoint && c.Upper == r.Output.Max;
+                var dense = new QuantizedDense(l.InputSize, l.OutputSize, l.Input, l.Weights.ToArray(), l.WeightType,
+                    l.WeightScales.ToArray(), l.WeightZeroPoints.ToArray(), l.Bias.ToArray(), r.Output, relu);
+                if (!dense.Multipliers.SequenceEqual(r.Multipliers))
+                    Fail(network, nodes[i + 1], "a requantization multiplier that is not (s_in·s_w)/s_out in float32");
+                stages.Add(dense);
+                p = r.Output;
+                i += relu ? 3 : 2;
+                continue;
+            }
+            if (op is not Dequantize dq) { Fail(network, nodes[i], "an operator the quantized analyses do not handle here"); break; }
+            i++;
+            float[]? bias = null;
+            if (i < nodes.Count && nodes[i].Operator is Elementwise { Kind: ElementwiseKind.Add, Arithmetic: Arithmetic.Float32 } add)
+            {
+                bias = add.Constants.ToArray().Select(v => (float)v).ToArray();
+                i++;
+            }
+            var reluAfter = false;
+            if (i < nodes.Count && nodes[i].Operator is Relu)
+            {
+                reluAfter = true;
+                i++;
+            }
+            if (i == nodes.Count && !reluAfter)
+            {
+                outputBias = bias;
+                break;
+            }
+            if (i >= nodes.Count || nodes[i].Operator is not Quantize qz)
+            {
+                Fail(network, nodes[Math.Min(i, nodes.Count - 1)], "dequantized values that are neither the output nor quantized again");
+                break;
+            }
+            stages.Add(new Networks.Requantize(dq.OutputSize, dq.Input, bias, reluAfter, qz.Output));
+            p = qz.Output;
+            i++;
+        }
+        if (stages.Count == 0) throw BadInputException.For(network.Source, "the quantized network has no layer");
+        _ = p;
+        return new QuantizedNetwork(network.Source, network.InputShape, network.InputSize, input.Output, stages, outputBias);
+    }
+
+    /// <summary>The graph of a layered float network: Affine [, Relu] per layer.</summary>
+    public static Network ToGraph(FloatNetwork n, string inputName = "input")
+    {
+        var nodes = new List<Node>();
+        var tensor = inputName;
+        void Add(Operator op)
+        {
+            var name = $"t{nodes.Count}";
+            nodes.Add(new Node(op.Describe(), op, tensor, name));
+            tensor = name;
+        }
+        foreach (var layer in n.Layers)
+        {
+            Add(new Affine(layer.InputSize, layer.OutputSize, layer.Weights.ToArray(), layer.Bias.ToArray()));
+            if (layer.Activation == Activation.Relu) Add(new Relu(layer.OutputSize));
+        }
+        return new Network(n.Source, n.InputShape, inputName, nodes);
+    }
+
+    /// <summary>The graph of a layered quantized network (the inverse of <see cref="ToQuantized"/>).</summary>
+    public static Network ToGraph(QuantizedNetwork q, string inputName = "input", Runtime? runtime = null)
+    {
+        var nodes = new List<Node>();
+        var tensor = inputName;
+        void Add(Operator op)
+        {
+            var name = $"t{nodes.Count}";
+            nodes.Add(new Node(op.Describe(), op, tensor, name));
+            tensor = name;
+        }
+        Add(new Quantize(q.InputSize, q.InputQuantization));
+        foreach (var stage in q.Stages)
+        {
+            switch (stage)
+            {
+                case QuantizedDense d:
+                    Add(new IntegerLinear(d.InputSize, d.OutputSize, d.Input, d.Weights.ToArray(), d.WeightType,
+                        d.WeightScales.ToArray(), d.WeightZeroPoints.ToArray(), d.Bias.ToArray()));
+                    Add(new Model.Requantize(d.Multipliers.ToArray(), d.Output));
+                    if (d.Relu) Add(new Clamp(d.OutputSize, d.Output.ZeroPoint, d.Output.Max));
+                    break;
+                case Requantize r:
+                    Add(new Dequantize(r.InputSize, r.Input));
+                    if (r.HasBias) Add(new Elementwise(ElementwiseKind.Add, r.Bias.ToArray().Select(v => (double)v).ToArray(), Arithmetic.Float32));
+                    if (r.Relu) Add(new Relu(r.OutputSize));
+                    Add(new Quantize(r.OutputSize, r.Output));
+                    break;
+                default:
+                    throw new NotSupportedException(stage.GetType().Name);
+            }
+        }
+        Add(new Dequantize(q.OutputSize, q.OutputQuantization));
+        if (q.OutputBias is { } b) Add(new Elementwise(ElementwiseKind.Add, b.Select(v => (double)v).ToArray(), Arithmetic.Float32));
+        return new Network(q.Source, q.InputShape, inputName, nodes, runtime);
+    }
+
+    private static void Fail(Network network, Node node, string what) =>
+        throw BadInputException.For(network.Source, $"node '{node.Name}' ({node.Operator.Describe()}): {what}");
+}
