@@ -12,16 +12,57 @@ internal static class InspectCommand
     public static Command Create()
     {
         var model = new Argument<string>("MODEL") { Description = "an ONNX model, float or quantized" };
-        var command = new Command("inspect", "Show the layers, shapes, quantization parameters and weight ranges of a model") { model };
+        var json = JsonOutput.Option("the layers or stages with their shapes, quantization parameters and ranges");
+        var quiet = VerifyCommand.QuietOption();
+        var command = new Command("inspect", "Show the layers, shapes, quantization parameters and weight ranges of a model") { model, json, quiet };
         command.SetAction(parse =>
         {
+            var jsonPath = new OutputPaths().File(parse.GetValue(json), "--json", stdoutAllowed: true);
+            using var jsonOut = new JsonOutput(jsonPath);
             var path = parse.GetValue(model)!;
             var (n, q) = OnnxImporter.Load(path);
             if (n is not null) Show(n); else Show(q!);
+            jsonOut.Write(n is not null ? ToJson(n) : ToJson(q!));
             return Cli.Ok;
         });
         return command;
     }
+
+    private static string ToJson(FloatNetwork n) => CliJson.Serialize(new
+    {
+        source = n.Source,
+        kind = "float",
+        inputShape = n.InputShape,
+        inputSize = n.InputSize,
+        outputSize = n.OutputSize,
+        layers = n.Layers.Select((l, k) => new
+        {
+            layer = k, inputSize = l.InputSize, outputSize = l.OutputSize, activation = l.Activation.ToString().ToLowerInvariant(),
+            weightsMin = Min(l.Weights), weightsMax = Max(l.Weights), biasMin = Min(l.Bias), biasMax = Max(l.Bias),
+        }),
+    });
+
+    private static string ToJson(QuantizedNetwork q) => CliJson.Serialize(new
+    {
+        source = q.Source,
+        kind = "quantized",
+        inputShape = q.InputShape,
+        inputSize = q.InputSize,
+        outputSize = q.OutputSize,
+        inputQuantization = q.InputQuantization.ToString(),
+        stages = q.Stages.Select((s, k) => s switch
+        {
+            QuantizedDense d => (object)new
+            {
+                stage = k, kind = "linear", inputSize = d.InputSize, outputSize = d.OutputSize, weightType = d.WeightType.ToString().ToLowerInvariant(),
+                perChannel = d.PerChannel, weightScales = d.WeightScales.ToArray(), weightCodesMin = Min(d.Weights), weightCodesMax = Max(d.Weights),
+                biasMin = Min(d.Bias), biasMax = Max(d.Bias), output = d.Output.ToString(), relu = d.Relu,
+            },
+            Requantize r => new { stage = k, kind = "requantize", inputSize = r.InputSize, hasBias = r.HasBias, output = r.Output.ToString(), relu = r.Relu },
+            _ => new { stage = k, kind = s.GetType().Name.ToLowerInvariant() },
+        }),
+        outputBias = q.OutputBias is { } b ? new[] { b.Min(), b.Max() } : null,
+    });
 
     private static string F(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
 
