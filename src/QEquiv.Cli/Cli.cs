@@ -56,7 +56,13 @@ public static class Cli
     internal static string Describe(ParseError error)
     {
         var m = Regex.Match(error.Message, @"^Cannot parse argument '(?<value>.*)' for (?:option|argument|command) '(?<name>[^']*)' as expected type '(?<type>[^']*)'");
-        if (!m.Success) return OneLine(error.Message);
+        if (!m.Success)
+        {
+            // Messages such as "Argument 'foo' not recognized. Must be one of: ..." name no option; say which one.
+            var option = error.SymbolResult switch { OptionResult o => o.Option.Name, ArgumentResult { Parent: OptionResult o } => o.Option.Name, _ => null };
+            var text = OneLine(error.Message);
+            return option is not null && !text.Contains(option, StringComparison.Ordinal) ? $"{option}: {text}" : text;
+        }
         var type = error.SymbolResult switch
         {
             OptionResult o => o.Option.ValueType,

@@ -92,6 +92,8 @@ public sealed class OutputsAndExitCodesTests : IDisposable
             (["max-error", "--float", Missing, "--quant", Missing, "--vnnlib", Prop0, "--gap", "-1"], "--gap", "≥ 0"),
             (["max-error", "--float", Missing, "--quant", Missing, "--vnnlib", Prop0, "--timeout", "x"], "--timeout", "'x' is not a number"),
             (["bench", Missing, "--timeout", "0", "--out", Path.Combine(_files.Dir, "r.csv")], "--timeout", "> 0"),
+            (["bench", Missing, "--strategy", "output:cluster", "--out", Path.Combine(_files.Dir, "r.csv")], "--strategy", "need --cluster HOST:PORT"),
+            (["quantize", Missing, "--calibration", Missing, "--out", Path.Combine(_files.Dir, "q.onnx"), "--observer", "kl"], "--observer", "'kl' not recognized"),
         };
         foreach (var (args, names, problem) in cases)
         {

@@ -45,13 +45,13 @@ internal static class BenchCommand
             var configurations = ParseConfigurations(parse.GetValue(strategy), pair);
             var cap = VerifyCommand.Seconds(parse.GetValue(timeout))?.TotalSeconds;
             var quietRun = parse.GetValue(quiet);
+            var remote = ClusterCommands.Resolve(parse.GetValue(cluster), parse.GetValue(membership), "--cluster");
+            if (remote is null && configurations.Any(c => c.Cluster))
+                throw new BadInputException("--strategy: :cluster configurations need --cluster HOST:PORT or --membership redis://HOST:PORT");
             using var jsonOut = new JsonOutput(jsonPath);
 
             var list = BenchInstances.Read(parse.GetValue(instances)!);
             var prepared = BenchRunner.Prepare(list, parse.GetValue(runtime));
-            var remote = ClusterCommands.Resolve(parse.GetValue(cluster), parse.GetValue(membership), "--cluster");
-            if (remote is null && configurations.Any(c => c.Cluster))
-                throw new BadInputException("--strategy: :cluster configurations need --cluster HOST:PORT or --membership redis://HOST:PORT");
             // One client for the whole run, connected before the first instance: its start-up is not any instance's time.
             var connection = remote is null ? default : ClusterCommands.Connect(remote);
             using var host = connection.Host;
