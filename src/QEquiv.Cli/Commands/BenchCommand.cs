@@ -13,8 +13,14 @@ internal static class BenchCommand
     public static Command Create()
     {
         var instances = new Argument<string>("INSTANCES.csv") { Description = "instance list: float model, quantized model, region spec, delta, timeout (paths relative to the list's folder)" };
-        var timeout = new Option<double?>("--timeout") { Description = "cap on every instance's timeout in seconds (used alone where the list leaves it empty)" };
-        var output = new Option<string>("--out") { Description = "results CSV, one row per instance and strategy (rewritten atomically after each instance)", DefaultValueFactory = _ => "results.csv" };
+        var timeout = new Option<double?>("--timeout")
+        {
+            Description = "time limit of each instance run (each instance under each configuration) in seconds: the smaller of this and the list's timeout column, this alone where the column is empty (default: the column's)",
+            HelpName = "SECONDS",
+        };
+        var output = new Option<string>("--out") { Description = "results CSV, one row per instance and configuration (rewritten whole after each instance)", DefaultValueFactory = _ => "results.csv", HelpName = "PATH" };
+        var json = JsonOutput.Option("every result row, the per-configuration summary and the speed-ups (with interrupted)");
+        var quiet = VerifyCommand.QuietOption();
         var strategy = new Option<string[]>("--strategy")
         {
             Description = "configurations to compare in one run: monolithic, output or output+input, each optionally with :nodiff (differential bounds off), :wN (N workers; default all cores), :portfolio, :pK (K output-code pieces), :cluster (on the cluster of --cluster) and :norace (idle cores do not race other solver configurations); repeat or comma-separate; the first is the baseline of the speed-ups (default: monolithic,output+input)",
@@ -28,38 +34,70 @@ internal static class BenchCommand
         var membership = ClusterCommands.MembershipOption();
         var command = new Command("bench", "Verify every instance of a list under each strategy; write a results CSV and summarise");
         command.Arguments.Add(instances);
-        foreach (var o in new Option[] { timeout, output, strategy, solver, runtime, report, compare, cluster, membership }) command.Options.Add(o);
+        foreach (var o in new Option[] { timeout, output, strategy, solver, runtime, report, compare, cluster, membership, json, quiet }) command.Options.Add(o);
         command.SetAction(parse =>
         {
-            var pair = ReportCommand.Check(parse.GetValue(report), parse.GetValue(compare));
+            var outputs = new OutputPaths();
+            var outPath = outputs.File(parse.GetValue(output), "--out")!;
+            var jsonPath = outputs.File(parse.GetValue(json), "--json", stdoutAllowed: true);
+            var reportFolder = outputs.Folder(parse.GetValue(report), "--report");
+            var pair = ReportCommand.Check(reportFolder, parse.GetValue(compare));
             var configurations = ParseConfigurations(parse.GetValue(strategy), pair);
             var cap = VerifyCommand.Seconds(parse.GetValue(timeout))?.TotalSeconds;
-            var outPath = parse.GetValue(output)!;
-            var outDir = Path.GetDirectoryName(Path.GetFullPath(outPath))!;
-            if (!Directory.Exists(outDir)) throw BadInputException.For(outPath, "its folder does not exist");
-
-            var list = BenchInstances.Read(parse.GetValue(instances)!);
-            var prepared = BenchRunner.Prepare(list, parse.GetValue(runtime));
+            var quietRun = parse.GetValue(quiet);
             var remote = ClusterCommands.Resolve(parse.GetValue(cluster), parse.GetValue(membership), "--cluster");
             if (remote is null && configurations.Any(c => c.Cluster))
                 throw new BadInputException("--strategy: :cluster configurations need --cluster HOST:PORT or --membership redis://HOST:PORT");
+            using var jsonOut = new JsonOutput(jsonPath);
+
+            var list = BenchInstances.Read(parse.GetValue(instances)!);
+            var prepared = BenchRunner.Prepare(list, parse.GetValue(runtime));
             // One client for the whole run, connected before the first instance: its start-up is not any instance's time.
             var connection = remote is null ? default : ClusterCommands.Connect(remote);
             using var host = connection.Host;
             var options = new BenchOptions(configurations, parse.GetValue(solver), parse.GetValue(runtime), cap) { Cluster = connection.Runner };
             var done = new List<BenchResult>();
-            var results = BenchRunner.Run(prepared, options, (p, rows) =>
+            IReadOnlyList<BenchResult> results;
+            bool interrupted;
+            string? signal;
+            // The first Ctrl+C or SIGTERM stops the instance that runs; the rows so far (that one marked interrupted)
+            // are written, summarised and reported as usual. A second one ends the process at once; the CSV of the
+            // instances finished before it is complete either way, since it is rewritten whole after each one.
+            using (var interrupt = Interruption.Start($"bench, {prepared.Count} instances x {configurations.Count} configurations", quietRun))
             {
-                done.AddRange(rows);
-                AtomicFile.Write(outPath, BenchResult.ToCsv(done));
-                var c = CultureInfo.InvariantCulture;
-                var parts = rows.Select(r => string.Create(c, $"{r.Configuration} {BenchResult.Word(r.Verdict)} {r.Seconds:F2} s"));
-                Console.Error.WriteLine($"[{p.Index + 1}/{prepared.Count}] {p.Instance.Name} (line {p.Instance.Line}): {string.Join(", ", parts)}");
-            });
+                results = BenchRunner.Run(prepared, options with { Cancellation = interrupt.Token }, (p, rows) =>
+                {
+                    done.AddRange(rows);
+                    AtomicFile.Write(outPath, BenchResult.ToCsv(done));
+                    var c = CultureInfo.InvariantCulture;
+                    var parts = rows.Select(r => string.Create(c, $"{r.Configuration} {(r.Interrupted ? BenchResult.InterruptedWord : BenchResult.Word(r.Verdict))} {r.Seconds:F2} s"));
+                    if (!quietRun) Console.Error.WriteLine($"[{p.Index + 1}/{prepared.Count}] {p.Instance.Name} (line {p.Instance.Line}): {string.Join(", ", parts)}");
+                });
+                (interrupted, signal) = (interrupt.Requested, interrupt.Signal);
+            }
             AtomicFile.Write(outPath, BenchResult.ToCsv(results));
-            PrintSummary(BenchSummary.Of(results, configurations.Select(c => c.Name).ToList()), prepared.Count, outPath);
-            if (parse.GetValue(report) is { } dir) ReportCommand.WriteBenchRun(dir, results, configurations, pair, parse.GetValue(instances)!);
-            return Cli.Ok;
+            var names = configurations.Select(c => c.Name).ToList();
+            var summary = BenchSummary.Of(results, names);
+            if (interrupted)
+                Console.WriteLine($"interrupted ({signal}): {results.Select(r => r.Index).Distinct().Count()} of {prepared.Count} instances ran"
+                    + (results.Any(r => r.Interrupted) ? $", {results.First(r => r.Interrupted).Instance} was stopped (its row says interrupted)" : ""));
+            PrintSummary(summary, prepared.Count, outPath);
+            jsonOut.Write(CliJson.Serialize(new
+            {
+                instances = prepared.Count,
+                interrupted,
+                results = results.Select(r => new
+                {
+                    instance = r.Instance, configuration = r.Configuration, solver = r.Solver, delta = r.Delta, timeout = r.TimeoutSeconds,
+                    verdict = r.Interrupted ? BenchResult.InterruptedWord : BenchResult.Word(r.Verdict), interrupted = r.Interrupted,
+                    seconds = r.Seconds, subProblems = r.SubProblems, byFalsifier = r.ByFalsifier, byBounds = r.ByBounds, byMilp = r.ByMilp,
+                    open = r.Open, provedShare = r.ProvedShare, milpCalls = r.MilpCalls,
+                }),
+                summary = summary.Configurations,
+                speedUps = summary.SpeedUps,
+            }));
+            if (reportFolder is not null) ReportCommand.WriteBenchRun(reportFolder, results, configurations, pair, parse.GetValue(instances)!);
+            return interrupted ? Interruption.ExitCode : Cli.Ok;
         });
         return command;
     }

@@ -12,16 +12,23 @@ internal static class EvalCommand
     {
         var models = new ModelOptions();
         var inputs = new Option<string>("--inputs") { Description = "CSV file: one input per row, comma-separated floats", Required = true };
-        var quiet = new Option<bool>("--summary") { Description = "print only the overall maximum" };
+        var summary = new Option<bool>("--summary") { Description = "print only the overall maximum" };
+        var json = JsonOutput.Option("every row's outputs and |N − Q| and the overall maximum");
+        var quiet = VerifyCommand.QuietOption();
         var command = new Command("eval", "Evaluate the float and quantized networks on inputs and compare them");
         models.AddTo(command);
         command.Options.Add(inputs);
+        command.Options.Add(summary);
+        command.Options.Add(json);
         command.Options.Add(quiet);
         command.SetAction(parse =>
         {
+            var jsonPath = new OutputPaths().File(parse.GetValue(json), "--json", stdoutAllowed: true);
+            using var jsonOut = new JsonOutput(jsonPath);
             var (n, q) = models.Load(parse);
             var rows = Csv.ReadRows(parse.GetValue(inputs)!, n.InputSize);
-            var summaryOnly = parse.GetValue(quiet);
+            var summaryOnly = parse.GetValue(summary);
+            var records = new List<object>();
             var c = CultureInfo.InvariantCulture;
             double worst = -1;
             int worstRow = 0, worstOutput = 0;
@@ -32,10 +39,12 @@ internal static class EvalCommand
                 var z = q.Evaluate(rows[r]);
                 var (diff, at) = MaxAbsDifference(y, z);
                 if (diff > worst) (worst, worstRow, worstOutput) = (diff, r, at);
+                if (jsonPath is not null) records.Add(new { row = r, floatOutputs = y, quantizedOutputs = z, maxAbsDifference = diff, output = at });
                 if (!summaryOnly)
                     Console.WriteLine(string.Create(c, $"{r},[{string.Join(" ", y.Select(v => v.ToString("G9", c)))}],[{string.Join(" ", z.Select(v => v.ToString("G9", c)))}],{diff:G9},{at}"));
             }
             Console.WriteLine(string.Create(c, $"largest |N - Q| over {rows.Count} rows: {worst:G9} (row {worstRow}, output {worstOutput})"));
+            jsonOut.Write(CliJson.Serialize(new { rows = rows.Count, maxAbsDifference = worst, row = worstRow, output = worstOutput, perRow = records }));
             return Cli.Ok;
         });
         return command;

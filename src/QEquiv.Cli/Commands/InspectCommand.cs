@@ -12,14 +12,48 @@ internal static class InspectCommand
     public static Command Create()
     {
         var model = new Argument<string>("MODEL") { Description = "an ONNX model, float or quantized" };
-        var command = new Command("inspect", "Show the layers, shapes, quantization parameters and weight ranges of a model") { model };
+        var json = JsonOutput.Option("the operators with their shapes, quantization parameters and ranges");
+        var quiet = VerifyCommand.QuietOption();
+        var command = new Command("inspect", "Show the operators, shapes, quantization parameters and weight ranges of a model") { model, json, quiet };
         command.SetAction(parse =>
         {
-            Show(OnnxImporter.Load(parse.GetValue(model)!));
+            var jsonPath = new OutputPaths().File(parse.GetValue(json), "--json", stdoutAllowed: true);
+            using var jsonOut = new JsonOutput(jsonPath);
+            var network = OnnxImporter.Load(parse.GetValue(model)!);
+            Show(network);
+            jsonOut.Write(ToJson(network));
             return Cli.Ok;
         });
         return command;
     }
+
+    /// <summary>The operator graph as JSON: one record per operator with what <see cref="Show"/> prints.</summary>
+    private static string ToJson(Network n) => CliJson.Serialize(new
+    {
+        source = n.Source,
+        kind = n.IsQuantized ? "quantized" : "float",
+        input = n.InputName,
+        inputShape = n.InputShape,
+        inputSize = n.InputSize,
+        outputSize = n.OutputSize,
+        runtime = n.Runtime?.ToString().ToLowerInvariant(),
+        fingerprint = n.Fingerprint,
+        operators = n.Nodes.Select((node, k) => node.Operator switch
+        {
+            Affine a => (object)new { index = k, op = "Affine", inputSize = a.InputSize, outputSize = a.OutputSize,
+                weightsMin = Min(a.Weights), weightsMax = Max(a.Weights), biasMin = Min(a.Bias), biasMax = Max(a.Bias) },
+            IntegerLinear l => new { index = k, op = "IntegerLinear", inputSize = l.InputSize, outputSize = l.OutputSize,
+                input = l.Input.ToString(), weightType = l.WeightType.ToString().ToLowerInvariant(), weightScales = l.WeightScales.ToArray(),
+                weightCodesMin = Min(l.Weights), weightCodesMax = Max(l.Weights), biasMin = Min(l.Bias), biasMax = Max(l.Bias) },
+            Requantize r => new { index = k, op = "Requantize", size = r.OutputSize, output = r.Output.ToString() },
+            Quantize q => new { index = k, op = "QuantizeLinear", size = q.OutputSize, output = q.Output.ToString() },
+            Dequantize d => new { index = k, op = "DequantizeLinear", size = d.OutputSize, input = d.Input.ToString() },
+            Clamp c => new { index = k, op = "Clamp", size = c.OutputSize, lower = c.Lower, upper = c.Upper },
+            Elementwise e => new { index = k, op = e.Kind.ToString(), size = e.OutputSize, arithmetic = e.Arithmetic.ToString().ToLowerInvariant(),
+                constantsMin = Min(e.Constants), constantsMax = Max(e.Constants) },
+            var other => new { index = k, op = other.GetType().Name, size = other.OutputSize },
+        }),
+    });
 
     private static string F(double v) => v.ToString("G6", CultureInfo.InvariantCulture);
 

@@ -16,23 +16,55 @@ internal static class MaxErrorCommand
         var timeout = VerifyCommand.TimeoutOption();
         var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 0, Description = "seed of the random search for witnessed errors" };
         var workers = VerifyCommand.WorkersOption();
+        var json = JsonOutput.Option("the bounds per output and overall (with interrupted)");
+        var quiet = VerifyCommand.QuietOption();
         var command = new Command("max-error", "Bound the largest |N_j − Q_j| on a region, per output and overall");
         models.AddTo(command);
         region.AddTo(command);
-        foreach (var o in new Option[] { gap, solver, timeout, seed, workers }) command.Options.Add(o);
+        foreach (var o in new Option[] { gap, solver, timeout, seed, workers, json, quiet }) command.Options.Add(o);
         command.SetAction(parse =>
         {
+            var jsonPath = new OutputPaths().File(parse.GetValue(json), "--json", stdoutAllowed: true);
+            var g = parse.GetValue(gap);
+            if (!(g >= 0) || !double.IsFinite(g)) throw new BadInputException($"--gap: must be a finite number ≥ 0, got {g.ToString(CultureInfo.InvariantCulture)}");
+            var limit = VerifyCommand.Seconds(parse.GetValue(timeout));
+            var w = VerifyCommand.Workers(parse, workers, Strategy.Output);
+            var regionNotice = region.Check(parse);
+            var quietRun = parse.GetValue(quiet);
+            using var jsonOut = new JsonOutput(jsonPath);
+            if (regionNotice is not null && !quietRun) Console.Error.WriteLine($"note: {regionNotice}");
+
             var (n, q) = models.Load(parse);
             var (box, notice) = region.Resolve(parse, n.InputSize);
-            if (notice is not null) Console.Error.WriteLine($"note: {notice}");
-            var report = MaxError.Analyse(n, q, box, new MaxErrorOptions(parse.GetValue(gap), VerifyCommand.Seconds(parse.GetValue(timeout)),
-                parse.GetValue(solver), parse.GetValue(seed)) { Workers = VerifyCommand.Workers(parse, workers, Strategy.Output) });
+            if (notice is not null && !quietRun) Console.Error.WriteLine($"note: {notice}");
+            MaxErrorReport report;
+            bool interrupted;
+            string? signal;
+            using (var interrupt = Interruption.Start($"max-error, {2 * n.OutputSize} maximisations", quietRun))
+            {
+                report = MaxError.Analyse(n, q, box, new MaxErrorOptions(g, limit, parse.GetValue(solver), parse.GetValue(seed))
+                {
+                    Workers = w,
+                    Cancellation = interrupt.Token,
+                });
+                (interrupted, signal) = (interrupt.Requested, interrupt.Signal);
+            }
             var c = CultureInfo.InvariantCulture;
             Console.WriteLine("output,lower (witnessed),upper (certified),upper from,seconds");
             foreach (var o in report.PerOutput)
                 Console.WriteLine(string.Create(c, $"{o.Output},{o.Lower:G9},{o.Upper:G9},{o.UpperFrom},{o.Seconds:F2}"));
             Console.WriteLine(string.Create(c, $"max |N - Q| on the region is in [{report.Lower:G9}, {report.Upper:G9}] ({report.Seconds:F2} s)"));
-            return Cli.Ok;
+            // The bounds stay sound when stopped early (witnessed lower, certified upper), only wider than asked for.
+            if (interrupted) Console.WriteLine($"interrupted ({signal}): stopped early; the bounds above hold but are not as tight as --gap asks");
+            jsonOut.Write(CliJson.Serialize(new
+            {
+                lower = report.Lower,
+                upper = report.Upper,
+                seconds = report.Seconds,
+                interrupted,
+                perOutput = report.PerOutput.Select(o => new { output = o.Output, lower = o.Lower, upper = o.Upper, upperFrom = o.UpperFrom, seconds = o.Seconds, lowerInput = o.LowerInput }),
+            }));
+            return interrupted ? Interruption.ExitCode : Cli.Ok;
         });
         return command;
     }

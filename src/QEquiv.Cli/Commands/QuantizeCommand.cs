@@ -25,15 +25,21 @@ internal static class QuantizeCommand
         var skip = new Option<int>("--skip-columns") { Description = "leading CSV columns that are not inputs (e.g. 1 for a label)", DefaultValueFactory = _ => 0 };
         var divide = new Option<float>("--divide-by") { Description = "divide every calibration value by this in float32 (e.g. 255 for pixels)", DefaultValueFactory = _ => 1f };
         var batch = new Option<int>("--batch-size") { Description = "calibration rows per observer call (0: all at once); only the histogram observer depends on it", DefaultValueFactory = _ => 0 };
+        var json = JsonOutput.Option("per tensor the observed range, scale, zero point and clipped share, and the largest |N − Q| on the calibration rows");
+        var quiet = VerifyCommand.QuietOption();
         var command = new Command("quantize", "Quantize a float model as PyTorch's post-training static quantization does and write it as QDQ ONNX") { model };
-        foreach (var o in new Option[] { calibration, output, observer, perChannel, activations, reduceRange, skip, divide, batch }) command.Options.Add(o);
+        foreach (var o in new Option[] { calibration, output, observer, perChannel, activations, reduceRange, skip, divide, batch, json, quiet }) command.Options.Add(o);
         command.SetAction(parse =>
         {
+            var outputs = new OutputPaths();
+            var outPath = outputs.File(parse.GetValue(output), "--out")!;
+            var jsonPath = outputs.File(parse.GetValue(json), "--json", stdoutAllowed: true);
             var calibrationPath = parse.GetValue(calibration)!;
             var (skipColumns, divisor, batchSize) = (parse.GetValue(skip), parse.GetValue(divide), parse.GetValue(batch));
             if (skipColumns < 0) throw new BadInputException($"--skip-columns must be ≥ 0, got {skipColumns}");
             if (!(divisor > 0) || !float.IsFinite(divisor)) throw new BadInputException($"--divide-by must be a finite number > 0, got {divisor}");
             if (batchSize < 0) throw new BadInputException($"--batch-size must be ≥ 0, got {batchSize}");
+            using var jsonOut = new JsonOutput(jsonPath);
             var n = OnnxImporter.LoadFloat(parse.GetValue(model)!);
             var rows = Csv.ReadRows(calibrationPath);
             if (rows[0].Length != n.InputSize + skipColumns)
@@ -47,9 +53,21 @@ internal static class QuantizeCommand
                 parse.GetValue(reduceRange),
                 batchSize);
             var result = PostTrainingQuantizer.Quantize(n, inputs, options);
-            var outPath = parse.GetValue(output)!;
             AtomicFile.Write(outPath, QdqExporter.ToBytes(result.Network));
             Report(result, inputs.Count, outPath);
+            jsonOut.Write(CliJson.Serialize(new
+            {
+                output = outPath,
+                calibrationRows = inputs.Count,
+                maxCalibrationError = result.MaxCalibrationError,
+                worstRow = result.WorstRow,
+                tensors = result.Tensors.Select(r => new
+                {
+                    name = r.Name, observedMin = r.ObservedMin, observedMax = r.ObservedMax, scale = r.Params.Scale, zeroPoint = r.Params.ZeroPoint,
+                    type = r.Params.Type.ToString().ToLowerInvariant(), clippedShare = r.ClippedShare,
+                    weightScaleMin = float.IsNaN(r.WeightScaleMin) ? (float?)null : r.WeightScaleMin, weightScaleMax = float.IsNaN(r.WeightScaleMax) ? (float?)null : r.WeightScaleMax,
+                }),
+            }));
             return Cli.Ok;
         });
         return command;

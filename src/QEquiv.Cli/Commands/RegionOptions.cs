@@ -17,6 +17,34 @@ internal sealed class RegionOptions
         foreach (var o in new Option[] { VnnLib, Center, Eps, Clip, Box }) command.Options.Add(o);
     }
 
+    /// <summary>
+    /// The region's flags before any file is read: exactly one region, --eps a finite number &gt; 0, --clip LO,HI, --eps
+    /// and --clip only with --center. Returns a notice when the ball is larger than the whole input domain of --clip
+    /// (every input may then take every value in [LO, HI]: the region is the whole domain, which is rarely what was meant).
+    /// </summary>
+    public string? Check(ParseResult parse)
+    {
+        var given = new[] { parse.GetValue(VnnLib) is not null, parse.GetValue(Center) is not null, parse.GetValue(Box) is { Length: > 0 } }.Count(b => b);
+        if (given != 1)
+            throw new BadInputException("give exactly one region: --vnnlib FILE, --center FILE --eps R [--clip LO,HI], or --box LO.csv HI.csv");
+        var eps = parse.GetValue(Eps);
+        var clipText = parse.GetValue(Clip);
+        if (parse.GetValue(Center) is not { } center)
+        {
+            if (eps is not null || clipText is not null) throw new BadInputException("--eps and --clip go with --center");
+            return null;
+        }
+        if (eps is not { } r) throw new BadInputException("--center needs --eps R");
+        if (!double.IsFinite(r) || r <= 0)
+            throw new BadInputException($"--eps: eps must be a finite number > 0, got {r.ToString("R", System.Globalization.CultureInfo.InvariantCulture)} (the ball around {center})");
+        if (clipText is null) return null;
+        var (lo, hi) = Region.ParseClip(clipText);
+        return r >= hi - lo
+            ? string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"--eps {r:G9} is at least the width of the whole input domain --clip {lo:G9},{hi:G9}: the ball covers the domain, so the region is every input in [{lo:G9}, {hi:G9}]")
+            : null;
+    }
+
     /// <summary>The box, and a notice to show the user (VNN-LIB output constraints ignored), if any.</summary>
     public (Box Box, string? Notice) Resolve(ParseResult parse, int inputSize)
     {

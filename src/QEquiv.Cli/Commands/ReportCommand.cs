@@ -23,18 +23,23 @@ internal static class ReportCommand
         foreach (var o in new Option[] { output, compare, title }) command.Options.Add(o);
         command.SetAction(parse =>
         {
+            var dir = new OutputPaths().Folder(parse.GetValue(output), "--out")!;
+            var pair = ParseCompare(parse.GetValue(compare));
             var csv = parse.GetValue(results)!;
             var rows = BenchResults.Read(csv);
-            var dir = parse.GetValue(output)!;
             var link = Path.GetRelativePath(Path.GetFullPath(dir), Path.GetFullPath(csv));
-            WriteBench(dir, rows, BenchResults.Configurations(rows), ParseCompare(parse.GetValue(compare)), link,
+            WriteBench(dir, rows, BenchResults.Configurations(rows), pair, link,
                 parse.GetValue(title) ?? Path.GetFileNameWithoutExtension(csv));
             return Cli.Ok;
         });
         return command;
     }
 
-    public static Option<string> ReportOption(string what) => new("--report") { Description = $"write a report to this folder (made if missing): {what}" };
+    public static Option<string> ReportOption(string what) => new("--report")
+    {
+        Description = $"write a report to this folder when the run ends (made if missing; an existing one is reused and its report files replaced): {what}",
+        HelpName = "DIR",
+    };
 
     public static Option<string> CompareOption() => new("--compare")
     {
@@ -51,13 +56,11 @@ internal static class ReportCommand
         return (parts[0], parts[1]);
     }
 
-    /// <summary>Before a run: --compare needs --report, and the report folder must be makeable; the pair of --compare.</summary>
+    /// <summary>Before a run: --compare needs --report (whose folder <see cref="OutputPaths.Folder"/> checks); the pair of --compare.</summary>
     public static (string A, string B)? Check(string? dir, string? compare)
     {
         var pair = ParseCompare(compare);
         if (pair is not null && dir is null) throw new BadInputException("--compare draws its scatter plot into the report: give --report DIR too");
-        if (dir is not null && !Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(dir))))
-            throw BadInputException.For(dir, "the report folder's parent does not exist");
         return pair;
     }
 
@@ -111,19 +114,67 @@ internal static class ReportCommand
         VerificationReportPage.ResultsTxt, VerificationReportPage.TimelinePng, VerificationReportPage.WitnessPng,
     ];
 
-    /// <summary>Makes the folder if its parent exists, then writes every file whole (nothing half-written) and removes the
-    /// report files of an earlier run that this one does not have.</summary>
+    /// <summary>
+    /// Writes the report whole or not at all. A new folder is filled under a temporary name beside it and then renamed
+    /// into place, so it appears complete or not at all. In an existing folder every file is first written under a
+    /// temporary name; only when all are complete are they renamed over the old ones, and the report files of an earlier
+    /// run that this one does not have are removed (so a folder used twice never shows a plot of the earlier run).
+    /// </summary>
     public static void WriteFolder(string dir, IEnumerable<ReportFile> files)
     {
         var list = files.ToList();
-        var full = Path.GetFullPath(dir);
+        var full = Path.GetFullPath(dir).TrimEnd(Path.DirectorySeparatorChar);
         if (!Directory.Exists(full))
         {
-            if (!Directory.Exists(Path.GetDirectoryName(full))) throw BadInputException.For(dir, "the report folder's parent does not exist");
-            Directory.CreateDirectory(full);
+            var parent = Path.GetDirectoryName(full)!;
+            if (!Directory.Exists(parent)) throw BadInputException.For(dir, "the report folder's parent does not exist");
+            var staging = Path.Combine(parent, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+            try
+            {
+                Directory.CreateDirectory(staging);
+                foreach (var f in list) File.WriteAllBytes(Path.Combine(staging, f.Name), f.Content);
+                Directory.Move(staging, full);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                try { Directory.Delete(staging, recursive: true); } catch (Exception x) when (x is IOException or UnauthorizedAccessException) { }
+                throw BadInputException.For(dir, $"cannot write the report ({e.Message})");
+            }
         }
-        foreach (var f in list) AtomicFile.Write(Path.Combine(full, f.Name), f.Content);
-        foreach (var stale in ReportFiles.Except(list.Select(f => f.Name))) File.Delete(Path.Combine(full, stale));
+        else
+        {
+            // A name taken by a folder would fail its move half-way through the report: refuse before writing anything.
+            foreach (var f in list)
+                if (Directory.Exists(Path.Combine(full, f.Name)))
+                    throw BadInputException.For(Path.Combine(dir, f.Name), "is a folder; the report cannot write its file there");
+            var staged = new List<(string Temp, string Path)>();
+            try
+            {
+                foreach (var f in list)
+                {
+                    var path = Path.Combine(full, f.Name);
+                    staged.Add((AtomicFile.Stage(path, f.Content), path));
+                }
+            }
+            catch (BadInputException)
+            {
+                foreach (var (temp, _) in staged) AtomicFile.Discard(temp);
+                throw;
+            }
+            for (var i = 0; i < staged.Count; i++)
+            {
+                try
+                {
+                    AtomicFile.Commit(staged[i].Temp, staged[i].Path);
+                }
+                catch (BadInputException)
+                {
+                    foreach (var (temp, _) in staged.Skip(i + 1)) AtomicFile.Discard(temp);
+                    throw;
+                }
+            }
+            foreach (var stale in ReportFiles.Except(list.Select(f => f.Name))) File.Delete(Path.Combine(full, stale));
+        }
         Console.WriteLine($"report written to {Path.Combine(dir, list[0].Name)}");
     }
 }

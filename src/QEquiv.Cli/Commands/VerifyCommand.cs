@@ -21,8 +21,8 @@ internal static class VerifyCommand
         var solver = SolverOption();
         var timeout = TimeoutOption();
         var strategy = StrategyOption();
-        var json = new Option<string>("--json") { Description = "write the full report (verdict, timings, every sub-problem) as JSON" };
-        var witnessPath = new Option<string>("--witness") { Description = "where to write the witness CSV when falsified", DefaultValueFactory = _ => "witness.csv" };
+        var json = JsonOutput.Option("the full report (verdict, interrupted, timings, every sub-problem)");
+        var witnessPath = new Option<string>("--witness") { Description = "write the witness CSV here when falsified (default: none is written; the witness is always printed)", HelpName = "PATH" };
         var seed = new Option<int>("--seed") { Description = "seed of the falsifier's random points", DefaultValueFactory = _ => 0 };
         var noDiff = new Option<bool>("--no-diff-bounds") { Description = "bound N and Q separately only (ablation of the differential bounds)" };
         var workers = WorkersOption();
@@ -56,12 +56,15 @@ internal static class VerifyCommand
             command.Options.Add(o);
         command.SetAction(parse =>
         {
+            // Every flag and output path first: a mistake costs one line at once, not a run.
+            var outputs = new OutputPaths();
+            var jsonPath = outputs.File(parse.GetValue(json), "--json", stdoutAllowed: true);
+            var witnessFile = outputs.File(parse.GetValue(witnessPath), "--witness");
+            var reportFolder = outputs.Folder(parse.GetValue(reportDir), "--report");
+            var logFile = outputs.File(parse.GetValue(resume), "--resume");
             var d = parse.GetValue(delta);
             if (!(d > 0) || !double.IsFinite(d)) throw new BadInputException($"--delta: δ must be a finite number > 0, got {d.ToString(CultureInfo.InvariantCulture)}");
-            ReportCommand.Check(parse.GetValue(reportDir), null);
-            var (n, q) = models.Load(parse);
-            var (box, notice) = region.Resolve(parse, n.InputSize);
-            if (notice is not null) Console.Error.WriteLine($"note: {notice}");
+            var regionNotice = region.Check(parse);
             var lp = parse.GetValue(lpBudget);
             if (!(lp >= 0) || !double.IsFinite(lp)) throw new BadInputException($"--lp-budget: must be a number of seconds ≥ 0, got {lp}");
             var s = ParseStrategy(parse.GetValue(strategy));
@@ -70,59 +73,62 @@ internal static class VerifyCommand
                 throw new BadInputException("--portfolio: the monolithic strategy is one MILP on one solver; use output or output+input");
             var k = parse.GetValue(pieces);
             if (k < 1) throw new BadInputException($"--output-pieces: must be ≥ 1, got {k}");
-            var options = new VerifyOptions(d, s, parse.GetValue(solver), Seconds(parse.GetValue(timeout)), parse.GetValue(seed))
+            var limit = Seconds(parse.GetValue(timeout));
+            TimeSpan? splitAfter = parse.GetValue(initial) is { } st
+                ? st > 0 && double.IsFinite(st) ? TimeSpan.FromSeconds(st) : throw new BadInputException($"--split-timeout: must be a number of seconds > 0, got {st}")
+                : null;
+            var remote = ClusterCommands.Resolve(parse.GetValue(cluster), parse.GetValue(membership), "--cluster");
+            if (remote is not null && s == Strategy.Monolithic)
+                throw new BadInputException("--cluster: the monolithic strategy is one MILP; use output or output+input");
+            if (remote is not null && parse.GetValue(workers) is not null)
+                throw new BadInputException("--workers: with --cluster every worker process sets its own (qequiv worker --workers N)");
+            var quietRun = parse.GetValue(quiet);
+            using var jsonOut = new JsonOutput(jsonPath);
+            if (regionNotice is not null && !quietRun) Console.Error.WriteLine($"note: {regionNotice}");
+
+            var (n, q) = models.Load(parse);
+            var (box, notice) = region.Resolve(parse, n.InputSize);
+            if (notice is not null && !quietRun) Console.Error.WriteLine($"note: {notice}");
+            var options = new VerifyOptions(d, s, parse.GetValue(solver), limit, parse.GetValue(seed))
             {
                 DifferentialBounds = !parse.GetValue(noDiff),
                 LpBudget = TimeSpan.FromSeconds(lp),
                 Workers = w,
                 Portfolio = parse.GetValue(portfolio),
                 OutputPieces = k,
-                InitialTimeout = parse.GetValue(initial) is { } st
-                    ? st > 0 && double.IsFinite(st) ? TimeSpan.FromSeconds(st) : throw new BadInputException($"--split-timeout: must be a number of seconds > 0, got {st}")
-                    : null,
-                Log = parse.GetValue(resume),
+                InitialTimeout = splitAfter,
+                Log = logFile,
                 RaceSpareCores = !parse.GetValue(noRace),
             };
-            var remote = ClusterCommands.Resolve(parse.GetValue(cluster), parse.GetValue(membership), "--cluster");
-            if (remote is not null && s == Strategy.Monolithic)
-                throw new BadInputException("--cluster: the monolithic strategy is one MILP; use output or output+input");
-            if (remote is not null && parse.GetValue(workers) is not null)
-                throw new BadInputException("--workers: with --cluster every worker process sets its own (qequiv worker --workers N)");
             var connection = remote is null ? default : ClusterCommands.Connect(remote);
             VerificationReport report;
-            // The first Ctrl+C stops the run and still reports what was proved (and, on a cluster, cancels the job on
-            // the workers); a second one ends the process at once.
-            using var interrupt = new CancellationTokenSource();
-            void OnCancel(object? _, ConsoleCancelEventArgs e)
-            {
-                if (interrupt.IsCancellationRequested) return;
-                e.Cancel = true;
-                Console.Error.WriteLine("interrupted: stopping (Ctrl+C again to quit at once)");
-                interrupt.Cancel();
-            }
-            Console.CancelKeyPress += OnCancel;
-            try
+            string? signal;
+            // The first Ctrl+C or SIGTERM stops the run and still reports what was proved (and, on a cluster, cancels the
+            // job on the workers); a second one ends the process at once.
+            using (var interrupt = Interruption.Start($"verify, δ = {G(d)}, strategy {Strategies.Name(s)}", quietRun))
             {
                 using (connection.Host)
-                    report = ProgressDisplay.Run(parse.GetValue(quiet), progress => Verifier.Verify(n, q, box,
+                    report = ProgressDisplay.Run(quietRun, progress => Verifier.Verify(n, q, box,
                         options with { Progress = progress, Runner = connection.Runner, Cancellation = interrupt.Token }));
-            }
-            finally
-            {
-                Console.CancelKeyPress -= OnCancel;
+                if (interrupt.Requested && report.Verdict == Verdict.Unknown) report = report with { Interrupted = true };
+                signal = interrupt.Signal;
             }
             Console.WriteLine(report.Verdict.ToString().ToLowerInvariant());
+            if (report.Interrupted) Console.WriteLine($"interrupted ({signal}): stopped before a verdict; what was proved so far follows");
             PrintSummary(report);
             if (report.Witness is { } witness)
             {
                 PrintWitness(witness);
-                var path = parse.GetValue(witnessPath)!;
-                AtomicFile.Write(path, WitnessCsv(witness));
-                Console.WriteLine($"witness written to {path}");
+                if (witnessFile is not null)
+                {
+                    AtomicFile.Write(witnessFile, WitnessCsv(witness));
+                    Console.WriteLine($"witness written to {witnessFile}");
+                }
             }
-            if (parse.GetValue(json) is { } jsonPath) AtomicFile.Write(jsonPath, ToJson(report));
-            if (parse.GetValue(reportDir) is { } dir) ReportCommand.WriteVerify(dir, report, box, options.Timeout, ReportCommand.Facts(parse, models, region), ToJson(report));
-            return report.Verdict switch { Verdict.Verified => Verified, Verdict.Falsified => Falsified, _ => Unknown };
+            jsonOut.Write(ToJson(report));
+            if (reportFolder is not null) ReportCommand.WriteVerify(reportFolder, report, box, options.Timeout, ReportCommand.Facts(parse, models, region), ToJson(report));
+            return report.Interrupted ? Interruption.ExitCode
+                : report.Verdict switch { Verdict.Verified => Verified, Verdict.Falsified => Falsified, _ => Unknown };
         });
         return command;
     }
@@ -158,7 +164,7 @@ internal static class VerifyCommand
 
     public static Option<bool> QuietOption() => new("--quiet")
     {
-        Description = "no progress display (it is also off when standard error is not a terminal)",
+        Description = "nothing on standard error but errors: no progress display (also off when standard error is not a terminal), no 'running' line, no notes",
     };
 
     public static Option<MilpBackend> SolverOption() => new("--solver")
@@ -167,7 +173,12 @@ internal static class VerifyCommand
         DefaultValueFactory = _ => MilpBackends.Default,
     };
 
-    public static Option<double?> TimeoutOption() => new("--timeout") { Description = "overall time limit in seconds (default: none)" };
+    /// <summary>--timeout of verify and max-error: one limit on the whole run, wall time, every stage included.</summary>
+    public static Option<double?> TimeoutOption() => new("--timeout")
+    {
+        Description = "time limit of the whole run in seconds of wall time, every stage included; when it runs out the run stops and reports what it has (default: none)",
+        HelpName = "SECONDS",
+    };
 
     public static TimeSpan? Seconds(double? s) => s switch
     {
@@ -202,19 +213,14 @@ internal static class VerifyCommand
         + $"# float outputs: {string.Join(",", w.FloatOutput.Select(G))}\n"
         + $"# quantized outputs: {string.Join(",", w.QuantOutput.Select(v => G(v)))}\n";
 
-    private static readonly JsonSerializerOptions JsonOptions = new()
-    {
-        WriteIndented = true,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-    };
+    private static readonly JsonSerializerOptions JsonOptions = CliJson.Options;
 
     private static double[] Pair(Bounds.Interval i) => [i.Lo, i.Hi];
 
     public static string ToJson(VerificationReport r) => JsonSerializer.Serialize(new
     {
         verdict = r.Verdict,
+        interrupted = r.Interrupted,
         r.Delta,
         strategy = Strategies.Name(r.Strategy),
         solver = r.Backend,

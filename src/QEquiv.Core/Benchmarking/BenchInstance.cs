@@ -66,15 +66,7 @@ public static class BenchInstances
     /// timeout ≤ 0, a file that does not exist, no instances at all — naming the list and the line.</exception>
     public static IReadOnlyList<BenchInstance> Read(string path)
     {
-        string[] lines;
-        try
-        {
-            lines = File.ReadAllLines(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
-        {
-            throw BadInputException.For(path, $"cannot read the file: {e.Message}");
-        }
+        var lines = Data.TextFile.ReadAllLines(path);
         var baseDir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         return Parse(lines, path, baseDir);
     }

@@ -12,7 +12,7 @@ public static class BenchResults
     public static IReadOnlyList<BenchResult> Read(string path)
     {
         if (!File.Exists(path)) throw BadInputException.For(path, "does not exist");
-        return Parse(File.ReadAllLines(path), path);
+        return Parse(Data.TextFile.ReadAllLines(path), path);
     }
 
     /// <summary>
@@ -35,8 +35,9 @@ public static class BenchResults
                 var configuration = f[1];
                 seen.TryGetValue(configuration, out var index);
                 seen[configuration] = index + 1;
-                rows.Add(new BenchResult(index, f[0], configuration, f[2], D(f[3]), f[4].Length == 0 ? null : D(f[4]), ParseVerdict(f[5]),
-                    D(f[6]), I(f[7]), I(f[8]), I(f[9]), I(f[10]), I(f[11]), D(f[12]), I(f[13])));
+                var interrupted = f[5] == BenchResult.InterruptedWord;
+                rows.Add(new BenchResult(index, f[0], configuration, f[2], D(f[3]), f[4].Length == 0 ? null : D(f[4]), interrupted ? Verdict.Unknown : ParseVerdict(f[5]),
+                    D(f[6]), I(f[7]), I(f[8]), I(f[9]), I(f[10]), I(f[11]), D(f[12]), I(f[13])) { Interrupted = interrupted });
             }
             catch (FormatException e)
             {
@@ -51,7 +52,7 @@ public static class BenchResults
 
     private static Verdict ParseVerdict(string word) =>
         Enum.GetValues<Verdict>().FirstOrDefault(v => BenchResult.Word(v) == word, (Verdict)(-1)) is var v && Enum.IsDefined(v) ? v
-            : throw new FormatException($"unknown verdict '{word}' (expected verified, falsified or unknown)");
+            : throw new FormatException($"unknown verdict '{word}' (expected verified, falsified, unknown or interrupted)");
 
     private static double D(string s) => double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && double.IsFinite(v) ? v
         : throw new FormatException($"'{s}' is not a finite number");

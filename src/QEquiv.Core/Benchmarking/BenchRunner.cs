@@ -102,6 +102,12 @@ public sealed record BenchResult(
 {
     public bool Decided => Verdict != Verdict.Unknown;
 
+    /// <summary>The run was stopped (Ctrl+C, SIGTERM) before it reached a verdict: <see cref="Verdict"/> is unknown, and
+    /// the CSV's verdict column says "interrupted" instead.</summary>
+    public bool Interrupted { get; init; }
+
+    public const string InterruptedWord = "interrupted";
+
     public static BenchResult From(int index, BenchInstance instance, BenchConfiguration configuration, TimeSpan? timeout, VerificationReport r) => new(
         index, instance.Name, configuration.Name, r.Backend, r.Delta, timeout?.TotalSeconds, r.Verdict,
         Math.Round(r.Timings.Total, 3), r.SubProblems.Count,
@@ -111,7 +117,7 @@ public sealed record BenchResult(
     public const string CsvHeader = "instance,configuration,solver,delta,timeout,verdict,seconds,sub_problems,by_falsifier,by_bounds,by_milp,open,proved_share,milp_calls";
 
     public string ToCsv() => string.Join(",",
-        Instance, Configuration, Solver, G(Delta), TimeoutSeconds is { } t ? G(t) : "", Word(Verdict),
+        Instance, Configuration, Solver, G(Delta), TimeoutSeconds is { } t ? G(t) : "", Interrupted ? InterruptedWord : Word(Verdict),
         Seconds.ToString("F3", CultureInfo.InvariantCulture), SubProblems, ByFalsifier, ByBounds, ByMilp, Open,
         ProvedShare.ToString("0.####", CultureInfo.InvariantCulture), MilpCalls);
 
@@ -164,7 +170,8 @@ public static class BenchRunner
     }
 
     /// <param name="onInstance">Called after each instance with its results under every strategy (for progress and
-    /// for saving partial results).</param>
+    /// for saving partial results); when the run is cancelled, also for the instance it stopped in, with the rows it has
+    /// (the stopped one marked <see cref="BenchResult.Interrupted"/>), and the run ends there.</param>
     public static IReadOnlyList<BenchResult> Run(IReadOnlyList<PreparedInstance> instances, BenchOptions options,
         Action<PreparedInstance, IReadOnlyList<BenchResult>>? onInstance = null)
     {
@@ -178,7 +185,15 @@ public static class BenchRunner
                 if (options.Cancellation.IsCancellationRequested) return all;
                 var timeout = p.Instance.EffectiveTimeout(options.TimeoutCap);
                 var report = configuration.Verify(p, options.Backend, timeout, options.Seed, options.Cancellation, options.Cluster);
-                mine.Add(BenchResult.From(p.Index, p.Instance, configuration, timeout, report));
+                var row = BenchResult.From(p.Index, p.Instance, configuration, timeout, report);
+                if (options.Cancellation.IsCancellationRequested && report.Verdict == Verdict.Unknown)
+                {
+                    mine.Add(row with { Interrupted = true });
+                    all.AddRange(mine);
+                    onInstance?.Invoke(p, mine);
+                    return all;
+                }
+                mine.Add(row);
             }
             all.AddRange(mine);
             onInstance?.Invoke(p, mine);

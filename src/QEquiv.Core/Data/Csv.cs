@@ -10,19 +10,10 @@ namespace QEquiv.Data;
 /// </summary>
 public static class Csv
 {
-    /// <exception cref="BadInputException">missing/unreadable file, empty file, non-numeric or non-finite value, ragged rows.</exception>
+    /// <exception cref="BadInputException">missing/unreadable file, gzip-compressed or binary file, empty file, non-numeric or non-finite value, ragged rows.</exception>
     public static List<float[]> ReadRows(string path)
     {
-        string[] lines;
-        try
-        {
-            lines = File.ReadAllLines(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
-        {
-            throw BadInputException.For(path, $"cannot read the file: {e.Message}");
-        }
-        return ParseRows(lines, path);
+        return ParseRows(TextFile.ReadAllLines(path), path);
     }
 
     /// <summary>Reads rows that are inputs of a model taking <paramref name="inputSize"/> values.</summary>

@@ -26,16 +26,7 @@ public static class VnnLib
     /// <exception cref="BadInputException">unreadable file or any problem listed on the type; the message names the file.</exception>
     public static VnnLibRegion ParseBox(string path)
     {
-        string text;
-        try
-        {
-            text = File.ReadAllText(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
-        {
-            throw BadInputException.For(path, $"cannot read the file: {e.Message}");
-        }
-        return ParseText(text, path);
+        return ParseText(Data.TextFile.ReadAllText(path), path);
     }
 
     /// <summary>Parses VNN-LIB text; <paramref name="source"/> names the origin in errors.</summary>

@@ -51,11 +51,11 @@ public static class VerificationReportPage
     {
         var c = CultureInfo.InvariantCulture;
         var files = new List<ReportFile>();
-        var word = VnnComp.ResultWord(r.Verdict, r.Timings.Total, timeoutSeconds);
+        var word = VnnComp.ResultWord(r.Verdict, r.Timings.Total, timeoutSeconds, r.Interrupted);
         var md = new StringBuilder("# Verification report\n\n");
         md.Append("| | |\n| --- | --- |\n");
         foreach (var (name, value) in facts) md.Append(c, $"| {name} | {Escape(value)} |\n");
-        md.Append(c, $"| verdict | **{BenchResultWord(r.Verdict)}** |\n");
+        md.Append(c, $"| verdict | **{BenchResultWord(r.Verdict)}**{(r.Interrupted ? " (interrupted: the run was stopped before it reached a verdict)" : "")} |\n");
         md.Append(c, $"| VNN-COMP result | {word} |\n");
         md.Append(c, $"| δ | {G(r.Delta)} |\n");
         md.Append(c, $"| strategy | {Strategies.Name(r.Strategy)} |\n");

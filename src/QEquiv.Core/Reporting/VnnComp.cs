@@ -20,13 +20,13 @@ public static class VnnComp
     /// <summary>
     /// The VNN-COMP word for a verdict. Unknown counts as a timeout when the run had a limit and used it up (at least
     /// 99 % of it: the deadline is checked between steps, and times are rounded to milliseconds); otherwise it ended
-    /// early (a spurious candidate, a depth limit) and is "unknown".
+    /// early (a spurious candidate, a depth limit, an interruption) and is "unknown".
     /// </summary>
-    public static string ResultWord(Verdict verdict, double seconds, double? timeoutSeconds) => verdict switch
+    public static string ResultWord(Verdict verdict, double seconds, double? timeoutSeconds, bool interrupted = false) => verdict switch
     {
         Verdict.Falsified => Sat,
         Verdict.Verified => Unsat,
-        _ => timeoutSeconds is { } t && seconds >= 0.99 * t ? Timeout : Unknown,
+        _ => !interrupted && timeoutSeconds is { } t && seconds >= 0.99 * t ? Timeout : Unknown,
     };
 
     /// <summary>

@@ -61,6 +61,10 @@ public sealed record VerificationReport(
     /// <summary>The engine's record (every attempt, proved volume per piece); null for a monolithic run.</summary>
     public Scheduling.EngineResult? Engine { get; init; }
 
+    /// <summary>The run was stopped by its caller (Ctrl+C, SIGTERM) before it reached a verdict: the verdict is
+    /// <see cref="Verdict.Unknown"/> because of the stop, not because of the time limit or the method.</summary>
+    public bool Interrupted { get; init; }
+
     public int Count(DecidedBy by) => SubProblems.Count(r => r.DecidedBy == by);
 
     /// <summary>How many MILPs were solved (one for a monolithic run that reached the solver); a MILP result carries a solver status.</summary>
