@@ -63,25 +63,31 @@ internal static class VerifyCommand
             var reportFolder = outputs.Folder(parse.GetValue(reportDir), "--report");
             var logFile = outputs.File(parse.GetValue(resume), "--resume");
             var d = parse.GetValue(delta);
-            if (!(d > 0) || !double.IsFinite(d)) throw new BadInputException($"--delta: δ must be a finite number > 0, got {d.ToString(CultureInfo.InvariantCulture)}");
             var regionNotice = region.Check(parse);
             var lp = parse.GetValue(lpBudget);
-            if (!(lp >= 0) || !double.IsFinite(lp)) throw new BadInputException($"--lp-budget: must be a number of seconds ≥ 0, got {lp}");
+            if (!double.IsFinite(lp) || lp > 1e9) throw new BadInputException($"--lp-budget: must be a number of seconds ≥ 0, got {lp}");
             var s = ParseStrategy(parse.GetValue(strategy));
-            var w = Workers(parse, workers, s);
-            if (parse.GetValue(portfolio) && s == Strategy.Monolithic)
-                throw new BadInputException("--portfolio: the monolithic strategy is one MILP on one solver; use output or output+input");
-            var k = parse.GetValue(pieces);
-            if (k < 1) throw new BadInputException($"--output-pieces: must be ≥ 1, got {k}");
             var limit = Seconds(parse.GetValue(timeout));
             TimeSpan? splitAfter = parse.GetValue(initial) is { } st
-                ? st > 0 && double.IsFinite(st) ? TimeSpan.FromSeconds(st) : throw new BadInputException($"--split-timeout: must be a number of seconds > 0, got {st}")
+                ? double.IsFinite(st) && st > 0 ? TimeSpan.FromSeconds(st) : throw new BadInputException($"--split-timeout: must be a number of seconds > 0, got {st}")
                 : null;
             var remote = ClusterCommands.Resolve(parse.GetValue(cluster), parse.GetValue(membership), "--cluster");
             if (remote is not null && s == Strategy.Monolithic)
                 throw new BadInputException("--cluster: the monolithic strategy is one MILP; use output or output+input");
             if (remote is not null && parse.GetValue(workers) is not null)
                 throw new BadInputException("--workers: with --cluster every worker process sets its own (qequiv worker --workers N)");
+            // The settings' own rules are Core's (one place, VerifyOptions.Problems); checked here before any model loads.
+            var options = new VerifyOptions(d, s, parse.GetValue(solver), limit, parse.GetValue(seed))
+            {
+                DifferentialBounds = !parse.GetValue(noDiff),
+                LpBudget = TimeSpan.FromSeconds(Math.Max(lp, -1)),
+                Workers = parse.GetValue(workers) ?? 0,
+                Portfolio = parse.GetValue(portfolio),
+                OutputPieces = parse.GetValue(pieces),
+                InitialTimeout = splitAfter,
+                Log = logFile,
+                RaceSpareCores = !parse.GetValue(noRace),
+            }.Validated(Flag);
             var quietRun = parse.GetValue(quiet);
             using var jsonOut = new JsonOutput(jsonPath);
             if (regionNotice is not null && !quietRun) Console.Error.WriteLine($"note: {regionNotice}");
@@ -89,17 +95,6 @@ internal static class VerifyCommand
             var (n, q) = models.Load(parse);
             var (box, notice) = region.Resolve(parse, n.InputSize);
             if (notice is not null && !quietRun) Console.Error.WriteLine($"note: {notice}");
-            var options = new VerifyOptions(d, s, parse.GetValue(solver), limit, parse.GetValue(seed))
-            {
-                DifferentialBounds = !parse.GetValue(noDiff),
-                LpBudget = TimeSpan.FromSeconds(lp),
-                Workers = w,
-                Portfolio = parse.GetValue(portfolio),
-                OutputPieces = k,
-                InitialTimeout = splitAfter,
-                Log = logFile,
-                RaceSpareCores = !parse.GetValue(noRace),
-            };
             var connection = remote is null ? default : ClusterCommands.Connect(remote);
             VerificationReport report;
             string? signal;
@@ -144,14 +139,29 @@ internal static class VerifyCommand
 
     public static Option<int?> WorkersOption() => new("--workers")
     {
-        Description = "threads pulling sub-problems (default: all cores); the monolithic strategy runs on one",
+        Description = "threads pulling sub-problems (default, or 0: all cores); the monolithic strategy runs on one",
+    };
+
+    /// <summary>The flag of each <see cref="VerifyOptions"/> setting, for Core's one-line setting errors.</summary>
+    public static string Flag(string setting) => setting switch
+    {
+        nameof(VerifyOptions.Delta) => "--delta",
+        nameof(VerifyOptions.Timeout) => "--timeout",
+        nameof(VerifyOptions.Workers) => "--workers",
+        nameof(VerifyOptions.OutputPieces) => "--output-pieces",
+        nameof(VerifyOptions.LpBudget) => "--lp-budget",
+        nameof(VerifyOptions.InitialTimeout) => "--split-timeout",
+        nameof(VerifyOptions.Portfolio) => "--portfolio",
+        nameof(VerifyOptions.Log) => "--resume",
+        nameof(VerifyOptions.Runner) => "--cluster",
+        _ => setting,
     };
 
     /// <summary>The worker count for the engine (0: all cores); an explicit count with the monolithic strategy is an error.</summary>
     public static int Workers(ParseResult parse, Option<int?> option, Strategy strategy)
     {
         var w = parse.GetValue(option);
-        if (w is < 1) throw new BadInputException($"--workers: must be ≥ 1, got {w}");
+        if (w is < 0) throw new BadInputException($"--workers: must be ≥ 0 (0: all cores), got {w}");
         if (w is > 1 && strategy == Strategy.Monolithic)
             throw new BadInputException("--workers: the monolithic strategy is one MILP; it runs on one worker");
         return w ?? 0;

@@ -74,6 +74,41 @@ public sealed record VerifyOptions(
     /// network (applied at import) so that it enters the job settings and fingerprint, and workers rebuild the same network.</summary>
     public Runtime Runtime { get; init; }
 
+    /// <summary>
+    /// The one place the settings' rules live. Each problem names the setting as this record does (Core knows no command-line
+    /// flag); the CLI checks them before any model loads and the verifier again on entry, with the same rules.
+    /// </summary>
+    public IReadOnlyList<SettingProblem> Problems()
+    {
+        var problems = new List<SettingProblem>();
+        void Check(bool ok, string setting, string problem) { if (!ok) problems.Add(new SettingProblem(setting, problem)); }
+        Check(Delta > 0 && double.IsFinite(Delta), nameof(Delta), $"δ must be a finite number > 0, got {Delta.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+        Check(Timeout is not { } t || t > TimeSpan.Zero, nameof(Timeout), $"must be a time > 0, got {Timeout?.TotalSeconds} s");
+        Check(Workers >= 0, nameof(Workers), $"must be ≥ 0 (0: all cores), got {Workers}");
+        Check(Workers <= 1 || Strategy != Strategy.Monolithic, nameof(Workers), "the monolithic strategy is one MILP; it runs on one worker");
+        Check(OutputPieces >= 1, nameof(OutputPieces), $"must be ≥ 1, got {OutputPieces}");
+        Check(LpBudget >= TimeSpan.Zero, nameof(LpBudget), $"must be a time ≥ 0, got {LpBudget.TotalSeconds} s");
+        Check(InitialTimeout is not { } it || it > TimeSpan.Zero, nameof(InitialTimeout), $"must be a time > 0, got {InitialTimeout?.TotalSeconds} s");
+        Check(FalsifierShare is >= 0 and <= 1, nameof(FalsifierShare), $"must be a share between 0 and 1, got {FalsifierShare}");
+        Check(FalsifierCap >= TimeSpan.Zero, nameof(FalsifierCap), $"must be a time ≥ 0, got {FalsifierCap.TotalSeconds} s");
+        Check(TimeoutFactor >= 1 && double.IsFinite(TimeoutFactor), nameof(TimeoutFactor), $"must be a finite number ≥ 1, got {TimeoutFactor}");
+        Check(Bisections >= 1, nameof(Bisections), $"must be ≥ 1, got {Bisections}");
+        Check(MaxDepth >= 0, nameof(MaxDepth), $"must be ≥ 0, got {MaxDepth}");
+        Check(!Portfolio || Strategy != Strategy.Monolithic, nameof(Portfolio), "the monolithic strategy is one MILP on one solver; use output or output+input");
+        Check(Log is null || Strategy != Strategy.Monolithic, nameof(Log), "a job log records sub-problems of the partitioned strategies; the monolithic strategy has none");
+        Check(Runner is null or LocalJobRunner || Strategy != Strategy.Monolithic, nameof(Runner), "the monolithic strategy is one MILP; use output or output+input");
+        return problems;
+    }
+
+    /// <summary>These options when every rule of <see cref="Problems"/> holds; otherwise a one-line error about the first
+    /// problem, the setting named by <paramref name="name"/> (the CLI maps settings to its flags).</summary>
+    /// <exception cref="BadInputException">a setting breaks its rule.</exception>
+    public VerifyOptions Validated(Func<string, string>? name = null)
+    {
+        if (Problems() is [var first, ..]) throw new BadInputException($"{(name ?? (s => s))(first.Setting)}: {first.Problem}");
+        return this;
+    }
+
     /// <summary>The plan settings these options give (what workers need to solve and split like this process).</summary>
     public JobSettings JobSettings()
     {
@@ -94,6 +129,9 @@ public sealed record VerifyOptions(
         };
     }
 }
+
+/// <summary>A setting of <see cref="VerifyOptions"/> that breaks its rule: the setting's name there, and why.</summary>
+public sealed record SettingProblem(string Setting, string Problem);
 
 /// <summary>Where a run is, for a progress display.</summary>
 /// <param name="Stage">falsify, bounds, lp, milp (monolithic) or engine.</param>
@@ -118,19 +156,15 @@ public static class Verifier
     {
         var n = Layering.ToFloat(reference);
         var q = Layering.ToQuantized(other);
+        options = options.Validated() with { Runtime = other.Runtime ?? Runtime.Onnx };
         Validate(n, q, box, options.Delta);
-        options = options with { Runtime = other.Runtime ?? Runtime.Onnx };
         var settings = options.JobSettings();
-        if (options.Workers < 0) throw new BadInputException($"--workers: must be ≥ 0 (0: all cores), got {options.Workers}");
-        if (options.OutputPieces < 1) throw new BadInputException($"--output-pieces: must be ≥ 1, got {options.OutputPieces}");
         var total = Stopwatch.StartNew();
         var deadline = options.Timeout is { } t ? DateTime.UtcNow + t : DateTime.MaxValue;
         var delta = options.Delta;
         var notes = new List<string>();
         var roots = OutputPartition.Roots(n.OutputSize, box, delta);
         var runner = options.Runner ?? LocalJobRunner.Instance;
-        if (options.Log is not null && options.Strategy == Strategy.Monolithic)
-            throw new BadInputException("--resume: a job log records sub-problems of the partitioned strategies; the monolithic strategy has none");
         var fingerprint = options.Strategy == Strategy.Monolithic ? ""
             : JobPlan.FingerprintOf(reference.Fingerprint, other.Fingerprint, box, delta, settings);
         var run = new Run(n, q, box, roots, options, runner, fingerprint, deadline, total, notes);
@@ -512,7 +546,7 @@ public static class Verifier
     internal static void Validate(FloatNetwork n, QuantizedNetwork q, Box box, double delta)
     {
         if (!(delta > 0) || !double.IsFinite(delta))
-            throw new BadInputException($"--delta: δ must be a finite number > 0, got {delta}");
+            throw new BadInputException($"δ must be a finite number > 0, got {delta}");
         if (n.InputSize != q.InputSize)
             throw BadInputException.For(q.Source, $"takes {q.InputSize} inputs but the float model {n.Source} takes {n.InputSize}");
         if (n.OutputSize != q.OutputSize)
