@@ -21,7 +21,12 @@ internal static class MaxErrorCommand
         var command = new Command("max-error", "Bound the largest |N_j − Q_j| on a region, per output and overall");
         models.AddTo(command);
         region.AddTo(command);
-        foreach (var o in new Option[] { gap, solver, timeout, seed, workers, json, quiet }) command.Options.Add(o);
+        var searchTime = new Option<double?>("--search-time")
+        {
+            Description = "seconds of counterexample search for witnessed errors before the bounds and MILPs (default: a tenth of --timeout, at most 5)",
+            HelpName = "SECONDS",
+        };
+        foreach (var o in new Option[] { gap, solver, timeout, seed, workers, searchTime, json, quiet }) command.Options.Add(o);
         command.SetAction(parse =>
         {
             var jsonPath = new OutputPaths().File(parse.GetValue(json), "--json", stdoutAllowed: true);
@@ -29,6 +34,9 @@ internal static class MaxErrorCommand
             if (!(g >= 0) || !double.IsFinite(g)) throw new BadInputException($"--gap: must be a finite number ≥ 0, got {g.ToString(CultureInfo.InvariantCulture)}");
             var limit = VerifyCommand.Seconds(parse.GetValue(timeout));
             var w = VerifyCommand.Workers(parse, workers, Strategy.Output);
+            TimeSpan? search = parse.GetValue(searchTime) is { } ss
+                ? double.IsFinite(ss) && ss is >= 0 and < 1e9 ? TimeSpan.FromSeconds(ss) : throw new BadInputException($"--search-time: must be a number of seconds ≥ 0, got {ss}")
+                : null;
             var regionNotice = region.Check(parse);
             var quietRun = parse.GetValue(quiet);
             using var jsonOut = new JsonOutput(jsonPath);
@@ -45,6 +53,7 @@ internal static class MaxErrorCommand
                 report = MaxError.Analyse(n, q, box, new MaxErrorOptions(g, limit, parse.GetValue(solver), parse.GetValue(seed))
                 {
                     Workers = w,
+                    SearchTime = search,
                     Cancellation = interrupt.Token,
                 });
                 (interrupted, signal) = (interrupt.Requested, interrupt.Signal);

@@ -22,6 +22,9 @@ public sealed record MaxErrorOptions(
     public CancellationToken Cancellation { get; init; }
     /// <summary>Threads maximising (output, sign) pairs side by side; 0: all cores.</summary>
     public int Workers { get; init; }
+    /// <summary>Time of the counterexample search for witnessed errors before the bounds and MILPs; null: a tenth of the
+    /// timeout, at most 5 s. A long search is how benchmark lists find their δ near the true maximum.</summary>
+    public TimeSpan? SearchTime { get; init; }
 }
 
 /// <summary>
@@ -54,11 +57,13 @@ public static class MaxError
         if (!(options.RelativeGap >= 0) || !double.IsFinite(options.RelativeGap))
             throw new BadInputException($"--gap: must be a finite number ≥ 0, got {options.RelativeGap}");
         if (options.Workers < 0) throw new BadInputException($"--workers: must be ≥ 0 (0: all cores), got {options.Workers}");
+        if (options.SearchTime is { } st && st < TimeSpan.Zero) throw new BadInputException($"--search-time: must be a time ≥ 0, got {st.TotalSeconds} s");
         var total = Stopwatch.StartNew();
 
         // Observed maxima are witnessed lower bounds; they also spare the MILPs of pairs the bounds already pin down.
         var observed = Falsifier.Search(n, q, box, double.MaxValue, new FalsifierOptions(options.Seed,
-            TimeBudget: TimeSpan.FromSeconds(Math.Min(5, (options.Timeout?.TotalSeconds ?? 50) * 0.1)), CancellationToken: options.Cancellation)
+            TimeBudget: options.SearchTime ?? TimeSpan.FromSeconds(Math.Min(5, (options.Timeout?.TotalSeconds ?? 50) * 0.1)),
+            CancellationToken: options.Cancellation)
         { StopAtFirstWitness = false });
         var (fb, qb, diff, _) = Verifier.Bound(n, q, box, options.DifferentialBounds, []);
 
