@@ -13,17 +13,18 @@ namespace QEquiv.Benchmarking;
 /// One way of running the verifier that a benchmark compares: a strategy, with or without differential bounds
 /// (the ablation the bounds' benefit is measured by), on N workers (0: all cores), with or without the solver portfolio.
 /// Written "monolithic", "output", "output+input", with modifiers ":nodiff", ":nolp" (no LP at all: neither tightening nor relaxation, before or in the engine), ":wN", ":portfolio", ":pK" (K output-code pieces),
-/// ":cluster", ":norace" (no idle-core race) and ":serial" (the full counterexample search before the proofs, not beside them),
-/// e.g. "output+input:w1".
+/// ":cluster", ":norace" (no idle-core race), ":serial" (the full counterexample search before the proofs, not beside them)
+/// and ":nopresolve" (every MILP on SCIP with all presolve off, <see cref="SolverConfiguration.ScipWithoutPresolve"/>: the
+/// presolve ablation; combine it with ":norace" to time SCIP alone), e.g. "output+input:w1".
 /// </summary>
 /// <param name="Cluster">Run the sub-problems on the cluster given to the run (<see cref="BenchOptions.Cluster"/>) instead of this process.</param>
 public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBounds = true, int Workers = 0, bool Portfolio = false,
     int OutputPieces = VerifyOptions.DefaultOutputPieces, bool Cluster = false, bool RaceSpareCores = true, bool SearchAlongside = true,
-    bool UseLp = true)
+    bool UseLp = true, bool ScipPresolve = true)
 {
     public string Name => Strategies.Name(Strategy) + (DifferentialBounds ? "" : ":nodiff") + (UseLp ? "" : ":nolp") + (Workers == 0 ? "" : $":w{Workers}")
         + (Portfolio ? ":portfolio" : "") + (OutputPieces == VerifyOptions.DefaultOutputPieces ? "" : $":p{OutputPieces}") + (Cluster ? ":cluster" : "") + (RaceSpareCores ? "" : ":norace")
-        + (SearchAlongside ? "" : ":serial");
+        + (SearchAlongside ? "" : ":serial") + (ScipPresolve ? "" : ":nopresolve");
     public override string ToString() => Name;
 
     public VerificationReport Verify(PreparedInstance p, MilpBackend backend, TimeSpan? timeout, int seed, CancellationToken cancellation,
@@ -33,7 +34,8 @@ public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBoun
             DifferentialBounds = DifferentialBounds,
             LpBudget = UseLp ? VerifyOptions.DefaultLpBudget : TimeSpan.Zero,
             Workers = Workers,
-            Portfolio = Portfolio,
+            Portfolio = Portfolio || !ScipPresolve,
+            PortfolioConfigurations = ScipPresolve ? null : [SolverConfiguration.ScipWithoutPresolve],
             OutputPieces = OutputPieces,
             RaceSpareCores = RaceSpareCores,
             SearchAlongside = SearchAlongside,
@@ -44,7 +46,7 @@ public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBoun
     /// <exception cref="BadInputException">an unknown strategy or modifier.</exception>
     public static BenchConfiguration Parse(string word)
     {
-        BadInputException Bad() => new($"--strategy: unknown configuration '{word}' (expected monolithic, output or output+input, optionally with :nodiff, :nolp, :wN, :portfolio, :pK, :cluster, :norace and :serial)");
+        BadInputException Bad() => new($"--strategy: unknown configuration '{word}' (expected monolithic, output or output+input, optionally with :nodiff, :nolp, :wN, :portfolio, :pK, :cluster, :norace, :serial and :nopresolve)");
         var parts = word.Split(':');
         if (!Strategies.TryParse(parts[0], out var s)) throw Bad();
         var configuration = new BenchConfiguration(s);
@@ -54,7 +56,8 @@ public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBoun
             else if (modifier == "nolp") configuration = configuration with { UseLp = false };
             else if (modifier == "norace" && s != Strategy.Monolithic) configuration = configuration with { RaceSpareCores = false };
             else if (modifier == "serial" && s != Strategy.Monolithic) configuration = configuration with { SearchAlongside = false };
-            else if (modifier == "portfolio" && s != Strategy.Monolithic) configuration = configuration with { Portfolio = true };
+            else if (modifier == "portfolio" && s != Strategy.Monolithic && configuration.ScipPresolve) configuration = configuration with { Portfolio = true };
+            else if (modifier == "nopresolve" && s != Strategy.Monolithic && !configuration.Portfolio) configuration = configuration with { ScipPresolve = false };
             else if (modifier == "cluster" && s != Strategy.Monolithic && configuration.Workers == 0) configuration = configuration with { Cluster = true };
             else if (modifier.Length > 1 && modifier[0] == 'w' && !configuration.Cluster && int.TryParse(modifier[1..], NumberStyles.None, CultureInfo.InvariantCulture, out var w)
                      && w >= 1 && s != Strategy.Monolithic)
