@@ -40,11 +40,7 @@ internal static class MaxErrorCommand
             var regionNotice = region.Check(parse);
             var quietRun = parse.GetValue(quiet);
             using var jsonOut = new JsonOutput(jsonPath);
-            if (regionNotice is not null && !quietRun) Console.Error.WriteLine($"note: {regionNotice}");
-
-            var (n, q) = models.Load(parse);
-            var (box, notice) = region.Resolve(parse, n.InputSize);
-            if (notice is not null && !quietRun) Console.Error.WriteLine($"note: {notice}");
+            var (n, q, box) = models.LoadWithRegion(parse, region, regionNotice, quietRun);
             MaxErrorReport report;
             bool interrupted;
             string? signal;

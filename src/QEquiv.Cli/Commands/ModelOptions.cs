@@ -23,6 +23,16 @@ internal sealed class ModelOptions
         command.Options.Add(Runtime);
     }
 
+    /// <summary>The two networks and the region's box, with the region's notices on standard error unless quiet.</summary>
+    public (Network N, Network Q, Regions.Box Box) LoadWithRegion(ParseResult parse, RegionOptions region, string? regionNotice, bool quiet)
+    {
+        if (regionNotice is not null && !quiet) Console.Error.WriteLine($"note: {regionNotice}");
+        var (n, q) = Load(parse);
+        var (box, notice) = region.Resolve(parse, n.InputSize);
+        if (notice is not null && !quiet) Console.Error.WriteLine($"note: {notice}");
+        return (n, q, box);
+    }
+
     /// <summary>The two networks, shapes checked and the runtime applied into Q at import.</summary>
     public (Network N, Network Q) Load(ParseResult parse) =>
         OnnxImporter.LoadPair(parse.GetValue(Float)!, parse.GetValue(Quant)!, parse.GetValue(Runtime));

@@ -90,11 +90,7 @@ internal static class VerifyCommand
             }.Validated(Flag);
             var quietRun = parse.GetValue(quiet);
             using var jsonOut = new JsonOutput(jsonPath);
-            if (regionNotice is not null && !quietRun) Console.Error.WriteLine($"note: {regionNotice}");
-
-            var (n, q) = models.Load(parse);
-            var (box, notice) = region.Resolve(parse, n.InputSize);
-            if (notice is not null && !quietRun) Console.Error.WriteLine($"note: {notice}");
+            var (n, q, box) = models.LoadWithRegion(parse, region, regionNotice, quietRun);
             var connection = remote is null ? default : ClusterCommands.Connect(remote);
             VerificationReport report;
             string? signal;

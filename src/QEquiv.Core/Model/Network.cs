@@ -71,6 +71,25 @@ public sealed class Network
 
     public Network WithNodes(IReadOnlyList<Node> nodes, Runtime? runtime) => new(Source, InputShape, InputName, nodes, runtime);
 
+    /// <summary>
+    /// A chain of operators from the input tensor to <paramref name="outputName"/> (the source graph's output name; null: a
+    /// generated one), each intermediate tensor named after its operator.
+    /// </summary>
+    public static Network Chain(string source, IReadOnlyList<int> inputShape, string inputName, IEnumerable<Operator> operators,
+        string? outputName = null, Runtime? runtime = null)
+    {
+        var nodes = new List<Node>();
+        var tensor = inputName;
+        foreach (var op in operators)
+        {
+            var name = $"{op.GetType().Name.ToLowerInvariant()}{nodes.Count}";
+            nodes.Add(new Node(name, op, tensor, name));
+            tensor = name;
+        }
+        if (nodes.Count > 0 && outputName is not null) nodes[^1] = nodes[^1] with { Output = outputName };
+        return new Network(source, inputShape, inputName, nodes, runtime);
+    }
+
     /// <summary>The network on one point, exactly (see <see cref="Operator"/>): doubles in, doubles out.</summary>
     public double[] Evaluate(ReadOnlySpan<double> input) => Trace(input)[^1];
 

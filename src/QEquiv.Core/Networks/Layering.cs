@@ -108,33 +108,20 @@ public static class Layering
     /// <summary>The graph of a layered float network: Affine [, Relu] per layer.</summary>
     public static Network ToGraph(FloatNetwork n, string inputName = "input")
     {
-        var nodes = new List<Node>();
-        var tensor = inputName;
-        void Add(Operator op)
-        {
-            var name = $"t{nodes.Count}";
-            nodes.Add(new Node(op.Describe(), op, tensor, name));
-            tensor = name;
-        }
+        var ops = new List<Operator>();
         foreach (var layer in n.Layers)
         {
-            Add(new Affine(layer.InputSize, layer.OutputSize, layer.Weights.ToArray(), layer.Bias.ToArray()));
-            if (layer.Activation == Activation.Relu) Add(new Relu(layer.OutputSize));
+            ops.Add(new Affine(layer.InputSize, layer.OutputSize, layer.Weights.ToArray(), layer.Bias.ToArray()));
+            if (layer.Activation == Activation.Relu) ops.Add(new Relu(layer.OutputSize));
         }
-        return new Network(n.Source, n.InputShape, inputName, nodes);
+        return Network.Chain(n.Source, n.InputShape, inputName, ops);
     }
 
     /// <summary>The graph of a layered quantized network (the inverse of <see cref="ToQuantized"/>).</summary>
     public static Network ToGraph(QuantizedNetwork q, string inputName = "input", Runtime? runtime = null)
     {
-        var nodes = new List<Node>();
-        var tensor = inputName;
-        void Add(Operator op)
-        {
-            var name = $"t{nodes.Count}";
-            nodes.Add(new Node(op.Describe(), op, tensor, name));
-            tensor = name;
-        }
+        var ops = new List<Operator>();
+        void Add(Operator op) => ops.Add(op);
         Add(new Quantize(q.InputSize, q.InputQuantization));
         foreach (var stage in q.Stages)
         {
@@ -158,7 +145,7 @@ public static class Layering
         }
         Add(new Dequantize(q.OutputSize, q.OutputQuantization));
         if (q.OutputBias is { } b) Add(new Elementwise(ElementwiseKind.Add, b.Select(v => (double)v).ToArray(), Arithmetic.Float32));
-        return new Network(q.Source, q.InputShape, inputName, nodes, runtime);
+        return Network.Chain(q.Source, q.InputShape, inputName, ops, runtime: runtime);
     }
 
     private static void Fail(Network network, Node node, string what) =>

@@ -98,16 +98,7 @@ internal static class FloatImporter
             throw BadInputException.For(g.Path, $"graph output '{g.OutputName}' is not computed from the input");
         var ops = last.Done;
         if (!last.Pending.IsIdentity || ops.Count == 0) ops = ops.Add(last.Pending.ToOperator());
-        var nodes = new List<Node>();
-        var tensor = g.InputName;
-        foreach (var op in ops)
-        {
-            var name = $"{op.GetType().Name.ToLowerInvariant()}{nodes.Count}";
-            nodes.Add(new Node(name, op, tensor, name));
-            tensor = name;
-        }
-        nodes[^1] = nodes[^1] with { Output = g.OutputName };
-        return new Network(g.Path, g.InputShape, g.InputName, nodes);
+        return Network.Chain(g.Path, g.InputShape, g.InputName, ops, g.OutputName);
     }
 
     private static Path Gemm(OnnxGraph g, Onnx.Proto.NodeProto node, Path p, int dynIndex)

@@ -82,16 +82,7 @@ internal static class QuantizedImporter
             throw BadInputException.For(g.Path, $"graph output '{g.OutputName}' is not computed from the input");
         if (last is not Dequantized final || final.HasRelu || inputQuantization is null || !final.Ops.Any(o => o is IntegerLinear))
             throw BadInputException.For(g.Path, $"the graph output is {Describe(last)}; a quantized model must end in DequantizeLinear of its last layer");
-        var nodes = new List<Node>();
-        var tensor = g.InputName;
-        foreach (var op in final.Emitted)
-        {
-            var name = $"{op.GetType().Name.ToLowerInvariant()}{nodes.Count}";
-            nodes.Add(new Node(name, op, tensor, name));
-            tensor = name;
-        }
-        nodes[^1] = nodes[^1] with { Output = g.OutputName };
-        return new Network(g.Path, g.InputShape, g.InputName, nodes);
+        return Network.Chain(g.Path, g.InputShape, g.InputName, final.Emitted, g.OutputName);
     }
 
     /// <summary>An element-wise float32 operator with a constant: x + c, x − c, x · c, x / c (the data first, or commutative).</summary>
