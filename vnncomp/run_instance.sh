@@ -21,7 +21,8 @@ DIR=$(instance_dir "$ONNX_FILE" "$VNNLIB_FILE")
 if [ ! -f "$DIR/delta" ]; then
     "$SCRIPT_DIR/prepare_instance.sh" v1 "$CATEGORY" "$ONNX_FILE" "$VNNLIB_FILE" || { write_result error; exit 0; }
 fi
-read -r -a QEQUIV_CMD <<<"$(qequiv_cmd)" || { write_result error; exit 0; }
+cmd=$(qequiv_cmd) || { write_result error; exit 0; }
+read -r -a QEQUIV_CMD <<<"$cmd"
 REPORT="$DIR/report"
 rm -rf "$REPORT" "$DIR/witness.csv"
 
