@@ -13,15 +13,29 @@ ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
 SUDO=""
 if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
-# What the scripts use beside the SDK: gzip (compressed instances), coreutils' timeout and sha1sum, awk; the SDK and
-# OR-Tools' native libraries need ca-certificates, libicu-free .NET (InvariantGlobalization) and libstdc++.
-$SUDO apt-get update
-$SUDO apt-get install -y --no-install-recommends ca-certificates gzip coreutils gawk libstdc++6 libgomp1
+apt_updated=""
+apt_install() {
+    [ -n "$apt_updated" ] || { $SUDO apt-get update; apt_updated=1; }
+    $SUDO apt-get install -y --no-install-recommends "$@"
+}
+
+# What the scripts use beside the SDK: gzip (compressed instances), coreutils' timeout and sha1sum, awk; NuGet needs
+# ca-certificates; OR-Tools' native libraries need only libc, libgcc and libstdc++ (they bring the rest); .NET runs
+# with InvariantGlobalization, so no libicu. Only what is missing is installed, so the script also runs without root
+# where everything is present.
+missing=()
+command -v gzip >/dev/null 2>&1 || missing+=(gzip)
+{ command -v timeout && command -v sha1sum; } >/dev/null 2>&1 || missing+=(coreutils)
+command -v awk >/dev/null 2>&1 || missing+=(gawk)
+[ -s /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
+ldconfig -p 2>/dev/null | grep -q 'libstdc++\.so\.6' || missing+=(libstdc++6)
+if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 
 has_sdk10() { command -v dotnet >/dev/null 2>&1 && dotnet --list-sdks 2>/dev/null | grep -q '^10\.'; }
 if ! has_sdk10; then
+    [ -n "$apt_updated" ] || { $SUDO apt-get update; apt_updated=1; }
     if apt-cache show dotnet-sdk-10.0 >/dev/null 2>&1; then
-        $SUDO apt-get install -y dotnet-sdk-10.0
+        apt_install dotnet-sdk-10.0
     else
         echo "install_tool.sh: the .NET 10 SDK is missing and apt has no dotnet-sdk-10.0 package;" >&2
         echo "  add Microsoft's package feed (https://learn.microsoft.com/dotnet/core/install/linux-debian) and run again." >&2
