@@ -49,10 +49,11 @@ public static class Float32Error
     /// double value at a point, or its largest magnitude over a box); <paramref name="preLower"/>[k][o] and
     /// <paramref name="preUpper"/>[k][o] bound layer k's pre-activation (at a point: both its double value). Returns, per
     /// output, a bound on |N_f32 − N_double| and |N_f32 − N_real| (and so on |N_real − N_double|) for any float32
-    /// evaluation order.
+    /// evaluation order. <paramref name="refine"/> (null: all) selects the outputs that get the backward refinement; the
+    /// others keep the crude forward bound, which is sound too but looser.
     /// </summary>
     public static double[] Propagate(FloatNetwork network, IReadOnlyList<double[]> magnitude, IReadOnlyList<double[]> preLower,
-        IReadOnlyList<double[]> preUpper)
+        IReadOnlyList<double[]> preUpper, bool[]? refine = null)
     {
         ArgumentNullException.ThrowIfNull(network);
         var layers = network.Layers.Count;
@@ -120,6 +121,11 @@ public static class Float32Error
         var total = new double[a.Length];
         for (var j = 0; j < total.Length; j++)
         {
+            if (refine is not null && !refine[j])
+            {
+                total[j] = (a[j] + c[j]) * SumPadding;
+                continue;
+            }
             var lo = new double[a.Length];
             var hi = new double[a.Length];
             lo[j] = hi[j] = 1;
@@ -176,13 +182,16 @@ public static class Float32Error
         return (rlo, rhi);
     }
 
-    /// <summary>Per output, the bound at one float32 input around <see cref="FloatEvaluator"/>'s double outputs there.</summary>
-    public static double[] AtPoint(FloatNetwork network, ReadOnlySpan<float> input)
+    /// <summary>
+    /// Per output, the bound at one float32 input around <see cref="FloatEvaluator"/>'s double outputs there;
+    /// <paramref name="refine"/> as in <see cref="Propagate"/>.
+    /// </summary>
+    public static double[] AtPoint(FloatNetwork network, ReadOnlySpan<float> input, bool[]? refine = null)
     {
         var trace = FloatEvaluator.Trace(network, input);
         var magnitude = new double[network.Layers.Count][];
         for (var k = 0; k < network.Layers.Count; k++) magnitude[k] = Array.ConvertAll(trace.Inputs[k], Math.Abs);
-        return Propagate(network, magnitude, trace.PreActivations, trace.PreActivations);
+        return Propagate(network, magnitude, trace.PreActivations, trace.PreActivations, refine);
     }
 
     private static readonly ConditionalWeakTable<FloatNetworkBounds, Tuple<FloatNetwork, double[]>> BoxCache = new();

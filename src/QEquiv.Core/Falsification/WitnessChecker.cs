@@ -71,7 +71,10 @@ public static class WitnessChecker
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(e);
         if (!(e.MaxAbsDifference >= delta)) return null;
-        var error = Float32Error.AtPoint(network, e.Input);
+        // Only outputs that reach δ in double can be witnesses; the refined bound is computed for them alone (the search
+        // calls this on every candidate that reaches δ in double), and for every output once a witness is certain.
+        var reaching = Array.ConvertAll(e.Differences, d => Math.Abs(d) >= delta);
+        var error = Float32Error.AtPoint(network, e.Input, reaching);
         var best = -1;
         var bestMargin = double.NegativeInfinity;
         for (var j = 0; j < e.Differences.Length; j++)
@@ -80,6 +83,7 @@ public static class WitnessChecker
             if (guaranteed >= delta && guaranteed > bestMargin) (best, bestMargin) = (j, guaranteed);
         }
         if (best < 0) return null;
+        error = Float32Error.AtPoint(network, e.Input);
         return new Witness((float[])e.Input.Clone(), (double[])e.FloatOutput.Clone(), (float[])e.QuantOutput.Clone(), best,
             e.Differences[best], Math.Abs(e.Differences[best]), FloatEvaluator.EvaluateFloat32(network, e.Input), error);
     }
