@@ -153,7 +153,7 @@ public class DifferentialBoundsTests(ITestOutputHelper output)
         // The runtime's float32 outputs are covered once the dequantization margin is added, as the verifier does.
         var runtime = WitnessChecker.Evaluate(n, q, x).Differences;
         for (var j = 0; j < runtime.Length; j++)
-            Assert.True(d.Tightest[j].Widen(0, EquivalenceMilp.MarginFor(q, d.Quantized, j)).Contains(runtime[j]),
+            Assert.True(d.Tightest[j].Widen(0, EquivalenceMilp.MarginFor(n, d.Float, q, d.Quantized, j)).Contains(runtime[j]),
                 $"output {j}: runtime {runtime[j]} not in {d.Tightest[j]} ± margin");
 
         // Layer by layer: N, Q (codes and the values they come from) and Δh = h − ĥ.

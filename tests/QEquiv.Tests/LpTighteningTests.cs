@@ -65,7 +65,7 @@ public class LpTighteningTests
         for (var p = 0; p < pairs.Count; p++)
         {
             // The runtime's dequantization may add its float32 error on top of the real-valued bound.
-            var margin = EquivalenceMilp.MarginFor(pair.Quantized, diff.Quantized, pairs[p].Item1);
+            var margin = EquivalenceMilp.MarginFor(pair.Float, diff.Float, pair.Quantized, diff.Quantized, pairs[p].Item1);
             Assert.True(seen[p] <= upper[p]!.Value + margin, $"pair {pairs[p]}: sampled {seen[p]} above the LP bound {upper[p]}");
             Assert.True(upper[p]!.Value <= diff.For(pairs[p].Item1, pairs[p].Item2).Hi + 1e-5, "the LP with Δ constraints is never looser than the Δ bound");
         }

@@ -43,7 +43,7 @@ public class PartitioningTests
             if (!(upper > 0)) continue;
             var p = root with { Delta = 0.4 * upper };
             var id = 100;
-            var cut = OutputPartition.ByOutputCode(p, q, fb, qb, diff, 4, () => id++);
+            var cut = OutputPartition.ByOutputCode(p, n, q, fb, qb, diff, 4, () => id++);
             var all = new CodeRange((int)Math.Ceiling(qb.OutputCodes[j].Lo), (int)Math.Floor(qb.OutputCodes[j].Hi));
             var ranges = cut.Pieces.Select(x => x.Codes ?? all).Concat(cut.Discharged is { } d ? [d.SubProblem.Codes!] : []).OrderBy(r => r.Lo).ToList();
             Assert.Equal(all.Lo, ranges[0].Lo);
@@ -63,7 +63,7 @@ public class PartitioningTests
                 }
                 else
                 {
-                    var bound = OutputPartition.Upper(holder, q, fb, qb, diff) + Encoding.EquivalenceMilp.MarginFor(q, qb, j);
+                    var bound = OutputPartition.Upper(holder, q, fb, qb, diff) + Encoding.EquivalenceMilp.MarginFor(n, fb, q, qb, j);
                     Assert.True(value <= bound, $"piece {holder.Codes}: s·Δ = {value} above its bound {bound}");
                 }
             }

@@ -106,12 +106,21 @@ public sealed class ReportTests : IDisposable
         var w = json.GetProperty("witness");
         var n = w.GetProperty("floatOutput").EnumerateArray().Select(e => e.GetDouble()).ToArray();
         var qv = w.GetProperty("quantOutput").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+        // N as a float32 runtime runs it: the sequential float32 value and the bound for any order, both in the JSON.
+        var f32 = w.GetProperty("float32Output").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+        var bound = w.GetProperty("float32Error").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+        var violating = w.GetProperty("output").GetInt32();
+        Assert.True(w.GetProperty("guaranteedAbsDifference").GetDouble() >= 0.04);
+        Assert.Equal(w.GetProperty("maxAbsDifference").GetDouble() - bound[violating], w.GetProperty("guaranteedAbsDifference").GetDouble());
         for (var j = 0; j < n.Length; j++)
         {
             var cells = Row(md, j.ToString(C), afterHeading: "## Witness");
             Assert.Equal(G(n[j]), cells[1]);
             Assert.Equal(G((float)qv[j]), cells[2]);
             Assert.StartsWith(G(n[j] - (float)qv[j]), cells[3]);
+            Assert.Equal(G((float)f32[j]), cells[4]);
+            Assert.Equal(G(bound[j]), cells[5]);
+            Assert.True(Math.Abs(f32[j] - n[j]) <= bound[j], $"output {j}: float32 {f32[j]} not within {bound[j]} of {n[j]}");
         }
         AssertPng(Path.Combine(dir, "witness.png"), null, null);
         Assert.Contains("](witness.png)", md);

@@ -206,7 +206,10 @@ internal static class VerifyCommand
     private static void PrintWitness(Witness w)
     {
         Console.WriteLine($"violating output {w.Output}: N - Q = {G(w.Difference)}, max |N - Q| = {G(w.MaxAbsDifference)}");
+        if (w.Float32Error is { } e)
+            Console.WriteLine($"with N in float32 (any summation order) or real arithmetic: |N - Q| >= {G(w.GuaranteedAbsDifference)} (N's float32 error bound {G(e[w.Output])}; sequential float32 N - Q = {G(w.Float32Difference!.Value)})");
         Console.WriteLine($"float outputs:     [{string.Join(", ", w.FloatOutput.Select(G))}]");
+        if (w.Float32Output is { } f) Console.WriteLine($"float32 outputs:   [{string.Join(", ", f.Select(v => G(v)))}]");
         Console.WriteLine($"quantized outputs: [{string.Join(", ", w.QuantOutput.Select(v => G(v)))}]");
         var shown = w.Input.Length <= 16 ? string.Join(", ", w.Input.Select(v => G(v))) : string.Join(", ", w.Input.Take(8).Select(v => G(v))) + $", … ({w.Input.Length} values)";
         Console.WriteLine($"input: [{shown}]");
@@ -217,7 +220,9 @@ internal static class VerifyCommand
         string.Join(",", w.Input.Select(v => v.ToString("R", CultureInfo.InvariantCulture))) + "\n"
         + $"# output {w.Output}: N - Q = {G(w.Difference)}, max |N - Q| = {G(w.MaxAbsDifference)}\n"
         + $"# float outputs: {string.Join(",", w.FloatOutput.Select(G))}\n"
-        + $"# quantized outputs: {string.Join(",", w.QuantOutput.Select(v => G(v)))}\n";
+        + $"# quantized outputs: {string.Join(",", w.QuantOutput.Select(v => G(v)))}\n"
+        + (w.Float32Output is { } f ? $"# float32 outputs (sequential): {string.Join(",", f.Select(v => G(v)))}\n" : "")
+        + (w.Float32Error is { } e ? $"# float32 error bound (any order): {string.Join(",", e.Select(G))}; guaranteed |N - Q| >= {G(w.GuaranteedAbsDifference)}\n" : "");
 
     private static readonly JsonSerializerOptions JsonOptions = CliJson.Options;
 

@@ -74,18 +74,20 @@ public struct WitnessSurrogate
     [Id(3)] public int Output;
     [Id(4)] public double Difference;
     [Id(5)] public double MaxAbsDifference;
+    [Id(6)] public float[]? Float32Output;
+    [Id(7)] public double[]? Float32Error;
 }
 
 [RegisterConverter]
 public sealed class WitnessConverter : IConverter<Witness, WitnessSurrogate>
 {
     public Witness ConvertFromSurrogate(in WitnessSurrogate s) =>
-        new(s.Input, s.FloatOutput, s.QuantOutput, s.Output, s.Difference, s.MaxAbsDifference);
+        new(s.Input, s.FloatOutput, s.QuantOutput, s.Output, s.Difference, s.MaxAbsDifference, s.Float32Output, s.Float32Error);
 
     public WitnessSurrogate ConvertToSurrogate(in Witness v) => new()
     {
         Input = v.Input, FloatOutput = v.FloatOutput, QuantOutput = v.QuantOutput, Output = v.Output,
-        Difference = v.Difference, MaxAbsDifference = v.MaxAbsDifference,
+        Difference = v.Difference, MaxAbsDifference = v.MaxAbsDifference, Float32Output = v.Float32Output, Float32Error = v.Float32Error,
     };
 }
 

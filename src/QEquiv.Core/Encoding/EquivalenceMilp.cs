@@ -1,5 +1,6 @@
 using Google.OrTools.LinearSolver;
 using QEquiv.Bounds;
+using QEquiv.Evaluation;
 using QEquiv.Networks;
 using QEquiv.Regions;
 using QEquiv.Solvers;
@@ -24,9 +25,10 @@ public sealed class EquivalenceMilp : IDisposable
 {
     /// <summary>
     /// Absolute part of the safety margin: covers the solvers' primal feasibility and integrality tolerances
-    /// (default 1e-6/1e-9 scale) acting on the difference row. The other part is the float32 error of the
-    /// runtime's dequantization (<see cref="BoundPropagation.OutputRoundingError"/>), because the model computes
-    /// the dequantized output in real arithmetic but the runtime does not.
+    /// (default 1e-6/1e-9 scale) acting on the difference row. The other parts are the float32 error of the
+    /// runtime's dequantization (<see cref="BoundPropagation.OutputRoundingError"/>) and of N's float32 evaluation
+    /// (<see cref="Float32Error.OverBox"/>), because the model computes both in real arithmetic but the runtimes do not
+    /// (<see cref="MarginFor"/>).
     /// </summary>
     public const double SolverSlack = 1e-6;
 
@@ -119,13 +121,20 @@ public sealed class EquivalenceMilp : IDisposable
         return sign > 0 ? d : -d;
     }
 
-    /// <summary>Margin subtracted from δ for output j: solver slack plus the runtime's float32 dequantization error.</summary>
-    public static double MarginFor(QuantizedNetwork q, QuantizedNetworkBounds qb, int output)
+    /// <summary>
+    /// Margin added to every upper bound of s·(N_j − Q_j) (subtracted from δ in the MILP constraint) before it is compared
+    /// with δ — the one place where the model's real arithmetic is reconciled with the runtimes': solver slack, plus the
+    /// runtime's float32 dequantization of Q's output, plus N's float32 evaluation error over the box (any summation
+    /// order, <see cref="Float32Error.OverBox"/>). A bound below δ with this margin proves the sub-problem for N in real
+    /// arithmetic and for N in float32 alike.
+    /// </summary>
+    /// <param name="fb">Bounds of N over the sub-problem's box (any sound ones; tighter ones give a smaller margin).</param>
+    public static double MarginFor(FloatNetwork n, FloatNetworkBounds fb, QuantizedNetwork q, QuantizedNetworkBounds qb, int output)
     {
         var p = q.OutputQuantization;
         var product = (double)p.Scale * (qb.OutputCodes[output] + (-p.ZeroPoint));
         var value = q.OutputBias is { } b ? product + b[output] : product;
-        return SolverSlack + BoundPropagation.OutputRoundingError(product.MaxAbs, value.MaxAbs);
+        return SolverSlack + BoundPropagation.OutputRoundingError(product.MaxAbs, value.MaxAbs) + Float32Error.OverBox(n, fb)[output];
     }
 
     private static int CheckSign(int sign) =>
@@ -160,7 +169,7 @@ public sealed class EquivalenceMilp : IDisposable
                 var (j, s) = pairs[k];
                 diff[k] = nOut[j].Minus(qOut[j]).Scaled(s);
                 bounds[k] = DifferenceBounds(fb, qb, j, s);
-                margins[k] = delta is null ? 0 : MarginFor(q, qb, j);
+                margins[k] = delta is null ? 0 : MarginFor(n, fb, q, qb, j);
             }
 
             Interval objectiveBounds;

@@ -36,7 +36,7 @@ public static class OutputPartition
     /// give), the excluded codes form one piece proved by bounds. Ids come from <paramref name="nextId"/>; pieces keep
     /// the parent's depth and name it as parent. With one piece or one code left, the sub-problem is returned as is.
     /// </summary>
-    public static Cut ByOutputCode(SubProblem p, QuantizedNetwork q, FloatNetworkBounds fb, QuantizedNetworkBounds qb,
+    public static Cut ByOutputCode(SubProblem p, FloatNetwork network, QuantizedNetwork q, FloatNetworkBounds fb, QuantizedNetworkBounds qb,
         DifferenceBounds? diff, int pieces, Func<int> nextId)
     {
         ArgumentNullException.ThrowIfNull(p);
@@ -44,7 +44,7 @@ public static class OutputPartition
         var j = p.Output;
         var all = p.Codes ?? FullRange(qb.OutputCodes[j]);
         if (all is null) return new Cut([p], null); // no integer code possible: leave it to the solver to say infeasible
-        var margin = EquivalenceMilp.MarginFor(q, qb, j);
+        var margin = EquivalenceMilp.MarginFor(network, fb, q, qb, j);
         var n = fb.Outputs[j];
         var po = q.OutputQuantization;
         var bias = q.OutputBias is { } b ? b[j] : 0.0;

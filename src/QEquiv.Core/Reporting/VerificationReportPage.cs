@@ -100,14 +100,20 @@ public static class VerificationReportPage
     {
         var c = CultureInfo.InvariantCulture;
         md.Append("\n## Witness\n\n");
-        md.Append(c, $"Violating output {w.Output}: N − Q = {G(w.Difference)}; max |N − Q| = {G(w.MaxAbsDifference)}. ")
+        md.Append(c, $"Violating output {w.Output}: N − Q = {G(w.Difference)}; max |N − Q| = {G(w.MaxAbsDifference)}")
+          .Append(w.Float32Error is not null
+              ? string.Create(c, $"; at least {G(w.GuaranteedAbsDifference)} for N in real arithmetic and in every float32 evaluation order (N's float32 error bound ± {G(w.Float32Error[w.Output])}). ")
+              : ". ")
           .Append("The input row is in the witness CSV and the counterexample file; it re-executes on both exact evaluators.\n\n");
-        md.Append("| output | N | Q | N − Q |\n| ---: | ---: | ---: | ---: |\n");
+        md.Append("| output | N | Q | N − Q | N in float32 (sequential) | ± float32 error bound |\n| ---: | ---: | ---: | ---: | ---: | ---: |\n");
         for (var j = 0; j < w.FloatOutput.Length; j++)
         {
             var mark = j == w.Output ? " **←**" : "";
-            md.Append(c, $"| {j} | {G(w.FloatOutput[j])} | {G(w.QuantOutput[j])} | {G(w.FloatOutput[j] - w.QuantOutput[j])}{mark} |\n");
+            var f32 = w.Float32Output is { } f ? G(f[j]) : "-";
+            var err = w.Float32Error is { } e ? G(e[j]) : "-";
+            md.Append(c, $"| {j} | {G(w.FloatOutput[j])} | {G(w.QuantOutput[j])} | {G(w.FloatOutput[j] - w.QuantOutput[j])}{mark} | {f32} | {err} |\n");
         }
+        md.Append("\nN is evaluated in double; a float32 runtime (ONNX Runtime, PyTorch) lies within the error bound of it whatever its summation order.\n");
         if (ImageSide(w.Input.Length) is { } side)
         {
             var centre = box.Center();

@@ -77,7 +77,7 @@ public static class MaxError
         }
         // δ is a placeholder: the maximisations carry none. Pairs whose bound cannot exceed the witnessed error need no MILP.
         var roots = OutputPartition.Roots(n.OutputSize, box, 1);
-        var upper = roots.Select(r => Verifier.Upper(fb, qb, diff, r.Output, r.Sign) + EquivalenceMilp.MarginFor(q, qb, r.Output)).ToArray();
+        var upper = roots.Select(r => Verifier.Upper(fb, qb, diff, r.Output, r.Sign) + EquivalenceMilp.MarginFor(n, fb, q, qb, r.Output)).ToArray();
         var source = roots.Select(_ => "bounds").ToArray();
         var seconds = new double[n.OutputSize];
         var toSolve = roots.Where(r => upper[r.Id] > lower[r.Output]).ToList();
@@ -94,8 +94,8 @@ public static class MaxError
             var r = a.Result;
             var j = a.Output;
             seconds[j] += r.Seconds;
-            if (r.Bound is { } bb && bb + EquivalenceMilp.MarginFor(q, qb, j) < upper[a.SubProblemId])
-                (upper[a.SubProblemId], source[a.SubProblemId]) = (bb + EquivalenceMilp.MarginFor(q, qb, j), $"milp {r.SolverStatus?.ToLowerInvariant()}");
+            if (r.Bound is { } bb && bb + EquivalenceMilp.MarginFor(n, fb, q, qb, j) < upper[a.SubProblemId])
+                (upper[a.SubProblemId], source[a.SubProblemId]) = (bb + EquivalenceMilp.MarginFor(n, fb, q, qb, j), $"milp {r.SolverStatus?.ToLowerInvariant()}");
             if (solver.Best.TryGetValue(a.SubProblemId, out var best) && best.Value > lower[j]) (lower[j], lowerInput[j]) = best;
         }
 

@@ -94,7 +94,7 @@ public sealed class MilpSubProblemSolver : ISubProblemSolver
         if (cancellation.IsCancellationRequested)
             return new SubProblemResult(problem, DecidedBy.Open, SubProblemOutcome.Unknown, 0);
         var (fb, qb, diff) = BoundsFor(problem.Box);
-        var margin = EquivalenceMilp.MarginFor(_q, qb, problem.Output);
+        var margin = EquivalenceMilp.MarginFor(_n, fb, _q, qb, problem.Output);
         var bound = OutputPartition.Upper(problem, _q, fb, qb, diff) + margin;
         if (bound < problem.Delta)
             return new SubProblemResult(problem, DecidedBy.Bounds, SubProblemOutcome.Proved, clock.Elapsed.TotalSeconds, Bound: bound);
@@ -212,7 +212,7 @@ public sealed class MilpSubProblemSolver : ISubProblemSolver
     {
         var (fb, qb, diff) = BoundsFor(box);
         var p = problem with { Box = box };
-        return OutputPartition.Upper(p, _q, fb, qb, diff) + EquivalenceMilp.MarginFor(_q, qb, p.Output) - p.Delta;
+        return OutputPartition.Upper(p, _q, fb, qb, diff) + EquivalenceMilp.MarginFor(_n, fb, _q, qb, p.Output) - p.Delta;
     }
 
     /// <summary>

@@ -280,7 +280,7 @@ public static class Verifier
                     options.LpBudget / 2, options.Cancellation);
                 var byLp = 0;
                 for (var k = 0; k < undecided.Count; k++)
-                    if (lp[k] is { } upper && upper + EquivalenceMilp.MarginFor(q, qb, undecided[k].Output) < delta)
+                    if (lp[k] is { } upper && upper + EquivalenceMilp.MarginFor(n, fb, q, qb, undecided[k].Output) < delta)
                     {
                         outcome[undecided[k].Id] = new SubProblemResult(undecided[k], DecidedBy.Bounds, SubProblemOutcome.Proved, 0, Solver: "lp", Bound: upper);
                         byLp++;
@@ -324,7 +324,7 @@ public static class Verifier
             var cutByBounds = new List<SubProblemResult>();
             foreach (var root in open)
             {
-                var cut = OutputPartition.ByOutputCode(root, q, fb, qb, diff, options.OutputPieces, () => nextId++);
+                var cut = OutputPartition.ByOutputCode(root, n, q, fb, qb, diff, options.OutputPieces, () => nextId++);
                 if (cut.Discharged is { } d) cutByBounds.Add(d);
                 pieces.AddRange(cut.Pieces);
             }
@@ -468,7 +468,7 @@ public static class Verifier
         var (fb, qb, diff, outputBounds) = Bound(n, q, box, differential, notes);
         foreach (var p in subProblems)
         {
-            var bound = Upper(fb, qb, diff, p.Output, p.Sign) + EquivalenceMilp.MarginFor(q, qb, p.Output);
+            var bound = Upper(fb, qb, diff, p.Output, p.Sign) + EquivalenceMilp.MarginFor(n, fb, q, qb, p.Output);
             if (bound < delta)
                 outcome[p.Id] = new SubProblemResult(p, DecidedBy.Bounds, SubProblemOutcome.Proved, 0, Bound: bound);
         }
@@ -586,8 +586,10 @@ public static class Verifier
         {
             var e = Candidates.Reexecute(n, q, x, box, milp.LastInputCodes,
                 c => monolithic ? c.MaxAbsDifference : c.SignedDifference(p.Output, p.Sign));
-            if (WitnessChecker.ToWitness(e, p.Delta) is { } w) return (Make(SubProblemOutcome.Violated, DecidedBy.Milp, w), w);
-            notes.Add($"sub-problem {p.Id}: the solver's candidate re-executes to max |N − Q| = {e.MaxAbsDifference:G6} < δ (spurious, inside the rounding widening or solver tolerance); left unknown");
+            if (WitnessChecker.ToWitness(n, e, p.Delta) is { } w) return (Make(SubProblemOutcome.Violated, DecidedBy.Milp, w), w);
+            notes.Add(e.MaxAbsDifference >= p.Delta
+                ? $"sub-problem {p.Id}: the solver's candidate re-executes to max |N − Q| = {e.MaxAbsDifference:G6} ≥ δ in double, but not by more than N's float32 error bound (a runtime's float32 N may keep it below δ); left unknown"
+                : $"sub-problem {p.Id}: the solver's candidate re-executes to max |N − Q| = {e.MaxAbsDifference:G6} < δ (spurious, inside the rounding widening or solver tolerance); left unknown");
             return (Make(SubProblemOutcome.Unknown, DecidedBy.Open), null);
         }
         if (r.BestBound is { } bound && bound < p.Delta - margin)
