@@ -122,7 +122,7 @@ public sealed class LocalCluster : IDisposable
     }
 
     /// <summary>Two consecutive free ports (silo, gateway), found by binding.</summary>
-    private static int FreePortPair()
+    internal static int FreePortPair()
     {
         for (var attempt = 0; attempt < 50; attempt++)
         {

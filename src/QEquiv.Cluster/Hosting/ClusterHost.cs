@@ -127,13 +127,20 @@ public static class ClusterHost
         {
             silo.Configure<ClusterOptions>(o => { o.ClusterId = ClusterNames.ClusterId; o.ServiceId = ClusterNames.ServiceId; });
             silo.Configure<SiloOptions>(o => o.SiloName = name);
-            silo.ConfigureEndpoints(advertise, siloPort, gatewayPort, listenOnAnyHostAddress: true);
+            // Listen on the advertised address only. On every interface, a silo whose peers name it by another of its
+            // addresses (a worker joining 127.0.0.1 when the coordinator advertises its LAN address) accepted their
+            // messages, found them addressed to a silo it did not know as itself, and forwarded them to that address,
+            // which was itself again: a loop that kept a core busy for good, long after the worker gave up.
+            silo.ConfigureEndpoints(advertise, siloPort, gatewayPort, listenOnAnyHostAddress: false);
             if (membership.Redis is { } redis) silo.UseRedisClustering(redis);
             else silo.UseDevelopmentClustering(o => o.PrimarySiloEndpoint = membership.Primary);
             silo.AddPlacementDirector<CoordinatorPlacement, CoordinatorPlacementDirector>();
             // A worker started before its coordinator (common under a batch scheduler) keeps trying to join for a
             // minute, then fails with an error instead of Orleans' silent five minutes.
             silo.Configure<ClusterMembershipOptions>(o => o.MaxJoinAttemptTime = JoinTimeout);
+            // Load statistics feed load-based placement, which this cluster does not use (the coordinator grain has its
+            // own placement and workers host no grains); every silo would otherwise send them to every other each second.
+            silo.Configure<DeploymentLoadPublisherOptions>(o => o.DeploymentLoadPublisherRefreshTime = TimeSpan.FromMinutes(5));
         });
         services?.Invoke(builder.Services);
         return builder.Build();
