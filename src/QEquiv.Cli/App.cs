@@ -17,6 +17,7 @@ public static class App
         root.Subcommands.Add(ReportCommand.Create());
         root.Subcommands.Add(ClusterCommands.Coordinator());
         root.Subcommands.Add(ClusterCommands.Worker());
+        root.Subcommands.Add(ClusterCommands.Load());
         return root;
     }
 }

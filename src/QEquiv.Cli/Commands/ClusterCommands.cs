@@ -63,6 +63,37 @@ internal static class ClusterCommands
         return command;
     }
 
+    /// <summary>`qequiv cluster-load`: the coordinator under simulated workers (bench/cluster-load.sh measures its CPU).</summary>
+    public static Command Load()
+    {
+        var cluster = ClusterOption();
+        var subProblems = new Option<int>("--sub-problems") { Description = "root sub-problems of the simulated job", DefaultValueFactory = _ => 10_000 };
+        var workers = new Option<int>("--workers") { Description = "simulated worker threads (4 per simulated process)", DefaultValueFactory = _ => 200 };
+        var mean = new Option<double>("--mean-ms") { Description = "mean fake solve time in milliseconds (exponential)", DefaultValueFactory = _ => 100 };
+        var vanishing = new Option<int>("--vanishing") { Description = "simulated worker processes that vanish mid-lease", DefaultValueFactory = _ => 5 };
+        var command = new Command("cluster-load", "Load-test a coordinator with simulated workers and a fake solver; checks that no sub-problem is lost or solved twice");
+        foreach (var o in new Option[] { cluster, subProblems, workers, mean, vanishing }) command.Options.Add(o);
+        command.SetAction(parse =>
+        {
+            var m = Resolve(parse.GetValue(cluster), null, "--cluster") ?? throw new BadInputException("cluster-load: give --cluster HOST:PORT");
+            var options = new LoadTestOptions(parse.GetValue(subProblems), parse.GetValue(workers), TimeSpan.FromMilliseconds(parse.GetValue(mean)),
+                Vanishing: parse.GetValue(vanishing));
+            if (options.SubProblems < 1 || options.Workers < 1 || options.MeanSolve <= TimeSpan.Zero || options.Vanishing < 0)
+                throw new BadInputException("cluster-load: sub-problems, workers and mean must be positive, vanishing ≥ 0");
+            var (host, _) = Connect(m);
+            using (host)
+            {
+                var r = LoadTest.Run(host.Services.GetRequiredService<IGrainFactory>(), options, line => Console.Error.WriteLine(line));
+                Console.WriteLine($"{r.Roots} roots, {r.Attempts} sub-problems finished ({r.Leaves} leaves), {options.Workers} workers: " +
+                    $"{r.Wall.TotalSeconds:F1} s, {r.Throughput:F0} sub-problems/s; {r.LeasesLost} leases lost with vanished workers, " +
+                    $"{r.Reclaimed} reclaimed, {r.LateAnswers} late answers; job {r.Status}");
+                foreach (var v in r.Violations) Console.WriteLine($"VIOLATION: {v}");
+                return r.Violations.Count == 0 ? Cli.Ok : Cli.InternalError;
+            }
+        });
+        return command;
+    }
+
     public static Option<string> ClusterOption() => new("--cluster")
     {
         Description = "run the sub-problems on a cluster: the coordinator's HOST:PORT (see `qequiv coordinator`)",
