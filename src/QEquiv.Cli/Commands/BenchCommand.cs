@@ -26,9 +26,10 @@ internal static class BenchCommand
         var compare = ReportCommand.CompareOption();
         var cluster = ClusterCommands.ClusterOption();
         var membership = ClusterCommands.MembershipOption();
+        var secretFile = ClusterCommands.SecretFileOption();
         var command = new Command("bench", "Verify every instance of a list under each strategy; write a results CSV and summarise");
         command.Arguments.Add(instances);
-        foreach (var o in new Option[] { timeout, output, strategy, solver, runtime, report, compare, cluster, membership }) command.Options.Add(o);
+        foreach (var o in new Option[] { timeout, output, strategy, solver, runtime, report, compare, cluster, membership, secretFile }) command.Options.Add(o);
         command.SetAction(parse =>
         {
             var pair = ReportCommand.Check(parse.GetValue(report), parse.GetValue(compare));
@@ -40,7 +41,7 @@ internal static class BenchCommand
 
             var list = BenchInstances.Read(parse.GetValue(instances)!);
             var prepared = BenchRunner.Prepare(list, parse.GetValue(runtime));
-            var remote = ClusterCommands.Resolve(parse.GetValue(cluster), parse.GetValue(membership), "--cluster");
+            var remote = ClusterCommands.Resolve(parse.GetValue(cluster), parse.GetValue(membership), "--cluster", parse.GetValue(secretFile));
             if (remote is null && configurations.Any(c => c.Cluster))
                 throw new BadInputException("--strategy: :cluster configurations need --cluster HOST:PORT or --membership redis://HOST:PORT");
             // One client for the whole run, connected before the first instance: its start-up is not any instance's time.
