@@ -16,6 +16,7 @@ nice dotnet build src/QEquiv.Cli -c Release -o "$out/bin" >/dev/null
 q="$out/bin/qequiv"
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$out"' EXIT
+: >"$out/coordinator.log"
 "$q" coordinator --port "$port" --host 127.0.0.1 >"$out/coordinator.log" 2>&1 & pids+=($!)
 coordinator=$!
 until grep -q '^coordinator at' "$out/coordinator.log"; do sleep 0.2; done
