@@ -23,11 +23,12 @@ public class ClusterIdleTests
         {
             // Two threads: idle worker threads must not each poll the coordinator.
             worker = LocalCluster.Launch($"worker --join 127.0.0.1:{port} --workers 2 --host 127.0.0.1", "joined");
-            // A freshly started .NET process compiles its hot paths again at a higher tier for its first half minute or
-            // so; that is start-up, not idling. Wait (at most 90 s) until a 5 s window of both is under the bound, then
-            // measure. A loop that never idles (a polling storm, a spin) never gets there, and the measurement fails.
+            // A freshly started .NET process compiles its hot paths again at a higher tier for its first minute or so
+            // (5-15 % of a core); that is start-up, not idling. Wait (at most 90 s) until a 5 s window of both is under
+            // half the bound, then measure. A loop that never idles (a polling storm, a spin) never gets there, and the
+            // measurement fails.
             var settle = Stopwatch.StartNew();
-            while (settle.Elapsed < TimeSpan.FromSeconds(90) && Shares(TimeSpan.FromSeconds(5), coordinator, worker).Any(s => s >= Bound))
+            while (settle.Elapsed < TimeSpan.FromSeconds(90) && Shares(TimeSpan.FromSeconds(5), coordinator, worker).Any(s => s >= Bound / 2))
             {
             }
             var shares = Shares(TimeSpan.FromSeconds(10), coordinator, worker);

@@ -61,6 +61,9 @@ public sealed class ClusterSecret
     public Func<ConnectionDelegate, ConnectionDelegate> Middleware(bool outbound) => next => async context =>
     {
         bool ok;
+        // Refused: the peer answered, with another magic or a wrong proof. A connection lost or timed out during the
+        // check is only dropped (Orleans retries it), not reported as a refusal.
+        var answered = true;
         try
         {
             using var timeout = new CancellationTokenSource(HandshakeTimeout);
@@ -70,6 +73,7 @@ public sealed class ClusterSecret
         catch (Exception e) when (e is OperationCanceledException or IOException or InvalidDataException or ConnectionResetException)
         {
             ok = false;
+            answered = false;
         }
         if (ok)
         {
@@ -77,6 +81,7 @@ public sealed class ClusterSecret
             return;
         }
         var peer = context.RemoteEndPoint?.ToString() ?? "?";
+        if (outbound && !answered) throw new ConnectionAbortedException($"the connection to {peer} was lost during the cluster secret check");
         if (outbound)
         {
             var message = $"the cluster at {peer} refused this process's secret (or has none): check --secret-file / {EnvironmentVariable} on both sides";
