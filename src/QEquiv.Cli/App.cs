@@ -22,6 +22,7 @@ public static class App
         // Every --help ends with the exit codes, so scripts can be written from the help alone.
         var help = root.Options.OfType<HelpOption>().Single();
         if (help.Action is HelpAction standard) help.Action = new HelpWithExitCodes(standard);
+        root.Subcommands.Add(ClusterCommands.Load());
         return root;
     }
 }

@@ -85,7 +85,7 @@ public sealed class LocalCluster : IDisposable
     private static readonly Dictionary<string, List<string>> Logs = [];
 
     /// <summary>Starts `qequiv ARGS` and waits for a line containing <paramref name="ready"/>.</summary>
-    public static Process Launch(string args, string ready, string? workingDirectory = null)
+    public static Process Launch(string args, string ready, string? workingDirectory = null, IReadOnlyDictionary<string, string>? environment = null)
     {
         var id = Guid.NewGuid().ToString("N");
         var info = new ProcessStartInfo("dotnet", $"\"{Qequiv}\" {args}")
@@ -96,6 +96,7 @@ public sealed class LocalCluster : IDisposable
             WorkingDirectory = workingDirectory ?? TestData.RepoRoot,
         };
         info.Environment["QEQUIV_TEST_ID"] = id;
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>()) info.Environment[k] = v;
         var log = new List<string>();
         lock (Logs) Logs[id] = log;
         var seen = new ManualResetEventSlim();
@@ -122,7 +123,7 @@ public sealed class LocalCluster : IDisposable
     }
 
     /// <summary>Two consecutive free ports (silo, gateway), found by binding.</summary>
-    private static int FreePortPair()
+    internal static int FreePortPair()
     {
         for (var attempt = 0; attempt < 50; attempt++)
         {

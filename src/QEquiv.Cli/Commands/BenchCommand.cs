@@ -32,9 +32,10 @@ internal static class BenchCommand
         var compare = ReportCommand.CompareOption();
         var cluster = ClusterCommands.ClusterOption();
         var membership = ClusterCommands.MembershipOption();
+        var secretFile = ClusterCommands.SecretFileOption();
         var command = new Command("bench", "Verify every instance of a list under each strategy; write a results CSV and summarise");
         command.Arguments.Add(instances);
-        foreach (var o in new Option[] { timeout, output, strategy, solver, runtime, report, compare, cluster, membership, json, quiet }) command.Options.Add(o);
+        foreach (var o in new Option[] { timeout, output, strategy, solver, runtime, report, compare, cluster, membership, secretFile, json, quiet }) command.Options.Add(o);
         command.SetAction(parse =>
         {
             var outputs = new OutputPaths();
@@ -45,7 +46,7 @@ internal static class BenchCommand
             var configurations = ParseConfigurations(parse.GetValue(strategy), pair);
             var cap = VerifyCommand.Seconds(parse.GetValue(timeout))?.TotalSeconds;
             var quietRun = parse.GetValue(quiet);
-            var remote = ClusterCommands.Resolve(parse.GetValue(cluster), parse.GetValue(membership), "--cluster");
+            var remote = ClusterCommands.Resolve(parse.GetValue(cluster), parse.GetValue(membership), "--cluster", parse.GetValue(secretFile));
             if (remote is null && configurations.Any(c => c.Cluster))
                 throw new BadInputException("--strategy: :cluster configurations need --cluster HOST:PORT or --membership redis://HOST:PORT");
             using var jsonOut = new JsonOutput(jsonPath);

@@ -45,6 +45,7 @@ internal static class VerifyCommand
         };
         var cluster = ClusterCommands.ClusterOption();
         var membership = ClusterCommands.MembershipOption();
+        var secretFile = ClusterCommands.SecretFileOption();
         var noRace = new Option<bool>("--no-race")
         {
             Description = "idle cores do not race other solver configurations (HiGHS, SCIP with another seed) beside --solver (ablation)",
@@ -52,7 +53,7 @@ internal static class VerifyCommand
         var command = new Command("verify", "Prove or refute ‖N(x) − Q(x)‖∞ < δ for every x in a region");
         models.AddTo(command);
         region.AddTo(command);
-        foreach (var o in new Option[] { delta, solver, timeout, strategy, workers, portfolio, pieces, initial, json, witnessPath, seed, noDiff, lpBudget, quiet, reportDir, resume, cluster, membership, noRace })
+        foreach (var o in new Option[] { delta, solver, timeout, strategy, workers, portfolio, pieces, initial, json, witnessPath, seed, noDiff, lpBudget, quiet, reportDir, resume, cluster, membership, secretFile, noRace })
             command.Options.Add(o);
         command.SetAction(parse =>
         {
@@ -71,7 +72,7 @@ internal static class VerifyCommand
             TimeSpan? splitAfter = parse.GetValue(initial) is { } st
                 ? double.IsFinite(st) && st > 0 ? TimeSpan.FromSeconds(st) : throw new BadInputException($"--split-timeout: must be a number of seconds > 0, got {st}")
                 : null;
-            var remote = ClusterCommands.Resolve(parse.GetValue(cluster), parse.GetValue(membership), "--cluster");
+            var remote = ClusterCommands.Resolve(parse.GetValue(cluster), parse.GetValue(membership), "--cluster", parse.GetValue(secretFile));
             if (remote is not null && s == Strategy.Monolithic)
                 throw new BadInputException("--cluster: the monolithic strategy is one MILP; use output or output+input");
             if (remote is not null && parse.GetValue(workers) is not null)

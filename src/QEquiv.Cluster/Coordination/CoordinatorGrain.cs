@@ -18,9 +18,6 @@ public interface ICoordinatorGrain : IGrainWithIntegerKey
     /// <summary>Starts a job; returns its id.</summary>
     Task<string> Submit(JobTicket ticket);
 
-    /// <summary>Jobs that still have work, oldest first.</summary>
-    Task<string[]> ActiveJobs();
-
     Task<JobModels> Models(string jobId);
 
     Task<Offer> Take(string jobId, string worker);
@@ -29,8 +26,9 @@ public interface ICoordinatorGrain : IGrainWithIntegerKey
 
     Task Fail(string jobId, long leaseId, string error);
 
-    /// <summary>Renews the worker's leases; returns which of <paramref name="jobs"/> are stopped or unknown (drop them).</summary>
-    Task<string[]> Heartbeat(string worker, string[] jobs, HeldLease[] held);
+    /// <summary>Renews the worker process's leases; answers which of <paramref name="jobs"/> are stopped or unknown (drop
+    /// them) and which jobs still have work (oldest first). A worker process's only periodic call: idle, it is all it sends.</summary>
+    Task<HeartbeatAnswer> Heartbeat(string worker, string[] jobs, HeldLease[] held);
 
     Task<JobStatus> Status(string jobId);
 
@@ -131,11 +129,6 @@ public sealed class CoordinatorGrain(JobBook book) : Grain, ICoordinatorGrain
         }
     }
 
-    public Task<string[]> ActiveJobs()
-    {
-        lock (book.Gate) return Task.FromResult(_order.Where(id => !_jobs[id].Ledger.IsFinished).ToArray());
-    }
-
     public Task<JobModels> Models(string jobId)
     {
         lock (book.Gate)
@@ -177,7 +170,7 @@ public sealed class CoordinatorGrain(JobBook book) : Grain, ICoordinatorGrain
         }
     }
 
-    public Task<string[]> Heartbeat(string worker, string[] jobs, HeldLease[] held)
+    public Task<HeartbeatAnswer> Heartbeat(string worker, string[] jobs, HeldLease[] held)
     {
         lock (book.Gate)
         {
@@ -191,7 +184,11 @@ public sealed class CoordinatorGrain(JobBook book) : Grain, ICoordinatorGrain
                 _jobs.Remove(abandoned.Id);
                 _order.Remove(abandoned.Id);
             }
-            return Task.FromResult(jobs.Where(id => !_jobs.TryGetValue(id, out var job) || job.Ledger.Stopped.IsCancellationRequested || job.Ledger.IsFinished).ToArray());
+            return Task.FromResult(new HeartbeatAnswer
+            {
+                Stopped = jobs.Where(id => !_jobs.TryGetValue(id, out var job) || job.Ledger.Stopped.IsCancellationRequested || job.Ledger.IsFinished).ToArray(),
+                Active = _order.Where(id => !_jobs[id].Ledger.IsFinished).ToArray(),
+            });
         }
     }
 

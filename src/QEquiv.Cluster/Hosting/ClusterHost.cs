@@ -14,6 +14,9 @@ namespace QEquiv.Cluster.Hosting;
 /// <param name="Redis">Redis configuration string (host:port); null without.</param>
 public sealed record Membership(IPEndPoint? Primary, string? Redis)
 {
+    /// <summary>The cluster's shared secret; null: none (loopback only).</summary>
+    public ClusterSecret? Secret { get; init; }
+
     /// <summary>The coordinator's silo port; its client gateway listens on the next port.</summary>
     public const int DefaultPort = 11111;
 
@@ -103,6 +106,8 @@ public static class ClusterHost
         builder.UseOrleansClient(client =>
         {
             client.Configure<ClusterOptions>(o => { o.ClusterId = ClusterNames.ClusterId; o.ServiceId = ClusterNames.ServiceId; });
+            if (membership.Secret is { } secret)
+                client.Configure<ClientConnectionOptions>(o => o.ConfigureConnection(c => c.Use(secret.Middleware(outbound: true))));
             if (membership.Redis is { } redis) client.UseRedisClustering(redis);
             else client.UseStaticClustering(new IPEndPoint(membership.Primary!.Address, membership.Primary.Port + 1));
             // Orleans would keep retrying an unreachable gateway for minutes; a user who mistyped the address should
@@ -110,7 +115,7 @@ public static class ClusterHost
             var attempts = 0;
             client.UseConnectionRetryFilter(async (_, cancellation) =>
             {
-                if (++attempts > ConnectAttempts) return false;
+                if (++attempts > ConnectAttempts || membership.Secret?.Refused.IsCompleted == true) return false;
                 await Task.Delay(TimeSpan.FromSeconds(1), cancellation);
                 return true;
             });
@@ -127,13 +132,29 @@ public static class ClusterHost
         {
             silo.Configure<ClusterOptions>(o => { o.ClusterId = ClusterNames.ClusterId; o.ServiceId = ClusterNames.ServiceId; });
             silo.Configure<SiloOptions>(o => o.SiloName = name);
-            silo.ConfigureEndpoints(advertise, siloPort, gatewayPort, listenOnAnyHostAddress: true);
+            if (membership.Secret is { } secret)
+            {
+                silo.Configure<SiloConnectionOptions>(o =>
+                {
+                    o.ConfigureSiloInboundConnection(c => c.Use(secret.Middleware(outbound: false)));
+                    o.ConfigureGatewayInboundConnection(c => c.Use(secret.Middleware(outbound: false)));
+                    o.ConfigureSiloOutboundConnection(c => c.Use(secret.Middleware(outbound: true)));
+                });
+            }
+            // Listen on the advertised address only. On every interface, a silo whose peers name it by another of its
+            // addresses (a worker joining 127.0.0.1 when the coordinator advertises its LAN address) accepted their
+            // messages, found them addressed to a silo it did not know as itself, and forwarded them to that address,
+            // which was itself again: a loop that kept a core busy for good, long after the worker gave up.
+            silo.ConfigureEndpoints(advertise, siloPort, gatewayPort, listenOnAnyHostAddress: false);
             if (membership.Redis is { } redis) silo.UseRedisClustering(redis);
             else silo.UseDevelopmentClustering(o => o.PrimarySiloEndpoint = membership.Primary);
             silo.AddPlacementDirector<CoordinatorPlacement, CoordinatorPlacementDirector>();
             // A worker started before its coordinator (common under a batch scheduler) keeps trying to join for a
             // minute, then fails with an error instead of Orleans' silent five minutes.
             silo.Configure<ClusterMembershipOptions>(o => o.MaxJoinAttemptTime = JoinTimeout);
+            // Load statistics feed load-based placement, which this cluster does not use (the coordinator grain has its
+            // own placement and workers host no grains); every silo would otherwise send them to every other each second.
+            silo.Configure<DeploymentLoadPublisherOptions>(o => o.DeploymentLoadPublisherRefreshTime = TimeSpan.FromMinutes(5));
         });
         services?.Invoke(builder.Services);
         return builder.Build();

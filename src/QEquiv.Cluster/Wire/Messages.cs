@@ -55,3 +55,13 @@ public sealed class ResumeAnswer
     [Id(0)] public string? PlanJson { get; init; }
     [Id(1)] public string? Error { get; init; }
 }
+
+/// <summary>The coordinator's answer to a worker process's heartbeat.</summary>
+[GenerateSerializer, Immutable]
+public sealed class HeartbeatAnswer
+{
+    /// <summary>Jobs the worker named that are stopped, finished or unknown: drop them.</summary>
+    [Id(0)] public required string[] Stopped { get; init; }
+    /// <summary>Jobs that still have work, oldest first.</summary>
+    [Id(1)] public required string[] Active { get; init; }
+}

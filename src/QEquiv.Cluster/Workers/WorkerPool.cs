@@ -11,9 +11,14 @@ namespace QEquiv.Cluster.Workers;
 
 /// <summary>
 /// The worker threads of one worker process: each pulls leases of the coordinator's active jobs and runs the engine's own
-/// <see cref="WorkerLoop"/> on them; one heartbeat thread renews the leases every half second and learns which jobs were
+/// <see cref="WorkerLoop"/> on them; one heartbeat thread renews the leases every half second, learns which jobs were
 /// stopped (a witness elsewhere, the deadline, a cancel), so that a solver call in progress is interrupted within about
-/// a second. The process needs no file of the job: models and plan arrive with it.
+/// a second, and learns which jobs have work. The process needs no file of the job: models and plan arrive with it.
+/// <para>
+/// Idle, the heartbeat is the process's only call to the coordinator (two a second, however many threads): worker
+/// threads without a job sleep until a heartbeat names one. They used to ask the coordinator for its active jobs five
+/// times a second each, which with many threads and machines kept an idle coordinator and its workers busy.
+/// </para>
 /// </summary>
 public sealed class WorkerPool : IDisposable
 {
@@ -27,6 +32,10 @@ public sealed class WorkerPool : IDisposable
     private readonly CancellationTokenSource _shutdown = new();
     private readonly ConcurrentDictionary<string, Lazy<JobContext>> _jobs = new();
     private readonly CoreBudget _cores;
+    private readonly object _beatGate = new();
+    /// <summary>Jobs with work as of the last heartbeat, oldest first; guarded by <see cref="_beatGate"/>.</summary>
+    private string[] _active = [];
+    private long _beats;
 
     /// <param name="name">This process's name in the cluster (worker names are name/0, name/1, …).</param>
     public WorkerPool(IGrainFactory grains, string name, int workers, Action<string>? log = null)
@@ -41,6 +50,9 @@ public sealed class WorkerPool : IDisposable
 
     private ICoordinatorGrain Coordinator => _grains.GetGrain<ICoordinatorGrain>(0);
 
+    /// <summary>Heartbeats answered so far (for tests: the pool is in touch with its coordinator).</summary>
+    public long Beats { get { lock (_beatGate) return _beats; } }
+
     public void Start()
     {
         for (var w = 0; w < _workers; w++)
@@ -54,18 +66,23 @@ public sealed class WorkerPool : IDisposable
 
     private void Pull(int slot)
     {
+        var seen = -1L;
         while (!_shutdown.IsCancellationRequested)
         {
             try
             {
-                var active = Coordinator.ActiveJobs().GetAwaiter().GetResult();
-                var job = active.Select(Context).FirstOrDefault(c => c is { Stopped.IsCancellationRequested: false });
-                if (job is null)
+                string[] active;
+                lock (_beatGate)
                 {
-                    _shutdown.Token.WaitHandle.WaitOne(IdlePoll);
-                    continue;
+                    // Nothing new since this thread last found no job: sleep until the next heartbeat (or shutdown).
+                    while (_beats == seen && !_shutdown.IsCancellationRequested) Monitor.Wait(_beatGate, HeartbeatPeriod * 2);
+                    active = _active;
+                    seen = _beats;
                 }
+                var job = active.Select(Context).FirstOrDefault(c => c is { Stopped.IsCancellationRequested: false });
+                if (job is null) continue;
                 WorkerLoop.Run(slot, _cores.Around(job), job.Setup.Solver, job.Planner);
+                seen = -1; // look again at once: another job may be waiting
             }
             catch (Exception e) when (!_shutdown.IsCancellationRequested)
             {
@@ -93,15 +110,26 @@ public sealed class WorkerPool : IDisposable
 
     private void Heartbeat()
     {
-        while (!_shutdown.Token.WaitHandle.WaitOne(HeartbeatPeriod))
+        // The first beat at once: a worker that just joined picks up a running job without waiting a period.
+        var wait = TimeSpan.Zero;
+        while (!_shutdown.Token.WaitHandle.WaitOne(wait))
         {
+            wait = HeartbeatPeriod;
             try
             {
                 var known = _jobs.Where(kv => kv.Value.IsValueCreated).Select(kv => kv.Value.Value).ToList();
                 var held = known.SelectMany(j => j.HeldLeases).ToArray();
-                var stopped = Coordinator.Heartbeat(_name, known.Select(j => j.Id).ToArray(), held).GetAwaiter().GetResult();
-                foreach (var id in stopped)
+                var answer = Coordinator.Heartbeat(_name, known.Select(j => j.Id).ToArray(), held).GetAwaiter().GetResult();
+                foreach (var id in answer.Stopped)
                     if (_jobs.TryRemove(id, out var job) && job.IsValueCreated) job.Value.Stop();
+                lock (_beatGate)
+                {
+                    var changed = !answer.Active.SequenceEqual(_active);
+                    _active = answer.Active;
+                    _beats++;
+                    // Threads that found nothing to do wake only when there is something new to look at.
+                    if (changed || answer.Active.Length > 0) Monitor.PulseAll(_beatGate);
+                }
             }
             catch (Exception e) when (!_shutdown.IsCancellationRequested)
             {
@@ -113,6 +141,7 @@ public sealed class WorkerPool : IDisposable
     public void Dispose()
     {
         _shutdown.Cancel();
+        lock (_beatGate) Monitor.PulseAll(_beatGate);
         foreach (var job in _jobs.Values.Where(j => j.IsValueCreated)) job.Value.Stop();
     }
 
@@ -169,7 +198,13 @@ public sealed class WorkerPool : IDisposable
                     lease = l;
                     return true;
                 }
-                if (offer.Status == TakeStatus.Finished) break;
+                if (offer.Status == TakeStatus.Finished)
+                {
+                    // Nothing left for anyone (or the job stopped): this process is done with it, without waiting for
+                    // the heartbeat to say so; its threads go back to sleep instead of asking again.
+                    Stop();
+                    break;
+                }
                 _stop.Token.WaitHandle.WaitOne(wait);
                 wait = TimeSpan.FromTicks(Math.Min(wait.Ticks * 2, IdlePoll.Ticks));
             }
