@@ -13,6 +13,7 @@ public class ClusterIdleTests
     /// <summary>5 % of one core; an idle pair measures about 1 % each on a loaded 2-core machine.</summary>
     private const double Bound = 0.05;
 
+    [Trait("Speed", "Slow")]
     [Fact]
     public void AnIdleCoordinatorAndWorkerUseUnderFivePercentOfACoreEach()
     {

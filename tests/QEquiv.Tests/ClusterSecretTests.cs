@@ -16,6 +16,7 @@ namespace QEquiv.Tests;
 [Collection(ClusterCollection.Name)]
 public class ClusterSecretTests
 {
+    [Trait("Speed", "Slow")]
     [Fact]
     public void OnlyWorkersAndClientsWithTheCoordinatorsSecretJoin()
     {

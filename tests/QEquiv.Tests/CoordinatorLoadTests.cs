@@ -14,6 +14,7 @@ namespace QEquiv.Tests;
 [Collection(ClusterCollection.Name)]
 public class CoordinatorLoadTests
 {
+    [Trait("Speed", "Slow")]
     [Fact]
     public async Task ManySimulatedWorkersSomeVanishingFinishEverySubProblemExactlyOnce()
     {

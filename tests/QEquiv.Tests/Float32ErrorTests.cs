@@ -28,6 +28,7 @@ public class Float32ErrorTests(ITestOutputHelper output)
     /// (b) For random inputs on every benchmark float model, ONNX Runtime's float32 outputs, the sequential float32
     /// evaluator's and three other float32 orders (reversed, pairwise, FMA) all lie within the bound of the double value.
     /// </summary>
+    [Trait("Speed", "Slow")]
     [Theory]
     [MemberData(nameof(FloatModels))]
     public void ErrorBoundContainsOnnxRuntimesAndOtherFloat32Orders(string relative)
@@ -121,6 +122,7 @@ public class Float32ErrorTests(ITestOutputHelper output)
     /// The margin over a box is the same bound maximised over it: it dominates the bound at every sampled point, and
     /// ONNX Runtime's float32 outputs in the box stay within it of the double ones. Logs the margin's size.
     /// </summary>
+    [Trait("Speed", "Slow")]
     [Theory]
     [MemberData(nameof(Boxes))]
     public void MarginOverABoxCoversEveryPointOfIt(string model, string region)
@@ -195,6 +197,7 @@ public class Float32ErrorTests(ITestOutputHelper output)
     /// a witness only when it breaks δ by more than N's float32 error bound, which every float32 order (ONNX Runtime's
     /// included) then confirms; and a verify run at that δ says falsified only with such a witness.
     /// </summary>
+    [Trait("Speed", "Slow")]
     [Theory]
     [MemberData(nameof(WitnessPairs))]
     public void FalsifiedOnlyWhenOnnxRuntimesFloat32NConfirmsIt(string pairName)

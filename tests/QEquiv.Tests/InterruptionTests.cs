@@ -134,6 +134,7 @@ public sealed class InterruptionTests : IDisposable
         Assert.True(doc.RootElement.GetProperty("lower").GetDouble() <= doc.RootElement.GetProperty("upper").GetDouble());
     }
 
+    [Trait("Speed", "Slow")]
     [Fact]
     public void BenchStoppedBySigtermKeepsTheFinishedRowsAndMarksTheStoppedOne()
     {
@@ -165,6 +166,7 @@ public sealed class InterruptionTests : IDisposable
         Assert.Equal("interrupted", doc.RootElement.GetProperty("results")[1].GetProperty("verdict").GetString());
     }
 
+    [Trait("Speed", "Slow")]
     [Fact]
     public void VerifyWritesAWitnessOnlyWhenAskedAndRunsInAReadOnlyFolder()
     {

@@ -207,6 +207,12 @@ public sealed class OutputsAndExitCodesTests : IDisposable
             Assert.Equal(784, doc.RootElement.GetProperty("inputSize").GetInt32());
         }
         Assert.Contains("784→256", inspect.Err);
+        // The graph's operators are in the JSON, and --quiet leaves standard error to errors.
+        using (var doc = JsonDocument.Parse(inspect.Out))
+            Assert.Contains(doc.RootElement.GetProperty("operators").EnumerateArray(), o => o.GetProperty("op").GetString() == "IntegerLinear");
+        var quietInspect = CliRunner.Run("inspect", Quant, "--json", "-", "--quiet");
+        Assert.Equal(0, quietInspect.Exit);
+        Assert.Equal("", quietInspect.Err.Trim());
     }
 
     [Fact]

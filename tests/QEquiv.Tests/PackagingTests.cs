@@ -36,6 +36,7 @@ public sealed class PackagingTests
         return JsonDocument.Parse(stdout).RootElement.Clone();
     }
 
+    [Trait("Speed", "Slow")]
     [Fact]
     public void TheToolPackageAndTheSingleFileCarryTheNativeSolverLibraries()
     {

@@ -47,6 +47,7 @@ public sealed class VnnCompScriptTests : IDisposable
         input.CopyTo(output);
     }
 
+    [Trait("Speed", "Slow")]
     [Fact]
     public void GzippedTwinByNamingConventionIsFalsifiedWithAReexecutedCounterexample()
     {
@@ -108,6 +109,7 @@ public sealed class VnnCompScriptTests : IDisposable
         Assert.Equal("error\n", File.ReadAllText(results));
     }
 
+    [Trait("Speed", "Slow")]
     [Fact]
     public void APairInTheOnnxArgumentWithAVnnLib2SpecTakesBoxAndDeltaFromTheSpec()
     {

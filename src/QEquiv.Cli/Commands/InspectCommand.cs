@@ -20,7 +20,8 @@ internal static class InspectCommand
             var jsonPath = new OutputPaths().File(parse.GetValue(json), "--json", stdoutAllowed: true);
             using var jsonOut = new JsonOutput(jsonPath);
             var network = OnnxImporter.Load(parse.GetValue(model)!);
-            Show(network);
+            // With --json - the table moves to standard error, which --quiet keeps for errors only.
+            if (!(parse.GetValue(quiet) && OutputPaths.IsStdout(jsonPath))) Show(network);
             jsonOut.Write(ToJson(network));
             return Cli.Ok;
         });
