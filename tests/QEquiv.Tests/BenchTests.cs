@@ -174,3 +174,33 @@ public sealed class BenchTests : IDisposable
             $"median speed-up of output over monolithic: {BenchSummary.Median(ratios):F2}x (monolithic s / output s on the 2 instances both decided)"), output);
     }
 }
+
+/// <summary>Every instance list in bench/ loads: its models, regions and δ, as `qequiv bench` would before any solving.</summary>
+public class BenchListTests
+{
+    public static TheoryData<string> Lists()
+    {
+        var data = new TheoryData<string>();
+        foreach (var f in Directory.GetFiles(Path.Combine(TestData.RepoRoot, "bench"), "*.csv").Where(f => !Path.GetFileName(f).StartsWith("results", StringComparison.Ordinal)).Order())
+            data.Add(Path.GetFileName(f));
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Lists))]
+    public void EveryInstanceListLoads(string name)
+    {
+        var list = Benchmarking.BenchInstances.Read(Path.Combine(TestData.RepoRoot, "bench", name));
+        Assert.NotEmpty(list);
+        var prepared = Benchmarking.BenchRunner.Prepare(list, Quantization.Runtime.Onnx);
+        Assert.Equal(list.Count, prepared.Count);
+        Assert.All(prepared, p => Assert.True(p.Instance.Delta > 0 && p.Box.Dimension == p.Float.InputSize));
+        if (name == "hard.csv")
+        {
+            // Issue 10's list: 24 boxes × two δ around each box's witnessed maximum.
+            Assert.Equal(48, prepared.Count);
+            Assert.Equal(24, prepared.Select(p => (p.Instance.FloatModel, p.Instance.QuantModel, p.Instance.Region.ToString())).Distinct().Count());
+            Assert.Equal(4, prepared.Select(p => p.Instance.QuantModel).Distinct().Count());
+        }
+    }
+}
