@@ -35,6 +35,9 @@ public abstract class Operator
     /// <summary>A short name for messages and <c>inspect</c> (e.g. "Affine 784→256").</summary>
     public abstract string Describe();
 
+    /// <summary>Dispatches to the analysis' rule for this operator type (see <see cref="IOperatorVisitor{TResult}"/>).</summary>
+    public abstract TResult Accept<TResult>(IOperatorVisitor<TResult> visitor);
+
     /// <summary>Everything that determines the operator's semantics, for the model fingerprint.</summary>
     internal abstract void WriteContent(BinaryWriter w);
 
@@ -96,6 +99,7 @@ public sealed class Affine : Operator
     }
 
     public override string Describe() => $"Affine {InputSize}→{OutputSize}";
+    public override TResult Accept<TResult>(IOperatorVisitor<TResult> visitor) => visitor.Affine(this);
 
     internal override void WriteContent(BinaryWriter w)
     {
@@ -157,6 +161,7 @@ public sealed class Elementwise : Operator
     }
 
     public override string Describe() => $"{Kind} ({(Arithmetic == Arithmetic.Float32 ? "float32" : "real")}) {OutputSize}";
+    public override TResult Accept<TResult>(IOperatorVisitor<TResult> visitor) => visitor.Elementwise(this);
 
     internal override void WriteContent(BinaryWriter w)
     {
@@ -175,6 +180,7 @@ public sealed class Relu(int size) : Operator(size, size)
     }
 
     public override string Describe() => $"Relu {OutputSize}";
+    public override TResult Accept<TResult>(IOperatorVisitor<TResult> visitor) => visitor.Relu(this);
     internal override void WriteContent(BinaryWriter w) { }
 }
 
@@ -200,6 +206,7 @@ public sealed class Clamp : Operator
     }
 
     public override string Describe() => $"Clamp [{Lower}, {Upper}] {OutputSize}";
+    public override TResult Accept<TResult>(IOperatorVisitor<TResult> visitor) => visitor.Clamp(this);
 
     internal override void WriteContent(BinaryWriter w)
     {
@@ -219,6 +226,7 @@ public sealed class Quantize(int size, QuantParams output) : Operator(size, size
     }
 
     public override string Describe() => $"QuantizeLinear ({Output}) {OutputSize}";
+    public override TResult Accept<TResult>(IOperatorVisitor<TResult> visitor) => visitor.Quantize(this);
     internal override void WriteContent(BinaryWriter w) => Write(w, Output);
 }
 
@@ -233,6 +241,7 @@ public sealed class Dequantize(int size, QuantParams input) : Operator(size, siz
     }
 
     public override string Describe() => $"DequantizeLinear ({Input}) {OutputSize}";
+    public override TResult Accept<TResult>(IOperatorVisitor<TResult> visitor) => visitor.Dequantize(this);
     internal override void WriteContent(BinaryWriter w) => Write(w, Input);
 }
 
@@ -295,6 +304,7 @@ public sealed class IntegerLinear : Operator
     }
 
     public override string Describe() => $"IntegerLinear {InputSize}→{OutputSize} ({WeightType.ToString().ToLowerInvariant()} weights)";
+    public override TResult Accept<TResult>(IOperatorVisitor<TResult> visitor) => visitor.IntegerLinear(this);
 
     internal override void WriteContent(BinaryWriter w)
     {
@@ -330,6 +340,7 @@ public sealed class Requantize : Operator
     }
 
     public override string Describe() => $"Requantize ({Output}) {OutputSize}";
+    public override TResult Accept<TResult>(IOperatorVisitor<TResult> visitor) => visitor.Requantize(this);
 
     internal override void WriteContent(BinaryWriter w)
     {
@@ -345,6 +356,7 @@ public sealed class Reshape(int size, IReadOnlyList<int> shape) : Operator(size,
 
     public override void Evaluate(ReadOnlySpan<double> x, Span<double> y) => x.CopyTo(y);
     public override string Describe() => $"Reshape [{string.Join(",", Shape)}]";
+    public override TResult Accept<TResult>(IOperatorVisitor<TResult> visitor) => visitor.Reshape(this);
 
     internal override void WriteContent(BinaryWriter w)
     {
