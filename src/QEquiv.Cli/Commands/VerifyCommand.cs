@@ -39,6 +39,10 @@ internal static class VerifyCommand
         };
         var reportDir = ReportCommand.ReportOption("report.md (verdict, witness, Δ bounds per method, partition tree), report.json, result.txt (VNN-COMP), timeline.png, witness.png");
         var lpBudget = new Option<double>("--lp-budget") { Description = "seconds of LP tightening of unstable neurons and LP relaxation of N − Q before the MILPs (0: no LP at all, also none per sub-problem)", DefaultValueFactory = _ => 2 };
+        var branchTime = new Option<double?>("--branch-time")
+        {
+            Description = "seconds of branch and bound on the differential bounds (input splits at Q's quantization boundaries) before the MILPs (default: half the time left with --timeout, else 60; 0: off); not with --strategy monolithic",
+        };
         var resume = new Option<string>("--resume")
         {
             Description = "job log: finished sub-problems are appended to it as they finish; if it already holds this job (same models, region, δ, settings), the run continues it instead of starting over",
@@ -53,7 +57,7 @@ internal static class VerifyCommand
         var command = new Command("verify", "Prove or refute ‖N(x) − Q(x)‖∞ < δ for every x in a region");
         models.AddTo(command);
         region.AddTo(command);
-        foreach (var o in new Option[] { delta, solver, timeout, strategy, workers, portfolio, pieces, initial, json, witnessPath, seed, noDiff, lpBudget, quiet, reportDir, resume, cluster, membership, secretFile, noRace })
+        foreach (var o in new Option[] { delta, solver, timeout, strategy, workers, portfolio, pieces, initial, json, witnessPath, seed, noDiff, lpBudget, branchTime, quiet, reportDir, resume, cluster, membership, secretFile, noRace })
             command.Options.Add(o);
         command.SetAction(parse =>
         {
@@ -67,6 +71,9 @@ internal static class VerifyCommand
             var regionNotice = region.Check(parse);
             var lp = parse.GetValue(lpBudget);
             if (!double.IsFinite(lp) || lp > 1e9) throw new BadInputException($"--lp-budget: must be a number of seconds ≥ 0, got {lp}");
+            var branch = parse.GetValue(branchTime) is { } bt
+                ? double.IsFinite(bt) && bt >= 0 && bt <= 1e9 ? TimeSpan.FromSeconds(bt) : throw new BadInputException($"--branch-time: must be a number of seconds ≥ 0, got {bt}")
+                : (TimeSpan?)null;
             var s = ParseStrategy(parse.GetValue(strategy));
             var limit = Seconds(parse.GetValue(timeout));
             TimeSpan? splitAfter = parse.GetValue(initial) is { } st
@@ -82,6 +89,7 @@ internal static class VerifyCommand
             {
                 DifferentialBounds = !parse.GetValue(noDiff),
                 LpBudget = TimeSpan.FromSeconds(Math.Max(lp, -1)),
+                BranchBudget = branch,
                 Workers = parse.GetValue(workers) ?? 0,
                 Portfolio = parse.GetValue(portfolio),
                 OutputPieces = parse.GetValue(pieces),
@@ -147,6 +155,7 @@ internal static class VerifyCommand
         nameof(VerifyOptions.Workers) => "--workers",
         nameof(VerifyOptions.OutputPieces) => "--output-pieces",
         nameof(VerifyOptions.LpBudget) => "--lp-budget",
+        nameof(VerifyOptions.BranchBudget) => "--branch-time",
         nameof(VerifyOptions.InitialTimeout) => "--split-timeout",
         nameof(VerifyOptions.Portfolio) => "--portfolio",
         nameof(VerifyOptions.Log) => "--resume",

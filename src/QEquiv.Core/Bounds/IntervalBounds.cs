@@ -105,10 +105,13 @@ public static class IntervalBounds
             for (var i = 0; i < y.Length; i++)
             {
                 var (scale, shift) = op.AsAffine(i);
-                var exact = scale * x[i] + shift;
-                y[i] = op.Arithmetic == Arithmetic.Float32
-                    ? exact.Widen(0, Float32Error(x[i].MaxAbs, scale, exact.MaxAbs))
-                    : exact.Widen(1e-15, 1e-300);
+                if (op.Arithmetic == Arithmetic.Float32)
+                {
+                    // float32(float32(x) ∘ c) is monotone in x (each rounding is), so the ends map to the ends, exactly.
+                    double a = op.Apply(x[i].Lo, i), b = op.Apply(x[i].Hi, i);
+                    y[i] = new Interval(Math.Min(a, b), Math.Max(a, b));
+                }
+                else y[i] = (scale * x[i] + shift).Widen(1e-15, 1e-300);
             }
             return new NodeBounds(y);
         }
@@ -142,9 +145,10 @@ public static class IntervalBounds
             var y = new Interval[op.OutputSize];
             for (var i = 0; i < y.Length; i++)
             {
-                // (q − z) is exact; the product with s is one float32 rounding.
-                var v = ((double)p.Scale * (x[i] + (-p.ZeroPoint))).Widen(1e-15, 0);
-                y[i] = v.Widen(0, Float32Error(0, 0, v.MaxAbs));
+                // Codes are integers and float32((q − z)·s) is increasing in q (s > 0): the end codes give the ends, exactly.
+                double lo = Math.Ceiling(x[i].Lo), hi = Math.Floor(x[i].Hi);
+                y[i] = lo > hi ? new Interval(QuantMath.Dequantize((int)hi, p), QuantMath.Dequantize((int)lo, p))
+                    : new Interval(QuantMath.Dequantize((int)lo, p), QuantMath.Dequantize((int)hi, p));
             }
             return new NodeBounds(y);
         }

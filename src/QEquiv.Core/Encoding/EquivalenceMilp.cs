@@ -32,6 +32,16 @@ public sealed class EquivalenceMilp : IDisposable
     /// </summary>
     public const double SolverSlack = 1e-6;
 
+    /// <summary>
+    /// CBC's claimed optimum can lie up to ~10⁻⁵ below the true one on these models (measured: 7·10⁻⁶ on a random pair with
+    /// element-wise requantization stages, where SCIP and HiGHS agree to 10⁻¹⁵): its margin is wider by this much, so that
+    /// an "infeasible" from CBC still proves the sub-problem.
+    /// </summary>
+    public const double CbcSlack = 5e-5;
+
+    /// <summary>The solver part of the margin for a backend (<see cref="SolverSlack"/>, wider for CBC).</summary>
+    public static double SlackFor(MilpBackend backend) => backend == MilpBackend.Cbc ? SolverSlack + CbcSlack : SolverSlack;
+
     private readonly Solver _solver;
     private readonly Variable[] _inputs;
     private readonly LinearExpression[]? _inputCodes;
@@ -60,6 +70,9 @@ public sealed class EquivalenceMilp : IDisposable
     public double SafetyMargin { get; }
     /// <summary>Interval-arithmetic bounds of the objective before any solving.</summary>
     public Interval ObjectiveBounds { get; }
+    /// <summary>Per output, how far the runtimes' difference can be from the modelled one (float32 roundings after the last
+    /// rounding bands): a best bound of the modelled s·(R_j − O_j) bounds the runtimes' once this is added.</summary>
+    public IReadOnlyList<double> OutputNoise { get; private init; } = [];
 
     /// <summary>Solves; <see cref="MilpResult.Solution"/> is the candidate input x (re-execute it with <see cref="Candidates"/>).</summary>
     public MilpResult Solve(MilpOptions? options = null, CancellationToken cancellation = default)
@@ -165,8 +178,10 @@ public sealed class EquivalenceMilp : IDisposable
             {
                 var (j, s) = pairs[k];
                 diff[k] = r.Outputs[j].Minus(o.Outputs[j]).Scaled(s);
-                bounds[k] = difference?.For(j, s) is { } d ? BackSubstitution.Meet(d, DifferenceBounds(rb, ob, j, s)) : DifferenceBounds(rb, ob, j, s);
-                margins[k] = delta is null ? 0 : MarginFor(rb, ob, j);
+                // The model's difference is the runtimes' within ± the float32 roundings after the last bands (its noise).
+                var noise = r.OutputNoise[j] + o.OutputNoise[j];
+                bounds[k] = (difference?.For(j, s) is { } d ? BackSubstitution.Meet(d, DifferenceBounds(rb, ob, j, s)) : DifferenceBounds(rb, ob, j, s)).Widen(0, noise);
+                margins[k] = delta is null ? 0 : MarginFor(rb, ob, j) + noise + SlackFor(backend) - SolverSlack;
             }
 
             Interval objectiveBounds;
@@ -182,7 +197,11 @@ public sealed class EquivalenceMilp : IDisposable
             }
             var stats = new EncodingStatistics(model.Continuous, model.Integers, model.Binaries, model.Constraints,
                 encoder.UnstableRelus, encoder.ClampGadgets);
-            return new EquivalenceMilp(solver, backend, x, o.InputCodes ?? r.InputCodes, box, rb, ob, stats, margins.Max(), objectiveBounds);
+            var outputNoise = Enumerable.Range(0, reference.OutputSize).Select(j => r.OutputNoise[j] + o.OutputNoise[j]).ToArray();
+            return new EquivalenceMilp(solver, backend, x, o.InputCodes ?? r.InputCodes, box, rb, ob, stats, margins.Max(), objectiveBounds)
+            {
+                OutputNoise = outputNoise,
+            };
         }
         catch
         {
@@ -207,16 +226,18 @@ public sealed class EquivalenceMilp : IDisposable
         {
             var h = reference.Tensor(aligned.Reference);
             var hq = other.Tensor(aligned.Other);
+            var (nh, nq) = (reference.Noise(aligned.Reference), other.Noise(aligned.Other));
             for (var i = 0; i < h.Length; i++)
             {
-                var b = aligned.Delta[i];
+                // Δ bounds the runtimes' values; the modelled ones are within their noise of them.
+                var b = aligned.Delta[i].Widen(0, nh[i] + Math.Abs(aligned.Scale[i]) * nq[i]);
                 if (!double.IsFinite(b.Lo) || !double.IsFinite(b.Hi) || h[i].IsConstant && hq[i].IsConstant) continue;
                 model.Range(h[i].Minus(hq[i].Scaled(aligned.Scale[i]).AddConstant(aligned.Offset[i])), b.Lo, b.Hi);
             }
         }
         for (var j = 0; j < reference.Outputs.Length; j++)
         {
-            var b = difference.Tightest[j];
+            var b = difference.Tightest[j].Widen(0, reference.OutputNoise[j] + other.OutputNoise[j]);
             if (double.IsFinite(b.Lo) && double.IsFinite(b.Hi)) model.Range(reference.Outputs[j].Minus(other.Outputs[j]), b.Lo, b.Hi);
         }
     }

@@ -121,7 +121,7 @@ public static class LpTightening
             solver.SetTimeLimit(Math.Max(1, (long)(budget - watch.Elapsed).TotalMilliseconds));
             // After an interrupt even an "optimal" status is not trusted: the LP optimum is only a bound when it is the optimum.
             if (Optimise(model, r.Outputs[j].Minus(o.Outputs[j]).Scaled(s), maximize: true) is { } v && !cancellation.IsCancellationRequested)
-                result[k] = v + Padding * (1 + Math.Abs(v));
+                result[k] = v + Padding * (1 + Math.Abs(v)) + r.OutputNoise[j] + o.OutputNoise[j];
         }
         return result;
     }

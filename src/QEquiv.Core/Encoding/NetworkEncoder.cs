@@ -10,8 +10,10 @@ namespace QEquiv.Encoding;
 /// The MILP gadget of every operator: encodes one <see cref="Network"/> over input expressions, one rule per operator
 /// (<see cref="IOperatorVisitor{TResult}"/>). Every rule is exact or a sound over-approximation of the operator's
 /// evaluator; binaries appear only where the bounds leave a ReLU phase or a clamp limit open, integers only where they
-/// leave a rounding open. Float32 roundings outside a rounding band (a dequantization, a float32 bias or normalisation)
-/// enter as bounded noise variables, so the model contains every value the runtime can compute.
+/// leave a rounding open. A float32 rounding outside a rounding band (a dequantization, a float32 bias or normalisation)
+/// is carried as a noise radius on the value — the runtime's value lies within the modelled one ± the radius — and is
+/// absorbed by the next rounding's band (as the layered encoding's requantization widening did) or, at the outputs,
+/// reported (<see cref="EncodedNetwork.Noise"/>) for the caller's margin: no variable of width 10⁻⁹ for a solver to choke on.
 /// </summary>
 internal sealed class NetworkEncoder(ModelBuilder model)
 {
@@ -38,15 +40,16 @@ internal sealed class NetworkEncoder(ModelBuilder model)
             throw new ArgumentException("the bounds are of another network");
         var count = nodes ?? network.Nodes.Count;
         var tensors = new LinearExpression[count][];
+        var noise = new double[count][];
         var current = new Lane[x.Count];
-        for (var i = 0; i < current.Length; i++) current[i] = Lane.Plain(LinearExpression.Of(x[i]), bounds.Input[i]);
+        for (var i = 0; i < current.Length; i++) current[i] = Lane.Plain(LinearExpression.Of(x[i]), bounds.Input[i], 0);
         for (var k = 0; k < count; k++)
         {
             var node = network.Nodes[k];
             current = node.Operator.Accept(new Rule(this, current, bounds.InputOf(k), bounds.Nodes[k], $"{prefix}{k}_"));
             // A pending clamp is emitted only when a consumer needs the value: consecutive clamps (saturation, then a
             // ReLU on codes) merge into one gadget, as clamp(clamp(t, a, b), c, d) = clamp(t, max(a, c), min(b, d)).
-            if (k + 1 < count && network.Nodes[k + 1].Operator is Clamp) { tensors[k] = []; continue; }
+            if (k + 1 < count && network.Nodes[k + 1].Operator is Clamp) { tensors[k] = []; noise[k] = []; continue; }
             for (var i = 0; i < current.Length; i++)
             {
                 current[i] = Force(current[i], $"{prefix}{k}_{i}");
@@ -54,24 +57,29 @@ internal sealed class NetworkEncoder(ModelBuilder model)
                 if (k == count - 1) current[i] = current[i] with { Expression = Materialize(current[i], $"{prefix}out{i}") };
             }
             tensors[k] = Array.ConvertAll(current, l => l.Expression);
+            noise[k] = Array.ConvertAll(current, l => l.Noise);
         }
-        return new EncodedNetwork(network, tensors);
+        return new EncodedNetwork(network, tensors, noise);
     }
 
     /// <summary>
     /// One element of a tensor: clamp(<see cref="Expression"/>, <see cref="Lo"/>, <see cref="Hi"/>) with the expression
-    /// ranging over <see cref="Range"/>; Lo = −∞, Hi = +∞ means no pending clamp.
+    /// ranging over <see cref="Range"/>; Lo = −∞, Hi = +∞ means no pending clamp. The runtime's value lies within
+    /// ± <see cref="Noise"/> of the modelled one (float32 roundings not yet absorbed by a band).
     /// </summary>
-    private readonly record struct Lane(LinearExpression Expression, Interval Range, double Lo, double Hi)
+    private readonly record struct Lane(LinearExpression Expression, Interval Range, double Lo, double Hi, double Noise)
     {
-        public static Lane Plain(LinearExpression e, Interval range) => new(e, range, double.NegativeInfinity, double.PositiveInfinity);
+        /// <param name="value">Bounds of the runtime's value; the modelled expression ranges over them widened by the noise.</param>
+        public static Lane Plain(LinearExpression e, Interval value, double noise) =>
+            new(e, value.Widen(0, noise), double.NegativeInfinity, double.PositiveInfinity, noise);
         public bool Pending => Lo > double.NegativeInfinity || Hi < double.PositiveInfinity;
         /// <summary>The range of the clamped value.</summary>
         public Interval Value => Range.Clamp(Lo, Hi);
     }
 
     private Lane Force(Lane lane, string name) =>
-        lane.Pending ? Lane.Plain(Clamp(lane.Expression, lane.Range.Lo, lane.Range.Hi, lane.Lo, lane.Hi, name), lane.Value) : lane;
+        lane.Pending ? new Lane(Clamp(lane.Expression, lane.Range.Lo, lane.Range.Hi, lane.Lo, lane.Hi, name), lane.Value,
+            double.NegativeInfinity, double.PositiveInfinity, lane.Noise) : lane;
 
     /// <summary>A defined variable for a multi-term expression (keeps the rows that read it sparse).</summary>
     private LinearExpression Materialize(Lane lane, string name) =>
@@ -96,9 +104,14 @@ internal sealed class NetworkEncoder(ModelBuilder model)
             {
                 var row = op.Row(o);
                 var expr = LinearExpression.Const(op.Bias[o]);
+                double noise = 0;
                 for (var i = 0; i < row.Length; i++)
-                    if (row[i] != 0) expr.AddScaled(x[i], row[i]);
-                y[o] = Lane.Plain(expr, bounds.Output[o]);
+                    if (row[i] != 0)
+                    {
+                        expr.AddScaled(x[i], row[i]);
+                        noise += Math.Abs(row[i]) * input[i].Noise;
+                    }
+                y[o] = Lane.Plain(expr, bounds.Output[o], noise * (1 + 1e-12));
             }
             return y;
         }
@@ -109,15 +122,15 @@ internal sealed class NetworkEncoder(ModelBuilder model)
             for (var i = 0; i < y.Length; i++)
             {
                 var (scale, shift) = op.AsAffine(i);
-                var x = e.Force(input[i], $"{name}in{i}").Expression;
-                var expr = x.Scaled(scale).AddConstant(shift);
+                var lane = e.Force(input[i], $"{name}in{i}");
+                var expr = lane.Expression.Scaled(scale).AddConstant(shift);
+                var noise = Math.Abs(scale) * lane.Noise;
                 if (op.Arithmetic == Arithmetic.Float32)
                 {
                     var exact = scale * inputBounds[i] + shift;
-                    var err = IntervalBounds.Float32Error(inputBounds[i].MaxAbs, scale, exact.MaxAbs);
-                    expr.AddTerm(_model.Num(-err, err, $"{name}f32_{i}"), 1);
+                    noise += IntervalBounds.Float32Error(inputBounds[i].MaxAbs, scale, exact.MaxAbs);
                 }
-                y[i] = Lane.Plain(expr, bounds.Output[i]);
+                y[i] = Lane.Plain(expr, bounds.Output[i], noise);
             }
             return y;
         }
@@ -128,10 +141,14 @@ internal sealed class NetworkEncoder(ModelBuilder model)
             for (var i = 0; i < y.Length; i++)
             {
                 var lane = e.Force(input[i], $"{name}in{i}");
-                var b = inputBounds[i];
-                if (b.Hi <= 0) { y[i] = Lane.Plain(LinearExpression.Const(0), Interval.Point(0)); continue; } // stably inactive
-                var z = _model.Define(lane.Expression, b.Lo, b.Hi, $"{name}z{i}");
-                y[i] = Lane.Plain(b.Lo < 0 ? e.Relu(z, b, $"{name}{i}") : z, bounds.Output[i]);
+                // The phase is the runtime value's: ≤ 0 on the whole box gives exactly 0, noise and all; ≥ 0 passes the value on.
+                if (inputBounds[i].Hi <= 0) { y[i] = Lane.Plain(LinearExpression.Const(0), Interval.Point(0), 0); continue; }
+                // Otherwise relu is 1-Lipschitz: the noise passes through; the modelled pre-activation ranges over the widened bounds.
+                var b = lane.Range;
+                y[i] = Lane.Plain(inputBounds[i].Lo < 0
+                        ? e.Relu(_model.Define(lane.Expression, b.Lo, b.Hi, $"{name}z{i}"), b, $"{name}{i}")
+                        : e.Materialize(lane, $"{name}z{i}"),
+                    bounds.Output[i], lane.Noise);
             }
             return y;
         }
@@ -145,7 +162,7 @@ internal sealed class NetworkEncoder(ModelBuilder model)
                 double lo = Math.Max(l.Lo, op.Lower), hi = Math.Min(l.Hi, op.Upper);
                 // Disjoint limits cannot arise from a saturation followed by a clamp inside the code range; if they did,
                 // the clamp of the clamp is a constant.
-                y[i] = lo <= hi ? l with { Lo = lo, Hi = hi } : Lane.Plain(LinearExpression.Const(op.Upper < l.Lo ? op.Upper : op.Lower), l.Value.Clamp(op.Lower, op.Upper));
+                y[i] = lo <= hi ? l with { Lo = lo, Hi = hi } : Lane.Plain(LinearExpression.Const(op.Upper < l.Lo ? op.Upper : op.Lower), l.Value.Clamp(op.Lower, op.Upper), 0);
             }
             return y;
         }
@@ -156,8 +173,9 @@ internal sealed class NetworkEncoder(ModelBuilder model)
             var y = new Lane[op.OutputSize];
             for (var i = 0; i < y.Length; i++)
             {
-                var x = e.Force(input[i], $"{name}in{i}").Expression;
-                y[i] = e.Rounding(x.Scaled(1.0 / p.Scale), bounds.Rounding!, i, p, $"{name}{i}");
+                var lane = e.Force(input[i], $"{name}in{i}");
+                // The band absorbs the input's noise: the runtime's x lies within ± noise of the modelled one.
+                y[i] = e.Rounding(lane.Expression.Scaled(1.0 / p.Scale), bounds.Rounding!, i, p, $"{name}{i}", lane.Noise / p.Scale);
             }
             return y;
         }
@@ -168,19 +186,19 @@ internal sealed class NetworkEncoder(ModelBuilder model)
             var y = new Lane[op.OutputSize];
             for (var i = 0; i < y.Length; i++)
             {
-                var c = e.Force(input[i], $"{name}in{i}").Expression;
-                var expr = c.Scaled(p.Scale).AddConstant(-(double)p.Scale * p.ZeroPoint);
+                var lane = e.Force(input[i], $"{name}in{i}");
+                var expr = lane.Expression.Scaled(p.Scale).AddConstant(-(double)p.Scale * p.ZeroPoint);
                 // One float32 rounding of the product, as IntervalBounds bounds it.
                 var v = (double)p.Scale * (inputBounds[i] + (-p.ZeroPoint));
-                var err = IntervalBounds.Float32Error(0, 0, v.MaxAbs);
-                expr.AddTerm(_model.Num(-err, err, $"{name}f32_{i}"), 1);
-                y[i] = Lane.Plain(expr, bounds.Output[i]);
+                var noise = (double)p.Scale * lane.Noise + IntervalBounds.Float32Error(0, 0, v.MaxAbs);
+                y[i] = Lane.Plain(expr, bounds.Output[i], noise);
             }
             return y;
         }
 
         public Lane[] IntegerLinear(IntegerLinear op)
         {
+            if (input.Any(l => l.Noise != 0)) throw new NotSupportedException($"{op.Describe()} reads values that are not exact integer codes");
             var codes = Operands();
             var zx = op.Input.ZeroPoint;
             var y = new Lane[op.OutputSize];
@@ -195,7 +213,7 @@ internal sealed class NetworkEncoder(ModelBuilder model)
                     if (w == 0) continue;
                     acc.AddScaled(codes[i], w).AddConstant(-(double)w * zx);
                 }
-                y[j] = Lane.Plain(acc, bounds.Output[j]);
+                y[j] = Lane.Plain(acc, bounds.Output[j], 0);
             }
             return y;
         }
@@ -207,8 +225,9 @@ internal sealed class NetworkEncoder(ModelBuilder model)
             {
                 // The accumulator is an integer-valued expression of integer codes; a variable keeps the band row sparse.
                 var lane = e.Force(input[j], $"{name}in{j}");
+                if (lane.Noise != 0) throw new NotSupportedException($"{op.Describe()} reads a value that is not an exact accumulator");
                 var acc = _model.Define(lane.Expression, inputBounds[j].Lo, inputBounds[j].Hi, $"{name}acc{j}");
-                y[j] = e.Rounding(acc.Scaled(op.Multipliers[j]), bounds.Rounding!, j, op.Output, $"{name}{j}");
+                y[j] = e.Rounding(acc.Scaled(op.Multipliers[j]), bounds.Rounding!, j, op.Output, $"{name}{j}", 0);
             }
             return y;
         }
@@ -221,7 +240,7 @@ internal sealed class NetworkEncoder(ModelBuilder model)
     /// variable r with real − ½ − e ≤ r ≤ real + ½ + e, where e bounds the float32 evaluation error of the runtime:
     /// every value the runtime can produce stays feasible (at exact ties both neighbours are).
     /// </summary>
-    private Lane Rounding(LinearExpression real, Bounds.Rounding rounding, int j, QuantParams p, string name)
+    private Lane Rounding(LinearExpression real, Bounds.Rounding rounding, int j, QuantParams p, string name, double noise)
     {
         var rb = rounding.Rounded[j];
         LinearExpression rounded;
@@ -229,11 +248,11 @@ internal sealed class NetworkEncoder(ModelBuilder model)
         else
         {
             var r = model.Int(rb.Lo, rb.Hi, $"{name}r");
-            var e = rounding.Widening[j];
+            var e = rounding.Widening[j] + noise * (1 + 1e-12);
             model.Range(LinearExpression.Of(r).AddScaled(real, -1), -0.5 - e, 0.5 + e);
             rounded = LinearExpression.Of(r);
         }
-        return new Lane(rounded.AddConstant(p.ZeroPoint), rb + p.ZeroPoint, p.Min, p.Max);
+        return new Lane(rounded.AddConstant(p.ZeroPoint), rb + p.ZeroPoint, p.Min, p.Max, 0);
     }
 
     /// <summary>min(max(t, lower), upper) on an expression t ∈ [tl, th]; a gadget only for a limit the range straddles.</summary>
@@ -289,10 +308,15 @@ internal sealed class NetworkEncoder(ModelBuilder model)
 /// The expressions of every tensor of one encoded network (index k: the output of node k; empty where a clamp that
 /// follows was merged into it).
 /// </summary>
-internal sealed class EncodedNetwork(Network network, LinearExpression[][] tensors)
+internal sealed class EncodedNetwork(Network network, LinearExpression[][] tensors, double[][] noise)
 {
     public Network Network { get; } = network;
     public LinearExpression[] Outputs => tensors[^1];
+
+    /// <summary>Per element of tensor k, how far the runtime's value can be from the modelled one (float32 roundings after
+    /// the last rounding band: a dequantization, a float bias); <see cref="OutputNoise"/> for the outputs.</summary>
+    public double[] Noise(int k) => Tensor(k) is { } ? noise[k] : [];
+    public double[] OutputNoise => noise[^1];
 
     /// <summary>The expressions of tensor k (−1: none, the input is the caller's); throws for a tensor whose value was never
     /// formed because the clamp after it was merged into its gadget.</summary>

@@ -132,8 +132,9 @@ public static class MaxError
                 Best[p.Id] = (Math.Abs(e.Differences[j]), e.Input);
             }
             var outcome = r.Status == MilpStatus.Optimal ? SubProblemOutcome.Proved : SubProblemOutcome.Unknown;
+            // The model's bound plus its output noise bounds the runtimes' difference (the caller adds the float32 margins).
             return new SubProblemResult(p, outcome == SubProblemOutcome.Proved ? DecidedBy.Milp : DecidedBy.Open, outcome, r.WallTime.TotalSeconds,
-                r.Backend.ToString().ToLowerInvariant(), r.Status.ToString(), r.Objective, r.BestBound, r.Nodes);
+                r.Backend.ToString().ToLowerInvariant(), r.Status.ToString(), r.Objective, r.BestBound + milp.OutputNoise[j] + EquivalenceMilp.SlackFor(options.Backend) - EquivalenceMilp.SolverSlack, r.Nodes);
         }
     }
 }

@@ -1,0 +1,148 @@
+using System.Diagnostics;
+using QEquiv.Regions;
+
+namespace QEquiv.Branching;
+
+/// <summary>One question asked of every node: is s·(R_j − O_j) &lt; δ everywhere on the node's box?</summary>
+public readonly record struct Goal(int Output, int Sign);
+
+/// <summary>
+/// What the search needs from the property it proves: sound upper bounds per goal on a box (cheap: the differential
+/// bounds, milliseconds), exact re-execution of candidate points, where to cut an input, and which inputs are worth
+/// trying. Keeping the property behind this interface keeps the search free of networks and solvers.
+/// </summary>
+public interface IBranchingProblem
+{
+    /// <summary>Per goal, a sound upper bound of s·(R_j − O_j) on the box, every runtime margin included: a value below δ
+    /// proves the goal on the box.</summary>
+    double[] Upper(Box box, IReadOnlyList<Goal> goals);
+
+    /// <summary>A float32 point of the box that re-executes to a violation of δ on some goal, or null.</summary>
+    float[]? Witness(Box box, IReadOnlyList<Goal> goals, double delta);
+
+    /// <summary>Where to cut input <paramref name="dimension"/> of the box: strictly inside it.</summary>
+    double SplitPoint(Box box, int dimension);
+
+    /// <summary>Up to <paramref name="count"/> inputs worth trying as the next split, best first (all of them when the box has
+    /// few inputs).</summary>
+    IReadOnlyList<int> Candidates(Box box, IReadOnlyList<Goal> goals, int count);
+}
+
+/// <param name="Budget">Wall time for the whole search.</param>
+/// <param name="MaxNodes">Bound computations at most (memory and time guard).</param>
+/// <param name="Candidates">Inputs tried per split (strong branching: each is cut and both halves bounded).</param>
+/// <param name="MinWidth">Inputs narrower than this are not split (a node whose inputs are all narrower stays open).</param>
+public sealed record BranchOptions(TimeSpan Budget, int MaxNodes = 200_000, int Candidates = 8, double MinWidth = 1e-9)
+{
+    public CancellationToken Cancellation { get; init; }
+
+    /// <summary>A node whose best cut leaves the worse half's gap above this share of its own is not split further (its
+    /// bounds stall: on a box of hundreds of inputs, halving one barely moves them) and is left for an exact method;
+    /// null: always split.</summary>
+    public double? StallShrink { get; init; }
+}
+
+public enum BranchOutcome { Proved, Violated, Open }
+
+/// <summary>A node the search left open: its box, the goals not proved on it, and the largest of their bounds minus δ.</summary>
+public sealed record OpenNode(Box Box, IReadOnlyList<Goal> Goals, double Gap, int Depth);
+
+/// <param name="ProvedVolume">Per goal, the share of the root box's volume on which it was proved.</param>
+public sealed record BranchResult(BranchOutcome Outcome, float[]? Witness, IReadOnlyList<OpenNode> Open, int Nodes, int MaxDepth,
+    IReadOnlyDictionary<Goal, double> ProvedVolume, double Seconds);
+
+/// <summary>
+/// Branch and bound on input splits whose bounding step is a cheap sound bound (the differential bounds): the paper's
+/// "cases one MILP cannot do become feasible when split into many sub-problems", with bounds in place of MILPs at the
+/// inner nodes. Each node is cut along the input (of the <see cref="BranchOptions.Candidates"/> the problem proposes)
+/// whose halves' worse bound is lowest — strong branching, affordable because a bound costs milliseconds — at the point
+/// the problem chooses (a quantization boundary of the other network's input, so each half maps to fewer input codes).
+/// A goal proved on a node is dropped for its children; the node with the largest remaining gap is expanded first, and
+/// its centre is re-executed, so that a counterexample the bounds point at is found early.
+/// Proved only when every leaf proved every goal; Violated only with a re-executed witness; otherwise Open, with the
+/// leaves left and the proved share of the volume per goal.
+/// </summary>
+public static class BranchAndBound
+{
+    public static BranchResult Run(IBranchingProblem problem, Box root, IReadOnlyList<Goal> goals, double delta, BranchOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(problem);
+        if (!(delta > 0) || !double.IsFinite(delta)) throw new ArgumentOutOfRangeException(nameof(delta), delta, "δ must be finite and > 0");
+        var clock = Stopwatch.StartNew();
+        var proved = goals.ToDictionary(g => g, _ => 0.0);
+        var queue = new PriorityQueue<OpenNode, double>();
+        var nodes = 0;
+        var maxDepth = 0;
+        var stalled = new List<OpenNode>();
+
+        // The goals still open on the box, and the largest of their bounds minus δ.
+        (List<Goal> Open, double Gap) Bound(Box box, IReadOnlyList<Goal> asked)
+        {
+            nodes++;
+            var upper = problem.Upper(box, asked);
+            var open = new List<Goal>();
+            var gap = double.NegativeInfinity;
+            for (var k = 0; k < asked.Count; k++)
+                if (!(upper[k] < delta))
+                {
+                    open.Add(asked[k]);
+                    gap = Math.Max(gap, upper[k] - delta);
+                }
+            return (open, gap);
+        }
+        void Keep(Box box, IReadOnlyList<Goal> asked, List<Goal> open, double gap, int depth)
+        {
+            var share = box.VolumeFractionOf(root);
+            foreach (var g in asked)
+                if (!open.Contains(g)) proved[g] += share;
+            if (open.Count == 0) return;
+            maxDepth = Math.Max(maxDepth, depth);
+            queue.Enqueue(new OpenNode(box, open, gap, depth), -gap);
+        }
+
+        var (rootOpen, rootGap) = Bound(root, goals);
+        Keep(root, goals, rootOpen, rootGap, 0);
+
+        while (queue.Count > 0)
+        {
+            if (clock.Elapsed > options.Budget || nodes >= options.MaxNodes || options.Cancellation.IsCancellationRequested) break;
+            var node = queue.Dequeue();
+            if (problem.Witness(node.Box, node.Goals, delta) is { } w)
+                return new BranchResult(BranchOutcome.Violated, w, [], nodes, maxDepth, proved, clock.Elapsed.TotalSeconds);
+
+            // Strong branching: every candidate input is cut and both halves bounded; the cut whose worse half is lowest wins
+            // (ties: the one that leaves fewer goals open).
+            (Box Box, List<Goal> Open, double Gap)[]? best = null;
+            var bestScore = (double.PositiveInfinity, int.MaxValue);
+            foreach (var dim in problem.Candidates(node.Box, node.Goals, options.Candidates))
+            {
+                if (!(node.Box.Width(dim) > options.MinWidth) || nodes >= options.MaxNodes) continue;
+                var at = problem.SplitPoint(node.Box, dim);
+                if (!(at > node.Box.Lo[dim] && at < node.Box.Hi[dim])) continue;
+                var trial = Cut(node.Box, dim, at).Select(h => { var (open, gap) = Bound(h, node.Goals); return (h, open, gap); }).ToArray();
+                var score = (trial.Max(t => t.open.Count > 0 ? t.gap : double.NegativeInfinity), trial.Sum(t => t.open.Count));
+                if (best is null || score.CompareTo(bestScore) < 0) (best, bestScore) = (trial, score);
+                if (score.Item2 == 0) break; // both halves proved: nothing better to find
+            }
+            // Too narrow to cut, or cutting does not pay: left for an exact method.
+            if (best is null || options.StallShrink is { } shrink && node.Gap > 0 && bestScore.Item1 > shrink * node.Gap)
+            {
+                stalled.Add(node);
+                continue;
+            }
+            foreach (var (box, open, gap) in best) Keep(box, node.Goals, open, gap, node.Depth + 1);
+        }
+        var left = stalled.Concat(queue.UnorderedItems.Select(i => i.Element)).ToList();
+        return new BranchResult(left.Count == 0 ? BranchOutcome.Proved : BranchOutcome.Open, null, left, nodes, maxDepth, proved,
+            clock.Elapsed.TotalSeconds);
+    }
+
+    private static Box[] Cut(Box box, int dim, double at)
+    {
+        var lo = (double[])box.Hi.Clone();
+        lo[dim] = at;
+        var hi = (double[])box.Lo.Clone();
+        hi[dim] = at;
+        return [new Box((double[])box.Lo.Clone(), lo), new Box(hi, (double[])box.Hi.Clone())];
+    }
+}

@@ -1,0 +1,62 @@
+using QEquiv.Branching;
+using QEquiv.Encoding;
+using QEquiv.Falsification;
+using QEquiv.Model;
+using QEquiv.Networks;
+using QEquiv.Regions;
+
+namespace QEquiv.Verification;
+
+/// <summary>
+/// δ-equivalence as a branching problem: bounds are the verifier's own (differential, with every margin), witnesses are
+/// re-executed by <see cref="WitnessChecker"/>, inputs are cut at the other network's input quantization boundaries, and
+/// the inputs tried are all of them for a small box, else the largest width × |∂Δ/∂x| at the centre.
+/// </summary>
+internal sealed class EquivalenceBranching(Network reference, Network other, FloatNetwork n, QuantizedNetwork q, bool differential)
+    : IBranchingProblem
+{
+    /// <summary>Boxes with at most this many inputs of positive width try every one of them per split.</summary>
+    public const int SmallDimension = 16;
+
+    private readonly List<string> _notes = [];
+
+    public IReadOnlyList<string> Notes => _notes;
+
+    public double[] Upper(Box box, IReadOnlyList<Goal> goals)
+    {
+        var (rb, ob, diff, _) = Verifier.Bound(reference, other, box, differential, _notes);
+        var upper = new double[goals.Count];
+        for (var k = 0; k < upper.Length; k++)
+            upper[k] = Verifier.Upper(rb, ob, diff, goals[k].Output, goals[k].Sign) + EquivalenceMilp.MarginFor(rb, ob, goals[k].Output);
+        return upper;
+    }
+
+    public float[]? Witness(Box box, IReadOnlyList<Goal> goals, double delta) =>
+        Float32Points.RoundInto(box, box.Center()) is { } x && WitnessChecker.Check(n, q, x, delta) is { } w ? w.Input : null;
+
+    /// <summary>
+    /// The quantization boundary (c + ½)·s nearest the midpoint when it lies in the middle half of the input's range: each
+    /// half then maps to fewer input codes, and the half whose codes become one removes that input's rounding from the
+    /// other network's bounds. Otherwise the midpoint.
+    /// </summary>
+    public double SplitPoint(Box box, int dimension)
+    {
+        double lo = box.Lo[dimension], hi = box.Hi[dimension], mid = (lo + hi) / 2;
+        if ((other.InputQuantization ?? reference.InputQuantization) is not { } p) return mid;
+        var s = (double)p.Scale;
+        var boundary = (Math.Floor(mid / s - 0.5) + 0.5) * s;
+        if (Math.Abs(boundary + s - mid) < Math.Abs(boundary - mid)) boundary += s;
+        return boundary > lo + (hi - lo) / 4 && boundary < hi - (hi - lo) / 4 ? boundary : mid;
+    }
+
+    public IReadOnlyList<int> Candidates(Box box, IReadOnlyList<Goal> goals, int count)
+    {
+        var open = Enumerable.Range(0, box.Dimension).Where(i => box.Width(i) > 0).ToList();
+        if (open.Count <= Math.Max(count, SmallDimension)) return [.. open.OrderByDescending(box.Width)];
+        // Many inputs: rank by width × |gradient| of the first open goal's difference at the centre (ReluVal's smear).
+        var centre = Float32Points.RoundInto(box, box.Center());
+        if (centre is null) return [.. open.OrderByDescending(box.Width).Take(count)];
+        var g = Falsifier.DifferenceGradient(n, q, centre, goals[0].Output, goals[0].Sign);
+        return [.. open.OrderByDescending(i => box.Width(i) * Math.Abs(g[i])).ThenByDescending(box.Width).Take(count)];
+    }
+}
