@@ -212,7 +212,7 @@ public class GraphDifferentialTests(ITestOutputHelper output)
             var qn = Layering.ToQuantized(q);
             DifferentialBounds.Compute(fn, qn, box);
             DifferentialBounds.Of(n, q, box);
-            var rounds = label.StartsWith("acas", StringComparison.Ordinal) ? 20 : 5;
+            var rounds = label.StartsWith("acas", StringComparison.Ordinal) ? 30 : 15;
             var old = new List<double>();
             var now = new List<double>();
             for (var r = 0; r < rounds; r++)

@@ -61,6 +61,13 @@ internal sealed class RealLevel
     public Interval[] Output { get; set; } = [];
     public RealGroup Head => Groups.Length > 0 ? Groups[0] : RealGroup.Identity(Pre);
     public ReadOnlySpan<RealGroup> Tail => Groups.Length > 0 ? Groups.AsSpan(1) : ReadOnlySpan<RealGroup>.Empty;
+
+    /// <summary>The structure, units and linear map (shared, never written) without any bounds.</summary>
+    public RealLevel Fresh() => new()
+    {
+        Linear = Linear, Run = Run, Tensor = Tensor, InputSize = InputSize, Size = Size, PreAlpha = PreAlpha, PreBeta = PreBeta,
+        OutAlpha = OutAlpha, OutBeta = OutBeta, Weights = Weights, Bias = Bias, BiasError = BiasError,
+    };
 }
 
 /// <summary>
@@ -89,6 +96,15 @@ internal sealed class RealChain
     public IReadOnlyList<ChainStep> Steps { get; }
 
     private static bool IsLinear(Operator op) => op is Affine or IntegerLinear;
+
+    // The levels depend only on the (immutable) network: computed once per network, as the verifier bounds many boxes.
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Network, List<RealLevel>?[]> Structures = new();
+
+    private static List<RealLevel>? Structure(Network network)
+    {
+        var cell = Structures.GetValue(network, n => [Segment(n)]);
+        return cell[0]?.ConvertAll(l => l.Fresh());
+    }
 
     /// <summary>The levels' structure and units; null when some operator's units degenerate (a zero or infinite scale).</summary>
     public static List<RealLevel>? Segment(Network network)
@@ -137,7 +153,7 @@ internal sealed class RealChain
             if (outAlpha is null) return null;
             var previous = levels[^1];
             var (weights, bias, biasError) = LinearMap(op, previous.OutAlpha, previous.OutBeta, preAlpha, preBeta);
-            if (weights.Any(w => !double.IsFinite(w)) || bias.Any(b => !double.IsFinite(b))) return null;
+            if (!AllFinite(weights) || !AllFinite(bias)) return null;
             levels.Add(new RealLevel
             {
                 Linear = linear, Run = run.ToArray(), Tensor = run.Count > 0 ? run[^1] : linear, InputSize = op.InputSize, Size = size,
@@ -160,6 +176,13 @@ internal sealed class RealChain
             }
         }
         return null;
+    }
+
+    private static bool AllFinite(double[] values)
+    {
+        foreach (var v in values)
+            if (!double.IsFinite(v)) return false;
+        return true;
     }
 
     private static double[] Ones(int n)
@@ -273,7 +296,7 @@ internal sealed class RealChain
     /// </summary>
     public static RealChain? Build(Network network, GraphBounds intervals, bool everyNeuron)
     {
-        var levels = Segment(network);
+        var levels = Structure(network);
         if (levels is null) return null;
         var nodes = intervals.Nodes.ToArray();
         var input = intervals.Input;
@@ -298,9 +321,10 @@ internal sealed class RealChain
                 var previous = levels[k - 1];
                 var node = network.Nodes[level.Linear];
                 var integer = node.Operator is IntegerLinear;
-                pre = IntervalBounds.Node(node, Tensor(previous.Tensor)).Output;
                 var original = intervals.Nodes[level.Linear].Output;
-                for (var j = 0; j < pre.Length; j++) pre[j] = BackSubstitution.Meet(pre[j], original[j]);
+                // Level 0 is never tightened (it is a function of the box alone), so the first linear output keeps its intervals.
+                pre = k == 1 ? (Interval[])original.Clone() : IntervalBounds.Node(node, Tensor(previous.Tensor)).Output;
+                if (k > 1) for (var j = 0; j < pre.Length; j++) pre[j] = BackSubstitution.Meet(pre[j], original[j]);
                 var error = BackSubstitution.ErrorBudget(level.Weights, level.Bias, level.InputSize, previous.Output);
                 for (var j = 0; j < error.Length; j++) error[j] += level.BiasError[j];
                 step = new ChainStep(level.InputSize, level.Size, level.Weights, level.Bias, error);
