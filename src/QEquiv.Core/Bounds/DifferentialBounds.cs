@@ -47,7 +47,7 @@ public sealed record DifferenceBounds(
 /// inactive, one-sided when one phase is known) plus saturation terms relu(y − hi) (and −relu(lo − y) when Q has
 /// no ReLU) that are non-zero only where y's bounds reach the clamp limits.
 /// </summary>
-public static class DifferentialBounds
+public static partial class DifferentialBounds
 {
     public static DifferenceBounds Compute(FloatNetwork n, QuantizedNetwork q, Box box, DifferentialOptions? options = null)
     {

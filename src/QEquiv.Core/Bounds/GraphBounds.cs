@@ -76,7 +76,8 @@ public sealed record AlignedDifference(int Reference, int Other, double[] Scale,
 
 /// <summary>
 /// Bounds of R_j − O_j per output j for a reference network R and another network O over one box, as both evaluate
-/// (O's float32 roundings included; R bounded in real arithmetic: a float32 R's distance is added by the caller).
+/// (every float32 rounding of either network included, O's final dequantization too; real-arithmetic operators of R
+/// bounded in real arithmetic: a float32 R's distance is added by the caller).
 /// </summary>
 /// <param name="Naive">Interval R minus interval O.</param>
 /// <param name="IntervalDifferential">Δ propagated as intervals (equals Naive where the structures do not align).</param>
@@ -85,6 +86,7 @@ public sealed record AlignedDifference(int Reference, int Other, double[] Scale,
 /// <param name="Hidden">Δ of aligned hidden tensors (empty where the structures do not align).</param>
 /// <param name="Reference">Bounds of every tensor of R (symbolic ∩ interval).</param>
 /// <param name="Other">Bounds of every tensor of O (symbolic ∩ interval).</param>
+/// <param name="Notice">Why the differential pass did not run (the structures do not correspond), or null.</param>
 public sealed record GraphDifference(
     Interval[] Naive,
     Interval[] IntervalDifferential,
@@ -92,7 +94,8 @@ public sealed record GraphDifference(
     Interval[] Tightest,
     IReadOnlyList<AlignedDifference> Hidden,
     GraphBounds Reference,
-    GraphBounds Other)
+    GraphBounds Other,
+    string? Notice = null)
 {
     /// <summary>Bounds of s·(R_j − O_j), the quantity a sub-problem asks about.</summary>
     public Interval For(int output, int sign) => sign > 0 ? Tightest[output] : -Tightest[output];

@@ -12,6 +12,18 @@ namespace QEquiv.Bounds;
 /// </summary>
 public static class SymbolicBounds
 {
+    /// <summary>
+    /// Symbolic bounds of any <see cref="Network"/>: per level (a linear operator and the element-wise run after it) the
+    /// linear map in real units and the run's relaxation, each operator supplying its piece (<see cref="RealChain"/>),
+    /// back-substituted to the box and intersected with <see cref="IntervalBounds"/>, so never looser. Same contract as
+    /// <see cref="GraphBounds"/>. A network whose units degenerate (a zero scale) gets its interval bounds.
+    /// </summary>
+    public static GraphBounds Of(Model.Network network, Box box, bool everyNeuron = false)
+    {
+        var intervals = IntervalBounds.Of(network, box);
+        return RealChain.Build(network, intervals, everyNeuron)?.Bounds ?? intervals;
+    }
+
     public static FloatNetworkBounds Float(FloatNetwork network, Box box, bool everyNeuron = false) =>
         FloatView(network, BoundPropagation.Float(network, box), everyNeuron).Bounds;
 
