@@ -1,4 +1,5 @@
 using QEquiv.Falsification;
+using QEquiv.Model;
 using QEquiv.Networks;
 using QEquiv.Quantization;
 using QEquiv.Regions;
@@ -11,11 +12,19 @@ namespace QEquiv.Encoding;
 /// </summary>
 public static class Candidates
 {
+    // transition: remove when callers pass Networks
+    public static PointEvaluation Reexecute(FloatNetwork n, QuantizedNetwork q, ReadOnlySpan<double> x, Box? box = null) =>
+        Reexecute(LayeredViews.Graph(n), LayeredViews.Graph(q), x, box);
+
+    // transition: remove when callers pass Networks
+    public static PointEvaluation Reexecute(FloatNetwork n, QuantizedNetwork q, ReadOnlySpan<double> x, Box box, int[]? inputCodes,
+        Func<PointEvaluation, double> score) => Reexecute(LayeredViews.Graph(n), LayeredViews.Graph(q), x, box, inputCodes, score);
+
     /// <summary>
     /// Rounds x to the float32 point a runtime would receive — inside the box when one is given (solvers
     /// return points up to their tolerance outside the bounds) — and evaluates both networks exactly.
     /// </summary>
-    public static PointEvaluation Reexecute(FloatNetwork n, QuantizedNetwork q, ReadOnlySpan<double> x, Box? box = null)
+    public static PointEvaluation Reexecute(Network n, Network q, ReadOnlySpan<double> x, Box? box = null)
     {
         var input = (box is null ? null : Float32Points.RoundInto(box, x)) ?? Plain(x);
         return WitnessChecker.Evaluate(n, q, input);
@@ -25,13 +34,14 @@ public static class Candidates
     /// Re-executes a solution twice: as returned, and moved into the quantization cells of the input codes the
     /// solver chose. A solver maximising the error parks x on rounding boundaries, where the model lets it pick
     /// the better code; the runtime picks one, so x itself may show far less error than the model claimed, while
-    /// a point a few ulps away shows all of it. Returns the evaluation with the larger <paramref name="score"/>.
+    /// a point a few ulps away shows all of it. Returns the evaluation with the larger <paramref name="score"/>. The codes
+    /// are those of Q's input quantization (<see cref="InputQuantization"/>); without one there is nothing to snap to.
     /// </summary>
-    public static PointEvaluation Reexecute(FloatNetwork n, QuantizedNetwork q, ReadOnlySpan<double> x, Box box, int[]? inputCodes,
+    public static PointEvaluation Reexecute(Network n, Network q, ReadOnlySpan<double> x, Box box, int[]? inputCodes,
         Func<PointEvaluation, double> score)
     {
         var raw = Reexecute(n, q, x, box);
-        if (inputCodes is null || SnapToCodes(x, box, inputCodes, q.InputQuantization) is not { } snapped) return raw;
+        if (inputCodes is null || InputQuantization(q) is not { } p || SnapToCodes(x, box, inputCodes, p) is not { } snapped) return raw;
         var repaired = WitnessChecker.Evaluate(n, q, snapped);
         return score(repaired) > score(raw) ? repaired : raw;
     }
@@ -63,6 +73,20 @@ public static class Candidates
             f[i] = v;
         }
         return f;
+    }
+
+    /// <summary>
+    /// The parameters that quantize the network's input itself: a Quantize reached from the input through reshapes only.
+    /// Null otherwise (a float network, or one that normalises before quantizing, whose codes are not cells of x).
+    /// </summary>
+    public static QuantParams? InputQuantization(Network network)
+    {
+        foreach (var node in network.Nodes)
+        {
+            if (node.Operator is Reshape) continue;
+            return node.Operator is Quantize quantize ? quantize.Output : null;
+        }
+        return null;
     }
 
     private static float[] Plain(ReadOnlySpan<double> x)

@@ -241,4 +241,271 @@ public static class Float32Error
 
     private static readonly ConditionalWeakTable<DenseLayer, object> Float32Layers = new();
     private static readonly object True = new(), False = new();
+
+    /// <summary>
+    /// Per output, the bound at one float32 input of any <see cref="Network"/> around its exact outputs there
+    /// (<see cref="Network.Evaluate(ReadOnlySpan{float})"/>), operator by operator (<see cref="PointRules"/>): the same
+    /// forward and backward propagation as for a layered network (Affine is a layer's linear map, Relu its activation;
+    /// the numbers are the same), with a real-arithmetic Elementwise as a diagonal linear map. Operators that
+    /// <see cref="Network.Evaluate(ReadOnlySpan{double})"/> already computes in the runtime's own arithmetic (integer
+    /// codes, float32 element-wise steps of a quantized graph) add no error, so a quantized network's bound is 0; an
+    /// error reaching one of them could flip a rounding, which no bound here covers: the result is then +∞ (never a
+    /// witness). <paramref name="refine"/> as in <see cref="Propagate"/>.
+    /// </summary>
+    public static double[] AtPoint(Network network, ReadOnlySpan<float> input, bool[]? refine = null)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        var x = new double[input.Length];
+        for (var i = 0; i < x.Length; i++) x[i] = input[i];
+        var trace = network.Trace(x);
+        var ops = network.Nodes.Select(n => n.Operator).ToArray();
+        var steps = new PointStep[ops.Length];
+        var a = new double[network.InputSize]; // the input is the float32 value itself in every arithmetic
+        var c = new double[network.InputSize];
+        for (var k = 0; k < ops.Length; k++)
+        {
+            steps[k] = ops[k].Accept(PointRules.Instance);
+            if (!steps[k].Forward(trace[k], trace[k + 1], ref a, ref c))
+            {
+                var unbounded = new double[network.OutputSize];
+                Array.Fill(unbounded, double.PositiveInfinity);
+                return unbounded;
+            }
+        }
+        var total = new double[a.Length];
+        for (var j = 0; j < total.Length; j++)
+        {
+            if (refine is not null && !refine[j])
+            {
+                total[j] = (a[j] + c[j]) * SumPadding;
+                continue;
+            }
+            var lo = new double[a.Length];
+            var hi = new double[a.Length];
+            lo[j] = hi[j] = 1;
+            var refined = 0.0;
+            for (var k = ops.Length - 1; k >= 0 && lo.Length > 0; k--)
+                (lo, hi) = steps[k].Backward(lo, hi, ref refined, needInput: k > 0);
+            refined *= SumPadding;
+            total[j] = (Math.Min(refined, a[j]) + c[j]) * SumPadding;
+        }
+        return total;
+    }
+
+    /// <summary>
+    /// One operator of the point bound. Forward: from its input's values and crude bounds (a: float32 vs real, c: double
+    /// vs real) to its output's, false when no bound holds. Backward: the interval row of J over its output to the one
+    /// over its input, adding Σ |J| ρ for the rounding error ρ it adds itself; an empty row ends the pass (nothing before
+    /// the operator erred).
+    /// </summary>
+    private abstract class PointStep
+    {
+        public abstract bool Forward(double[] x, double[] y, ref double[] a, ref double[] c);
+        public abstract (double[] Lo, double[] Hi) Backward(double[] lo, double[] hi, ref double refined, bool needInput);
+    }
+
+    private sealed class PointRules : IOperatorVisitor<PointStep>
+    {
+        public static readonly PointRules Instance = new();
+        public PointStep Affine(Affine op) => new AffineStep(op);
+        public PointStep Elementwise(Elementwise op) => op.Arithmetic == Arithmetic.Real ? new DiagonalStep(op) : new ExactStep();
+        public PointStep Relu(Relu op) => new ReluStep();
+        public PointStep Clamp(Clamp op) => new ExactStep();
+        public PointStep Quantize(Quantize op) => new ExactStep();
+        public PointStep Dequantize(Dequantize op) => new ExactStep();
+        public PointStep IntegerLinear(IntegerLinear op) => new ExactStep();
+        public PointStep Requantize(Model.Requantize op) => new ExactStep();
+        public PointStep Reshape(Reshape op) => new IdentityStep();
+    }
+
+    /// <summary>One neuron Σ w_i h_i + b of <paramref name="n"/> inputs, as in <see cref="Propagate"/>: its crude bounds and own ρ.</summary>
+    private static (double A, double C, double Rho) Neuron(ReadOnlySpan<double> row, ReadOnlySpan<double> x, ReadOnlySpan<double> a,
+        ReadOnlySpan<double> c, double bias, int n, double weightRounding)
+    {
+        double propagatedA = 0, propagatedC = 0, reference = 0, computed = 0, weights = 0;
+        var terms = 0;
+        for (var i = 0; i < row.Length; i++)
+        {
+            var w = Math.Abs(row[i]);
+            var m = Math.Abs(x[i]);
+            if (w == 0 || (m == 0 && a[i] == 0 && c[i] == 0)) continue;
+            terms++;
+            weights += w;
+            propagatedA += w * a[i];
+            propagatedC += w * c[i];
+            reference += w * m;
+            computed += w * (m + a[i] + c[i]);
+        }
+        var b = Math.Abs(bias);
+        var rel32 = Gamma(terms + 2, UnitRoundoff) + weightRounding;
+        var rel64 = Gamma(terms + 2, DoubleRoundoff);
+        var rho = (rel32 * (computed + b) + (n + 2 + weights) * Tiny) * SumPadding;
+        var ea = (propagatedA + rho) * SumPadding;
+        var ec = (propagatedC + rel64 * (reference + b)) * SumPadding;
+        return (ea, ec, rho);
+    }
+
+    private sealed class AffineStep(Affine op) : PointStep
+    {
+        private double[] _rho = [];
+
+        public override bool Forward(double[] x, double[] y, ref double[] a, ref double[] c)
+        {
+            var weightRounding = StoresFloat32(op) ? 0 : 2 * UnitRoundoff;
+            var na = new double[op.OutputSize];
+            var nc = new double[op.OutputSize];
+            _rho = new double[op.OutputSize];
+            var bias = op.Bias;
+            for (var o = 0; o < na.Length; o++)
+                (na[o], nc[o], _rho[o]) = Neuron(op.Row(o), x, a, c, bias[o], op.InputSize, weightRounding);
+            a = na;
+            c = nc;
+            return true;
+        }
+
+        public override (double[] Lo, double[] Hi) Backward(double[] lo, double[] hi, ref double refined, bool needInput)
+        {
+            for (var o = 0; o < lo.Length; o++) refined += Math.Max(-lo[o], hi[o]) * _rho[o];
+            if (!needInput) return ([], []);
+            var n = op.InputSize;
+            var rlo = new double[n];
+            var rhi = new double[n];
+            var magnitude = new double[n];
+            for (var o = 0; o < op.OutputSize; o++)
+            {
+                if (lo[o] == 0 && hi[o] == 0) continue;
+                var row = op.Row(o);
+                for (var i = 0; i < n; i++)
+                {
+                    var w = row[i];
+                    if (w >= 0) { rlo[i] += lo[o] * w; rhi[i] += hi[o] * w; }
+                    else { rlo[i] += hi[o] * w; rhi[i] += lo[o] * w; }
+                    magnitude[i] += Math.Max(-lo[o], hi[o]) * Math.Abs(w);
+                }
+            }
+            Widen(rlo, rhi, magnitude, op.OutputSize);
+            return (rlo, rhi);
+        }
+    }
+
+    /// <summary>
+    /// A real-arithmetic x ∘ c as the diagonal map scale·x + shift: one product term per element. A runtime computes it
+    /// in float32 with the constant rounded to float32 (one rounding for it, one for the operation).
+    /// </summary>
+    private sealed class DiagonalStep(Elementwise op) : PointStep
+    {
+        private double[] _rho = [];
+
+        public override bool Forward(double[] x, double[] y, ref double[] a, ref double[] c)
+        {
+            var constants = op.Constants;
+            var float32 = true;
+            foreach (var v in constants) float32 &= (double)(float)v == v;
+            var weightRounding = float32 ? 0 : 2 * UnitRoundoff;
+            var n = x.Length;
+            var na = new double[n];
+            var nc = new double[n];
+            _rho = new double[n];
+            for (var i = 0; i < n; i++)
+            {
+                var (scale, shift) = op.AsAffine(i);
+                (na[i], nc[i], _rho[i]) = Neuron([scale], x.AsSpan(i, 1), a.AsSpan(i, 1), c.AsSpan(i, 1), shift, 1, weightRounding);
+            }
+            a = na;
+            c = nc;
+            return true;
+        }
+
+        public override (double[] Lo, double[] Hi) Backward(double[] lo, double[] hi, ref double refined, bool needInput)
+        {
+            for (var i = 0; i < lo.Length; i++) refined += Math.Max(-lo[i], hi[i]) * _rho[i];
+            if (!needInput) return ([], []);
+            var rlo = new double[lo.Length];
+            var rhi = new double[lo.Length];
+            var magnitude = new double[lo.Length];
+            for (var i = 0; i < lo.Length; i++)
+            {
+                var w = op.AsAffine(i).Scale;
+                (rlo[i], rhi[i]) = w >= 0 ? (lo[i] * w, hi[i] * w) : (hi[i] * w, lo[i] * w);
+                magnitude[i] = Math.Max(-lo[i], hi[i]) * Math.Abs(w);
+            }
+            Widen(rlo, rhi, magnitude, 1);
+            return (rlo, rhi);
+        }
+    }
+
+    /// <summary>The double rounding of the row sums in the backward pass: at most (terms + 1)·2⁻⁵³ of the magnitudes, counted as (terms + 2)·2⁻⁵².</summary>
+    private static void Widen(double[] lo, double[] hi, double[] magnitude, int terms)
+    {
+        var pad = (terms + 2) * Math.Pow(2, -52);
+        for (var i = 0; i < lo.Length; i++)
+        {
+            lo[i] -= pad * magnitude[i];
+            hi[i] += pad * magnitude[i];
+        }
+    }
+
+    /// <summary>ReLU: exact and 1-Lipschitz; a neuron whose pre-activation lies beyond ±(a + c) has the same phase in every arithmetic.</summary>
+    private sealed class ReluStep : PointStep
+    {
+        private Slope[] _slope = [];
+
+        public override bool Forward(double[] x, double[] y, ref double[] a, ref double[] c)
+        {
+            _slope = new Slope[x.Length];
+            var na = new double[x.Length];
+            var nc = new double[x.Length];
+            for (var o = 0; o < x.Length; o++)
+            {
+                _slope[o] = x[o] + a[o] + c[o] <= 0 ? Slope.Zero : x[o] - a[o] - c[o] >= 0 ? Slope.One : Slope.Unknown;
+                if (_slope[o] == Slope.Zero) continue;
+                na[o] = a[o];
+                nc[o] = c[o];
+            }
+            a = na;
+            c = nc;
+            return true;
+        }
+
+        public override (double[] Lo, double[] Hi) Backward(double[] lo, double[] hi, ref double refined, bool needInput)
+        {
+            for (var o = 0; o < lo.Length; o++)
+            {
+                if (_slope[o] == Slope.Zero) lo[o] = hi[o] = 0;
+                else if (_slope[o] == Slope.Unknown) (lo[o], hi[o]) = (Math.Min(0, lo[o]), Math.Max(0, hi[o]));
+            }
+            return (lo, hi);
+        }
+    }
+
+    private sealed class IdentityStep : PointStep
+    {
+        public override bool Forward(double[] x, double[] y, ref double[] a, ref double[] c) => true;
+        public override (double[] Lo, double[] Hi) Backward(double[] lo, double[] hi, ref double refined, bool needInput) => (lo, hi);
+    }
+
+    /// <summary>An operator computed exactly as the runtime does: no error of its own, and none may reach it.</summary>
+    private sealed class ExactStep : PointStep
+    {
+        public override bool Forward(double[] x, double[] y, ref double[] a, ref double[] c)
+        {
+            foreach (var v in a) if (v != 0) return false;
+            foreach (var v in c) if (v != 0) return false;
+            a = new double[y.Length];
+            c = new double[y.Length];
+            return true;
+        }
+
+        // Nothing before it erred (Forward checked), so nothing before it adds to the bound.
+        public override (double[] Lo, double[] Hi) Backward(double[] lo, double[] hi, ref double refined, bool needInput) => ([], []);
+    }
+
+    private static bool StoresFloat32(Affine op) => Float32Affines.GetValue(op, l =>
+    {
+        foreach (var w in l.Weights) if ((double)(float)w != w) return False;
+        foreach (var b in l.Bias) if ((double)(float)b != b) return False;
+        return True;
+    }) == True;
+
+    private static readonly ConditionalWeakTable<Affine, object> Float32Affines = new();
 }

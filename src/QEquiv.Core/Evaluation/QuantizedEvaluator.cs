@@ -75,7 +75,7 @@ public static class QuantizedEvaluator
 
     /// <summary>
     /// Output code j of a dense stage from its int32 accumulator: requantize, then ReLU on codes. The one
-    /// place this is computed, shared with the falsifier's incremental evaluator so both stay bit-identical.
+    /// place this is computed for the layered view (the falsifier now evaluates Network operators; see IncrementalRules).
     /// </summary>
     internal static int DenseOutput(QuantizedDense d, int acc, int j)
     {

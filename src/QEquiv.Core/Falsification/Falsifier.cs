@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using QEquiv.Model;
 using QEquiv.Networks;
 using QEquiv.Regions;
 
@@ -88,18 +89,30 @@ public sealed record FalsificationResult(
 /// </summary>
 public static class Falsifier
 {
-    public static FalsificationResult Search(FloatNetwork network, QuantizedNetwork quantized, Box box, double delta, FalsifierOptions? options = null)
+    // transition: remove when callers pass Networks
+    public static FalsificationResult Search(FloatNetwork network, QuantizedNetwork quantized, Box box, double delta, FalsifierOptions? options = null) =>
+        Search(LayeredViews.Graph(network), LayeredViews.Graph(quantized), box, delta, options);
+
+    /// <summary>
+    /// Searches <paramref name="box"/> for a point where the two networks differ by δ or more (N the reference, whose
+    /// float32 error <see cref="WitnessChecker"/> allows for, Q the other; any two networks of the same input and output
+    /// sizes: float and quantized, two float or two quantized ones).
+    /// </summary>
+    public static FalsificationResult Search(Network reference, Network other, Box box, double delta, FalsifierOptions? options = null)
     {
-        ArgumentNullException.ThrowIfNull(network);
-        ArgumentNullException.ThrowIfNull(quantized);
+        ArgumentNullException.ThrowIfNull(reference);
+        ArgumentNullException.ThrowIfNull(other);
         ArgumentNullException.ThrowIfNull(box);
         options ??= new FalsifierOptions();
         if (!double.IsFinite(delta) || delta <= 0)
             throw new ArgumentOutOfRangeException(nameof(delta), delta, "delta must be finite and > 0");
-        if (box.Dimension != network.InputSize)
-            throw new ArgumentException($"box has {box.Dimension} inputs, the networks take {network.InputSize}");
+        if (reference.InputSize != other.InputSize || reference.OutputSize != other.OutputSize)
+            throw new ArgumentException(
+                $"the networks differ in shape: {reference.InputSize}→{reference.OutputSize} and {other.InputSize}→{other.OutputSize}");
+        if (box.Dimension != reference.InputSize)
+            throw new ArgumentException($"box has {box.Dimension} inputs, the networks take {reference.InputSize}");
 
-        var run = new Run(network, quantized, delta, options);
+        var run = new Run(reference, other, delta, options);
         var n = box.Dimension;
         var loF = new float[n];
         var hiF = new float[n];
@@ -111,7 +124,7 @@ public static class Falsifier
         var rng = new Random(options.Seed);
 
         var centre = Float32Points.RoundInto(box, box.Center())!;
-        var pair = new IncrementalPair(network, quantized, centre);
+        var pair = new IncrementalPair(reference, other, centre);
         if (!run.Try(pair)) return run.Result();
 
         if (n <= options.MaxExhaustiveCornerDimension)
@@ -135,7 +148,7 @@ public static class Falsifier
         // An output that only ever gave NaN has no start point for the ascent.
         if (!run.AllOutputsObserved) return run.Result();
         // Most promising (output, sign) pairs first, so a small budget goes where a witness is likeliest.
-        var pairs = Enumerable.Range(0, network.OutputSize)
+        var pairs = Enumerable.Range(0, reference.OutputSize)
             .SelectMany(j => new[] { (Output: j, Sign: 1), (Output: j, Sign: -1) })
             .OrderByDescending(t => run.Observation(t.Output).Best(t.Sign))
             .ToArray();
@@ -203,7 +216,7 @@ public static class Falsifier
             {
                 // Most promising coordinates first: first-order gain of s·(N_j − Q_j) from moving x_i to its
                 // better bound, with Q's gradient estimated straight through its roundings.
-                var g = DifferenceGradient(pair, run.Network, run.Quantized, j, s);
+                var g = pair.DifferenceGradient(j, s);
                 for (var i = 0; i < order.Length; i++)
                 {
                     var x = pair.Input[i];
@@ -265,7 +278,7 @@ public static class Falsifier
                 run.GradientIterateObserver?.Invoke(point);
                 if (!run.Try(pair, point)) return false;
                 if (t == steps) break;
-                var g = DifferenceGradient(pair, run.Network, run.Quantized, j, s);
+                var g = pair.DifferenceGradient(j, s);
                 var alpha = 0.5 * (steps - t) / steps;
                 var moved = false;
                 for (var i = 0; i < n; i++)
@@ -282,76 +295,17 @@ public static class Falsifier
         return true;
     }
 
-    /// <summary>The straight-through gradient of s·(N_j − Q_j) below, at a float32 point (for split heuristics).</summary>
+    // transition: remove when callers pass Networks
     public static double[] DifferenceGradient(FloatNetwork network, QuantizedNetwork quantized, float[] x, int j, int s) =>
-        DifferenceGradient(new IncrementalPair(network, quantized, x), network, quantized, j, s);
+        DifferenceGradient(LayeredViews.Graph(network), LayeredViews.Graph(quantized), x, j, s);
 
     /// <summary>
-    /// ∂ s·(N_j − Q_j) / ∂x at the pair's point: N by back-propagation through its active ReLUs, Q
-    /// straight through (roundings as identity, saturation as a clamp, ReLU-with-zero-point as ReLU) with its
-    /// dequantized weights and the ReLUs active in its codes. The one gradient of the falsifier: it orders
-    /// the coordinate-wise search and drives the gradient ascent.
+    /// ∂ s·(N_j − Q_j) / ∂x at a float32 point (for split heuristics): each network differentiated operator by operator,
+    /// straight through its roundings (<see cref="StraightThroughGradient"/>). The one gradient of the falsifier: it
+    /// orders the coordinate-wise search and drives the gradient ascent.
     /// </summary>
-    private static double[] DifferenceGradient(IncrementalPair pair, FloatNetwork network, QuantizedNetwork quantized, int j, int s)
-    {
-        var layers = network.Layers;
-        var g = new double[network.OutputSize];
-        g[j] = s;
-        for (var l = layers.Count - 1; l >= 0; l--)
-        {
-            var layer = layers[l];
-            if (layer.Activation == Activation.Relu)
-            {
-                var pre = pair.FloatPreActivations(l);
-                for (var o = 0; o < g.Length; o++) if (pre[o] <= 0) g[o] = 0;
-            }
-            var gin = new double[layer.InputSize];
-            for (var o = 0; o < g.Length; o++)
-            {
-                if (g[o] == 0) continue;
-                var row = layer.Row(o);
-                for (var i = 0; i < gin.Length; i++) gin[i] += g[o] * row[i];
-            }
-            g = gin;
-        }
-
-        var stages = quantized.Stages;
-        var h = new double[quantized.OutputSize];
-        h[j] = -s;
-        for (var k = stages.Count - 1; k >= 0; k--)
-        {
-            var stage = stages[k];
-            var codes = pair.StageCodes(k);
-            var outQ = stage.Output;
-            // Real-valued slope of the stage output w.r.t. its pre-rounding value: 0 where clipped.
-            for (var o = 0; o < h.Length; o++)
-                if (codes[o] >= outQ.Max || codes[o] <= outQ.Min || (stage.Relu && codes[o] <= outQ.ZeroPoint)) h[o] = 0;
-            var hin = new double[stage.InputSize];
-            if (stage is QuantizedDense d)
-            {
-                for (var o = 0; o < h.Length; o++)
-                {
-                    if (h[o] == 0) continue;
-                    var row = d.Row(o);
-                    var zw = d.WeightZeroPoints[o];
-                    var scale = h[o] * d.WeightScales[o];
-                    for (var i = 0; i < hin.Length; i++) hin[i] += scale * (row[i] - zw);
-                }
-            }
-            else
-                h.CopyTo(hin, 0);
-            h = hin;
-        }
-        // Input quantization saturates too: no slope where x_i lies beyond the range of the input codes.
-        var inQ = quantized.InputQuantization;
-        var x = pair.Input;
-        for (var i = 0; i < g.Length; i++)
-        {
-            var scaled = x[i] / (double)inQ.Scale + inQ.ZeroPoint;
-            if (scaled >= inQ.Min - 0.5 && scaled <= inQ.Max + 0.5) g[i] += h[i];
-        }
-        return g;
-    }
+    public static double[] DifferenceGradient(Network reference, Network other, float[] x, int j, int s) =>
+        new IncrementalPair(reference, other, x).DifferenceGradient(j, s);
 
     private static float[] Corner(float[] loF, float[] hiF, Func<int, bool> high)
     {
@@ -361,18 +315,16 @@ public static class Falsifier
     }
 
     /// <summary>Mutable bookkeeping of one search; confined to the Search call.</summary>
-    private sealed class Run(FloatNetwork network, QuantizedNetwork quantized, double delta, FalsifierOptions options)
+    private sealed class Run(Network reference, Network other, double delta, FalsifierOptions options)
     {
-        public FloatNetwork Network => network;
-        public QuantizedNetwork Quantized => quantized;
         public bool GradientOrder => options.GradientOrder;
         public int GradientSteps => options.GradientSteps;
         public Action<float[]>? GradientIterateObserver => options.GradientIterateObserver;
         private readonly long _start = Stopwatch.GetTimestamp();
-        private readonly OutputObservation?[] _obs = new OutputObservation?[network.OutputSize];
+        private readonly OutputObservation?[] _obs = new OutputObservation?[reference.OutputSize];
         // True where an extreme in _obs came from the incremental evaluation and is not yet exact.
-        private readonly bool[] _approxMax = new bool[network.OutputSize];
-        private readonly bool[] _approxMin = new bool[network.OutputSize];
+        private readonly bool[] _approxMax = new bool[reference.OutputSize];
+        private readonly bool[] _approxMin = new bool[reference.OutputSize];
         private Witness? _witness;
         private int _evaluations;
         private FalsifierStop? _stop;
@@ -397,8 +349,8 @@ public static class Falsifier
         {
             if (ShouldStop()) return false;
             _evaluations++;
-            var nOut = pair.FloatOutput;
-            var qOut = pair.QuantOutput;
+            var nOut = pair.ReferenceOutput;
+            var qOut = pair.OtherOutput;
             float[]? copy = null;
             var max = 0.0;
             for (var j = 0; j < nOut.Length; j++)
@@ -425,7 +377,7 @@ public static class Falsifier
                 }
             }
             if (max >= delta && (_witness is null || max > _witness.MaxAbsDifference)
-                && WitnessChecker.Check(network, quantized, copy ?? pair.CopyInput(), delta) is { } w
+                && WitnessChecker.Check(reference, other, copy ?? pair.CopyInput(), delta) is { } w
                 && (_witness is null || w.MaxAbsDifference > _witness.MaxAbsDifference))
                 _witness = w;
             return !ShouldStop();
@@ -455,7 +407,7 @@ public static class Falsifier
             double[] Differences(float[] x)
             {
                 if (!exact.TryGetValue(x, out var d))
-                    exact[x] = d = WitnessChecker.Evaluate(network, quantized, x).Differences;
+                    exact[x] = d = WitnessChecker.Evaluate(reference, other, x).Differences;
                 return d;
             }
             for (var j = 0; j < _obs.Length; j++)

@@ -1,163 +1,60 @@
 using System.Numerics;
-using QEquiv.Evaluation;
-using QEquiv.Networks;
-using QEquiv.Quantization;
+using QEquiv.Model;
 
 namespace QEquiv.Falsification;
 
 /// <summary>
-/// Both networks at one float32 point, kept up to date under single-coordinate moves for the falsifier's
-/// coordinate-wise search. A move of x_i changes N's first pre-activations by W[:,i]·Δx_i and, when the
-/// input code q_i changes, Q's first int32 accumulators by (w[:,i] − zw)·Δq_i; a later quantized stage is
-/// updated only in the columns whose input codes changed, and stops the propagation when no code changes.
-/// <para>
-/// Q is bit-identical to <see cref="QuantizedEvaluator"/>: int32 sums wrap like the runtime's registers, so
-/// adding column deltas in any order gives the same accumulator, and every code is produced by the
-/// evaluator's own <see cref="QuantizedEvaluator.DenseOutput"/> / <see cref="QuantizedEvaluator.RequantizeOutput"/>.
-/// N equals <see cref="FloatEvaluator"/> up to double rounding (the summation order differs and the first
-/// layer accumulates updates, refreshed every <see cref="RefreshInterval"/> moves). Search only: anything
-/// reported must still be re-executed by <see cref="WitnessChecker"/>.
-/// </para>
+/// Both networks of a comparison at one float32 point, kept up to date under single-coordinate moves for the
+/// falsifier's coordinate-wise search (<see cref="IncrementalNetwork"/> per network). Search only: anything reported
+/// must still be re-executed by <see cref="WitnessChecker"/>.
 /// </summary>
 internal sealed class IncrementalPair
 {
-    /// <summary>Moves after which N's first pre-activations are recomputed from scratch to drop accumulated rounding.</summary>
-    public const int RefreshInterval = 4096;
+    /// <summary>Sparse updates of a real-arithmetic linear operator after which it is recomputed to drop accumulated rounding.</summary>
+    public const int RefreshInterval = IncrementalNetwork.RefreshInterval;
 
-    private readonly FloatNetwork _network;
-    private readonly QuantizedNetwork _quantized;
     private readonly float[] _x;
-    private readonly double[] _xd;
+    private NetworkGradient? _referenceGradient;
+    private NetworkGradient? _otherGradient;
 
-    // Float side: per layer, weights transposed (in × out, so a column is contiguous), pre- and post-activations.
-    private readonly double[][] _fColumns;
-    private readonly double[][] _fPre;
-    private readonly double[][] _fPost;
-    private readonly double[] _floatOutput;
-    private bool _floatDirty;
-    private int _movesSinceRefresh;
-
-    // Quantized side: input codes, then per stage its output codes (and for dense stages the accumulators
-    // and the weights centred on their zero points, transposed).
-    private readonly int[] _inputCodes;
-    private readonly int[][] _codes;
-    private readonly int[]?[] _qColumns;
-    private readonly int[]?[] _acc;
-    private readonly float[] _quantOutput;
-    // Input-code changes not yet pushed into stage 0 (index, delta); null entries mean "recompute all".
-    private readonly int[] _pendingIndex;
-    private readonly int[] _pendingDelta;
-    private int _pending;
-    private bool _pendingOverflow;
-    // Scratch change lists between stages.
-    private readonly int[] _changeIndex;
-    private readonly int[] _changeDelta;
-    private readonly int[] _nextIndex;
-    private readonly int[] _nextDelta;
-
-    public IncrementalPair(FloatNetwork network, QuantizedNetwork quantized, float[] x)
+    public IncrementalPair(Network reference, Network other, ReadOnlySpan<float> x)
     {
-        if (network.InputSize != quantized.InputSize || network.OutputSize != quantized.OutputSize)
-            throw new ArgumentException("the networks differ in shape");
-        _network = network;
-        _quantized = quantized;
-        var n = network.InputSize;
-        _x = new float[n];
-        _xd = new double[n];
-
-        var layers = network.Layers;
-        _fColumns = new double[layers.Count][];
-        _fPre = new double[layers.Count][];
-        _fPost = new double[layers.Count][];
-        for (var l = 0; l < layers.Count; l++)
-        {
-            var layer = layers[l];
-            _fColumns[l] = Transpose(layer.Weights, layer.OutputSize, layer.InputSize);
-            _fPre[l] = new double[layer.OutputSize];
-            _fPost[l] = new double[layer.OutputSize];
-        }
-        _floatOutput = new double[network.OutputSize];
-
-        var stages = quantized.Stages;
-        _inputCodes = new int[n];
-        _codes = new int[stages.Count][];
-        _qColumns = new int[]?[stages.Count];
-        _acc = new int[]?[stages.Count];
-        var widest = n;
-        for (var s = 0; s < stages.Count; s++)
-        {
-            var stage = stages[s];
-            widest = Math.Max(widest, stage.OutputSize);
-            _codes[s] = new int[stage.OutputSize];
-            if (stage is QuantizedDense d)
-            {
-                var centred = new int[d.InputSize * d.OutputSize];
-                var w = d.Weights;
-                var zw = d.WeightZeroPoints;
-                unchecked
-                {
-                    for (var o = 0; o < d.OutputSize; o++)
-                        for (var i = 0; i < d.InputSize; i++)
-                            centred[i * d.OutputSize + o] = w[o * d.InputSize + i] - zw[o];
-                }
-                _qColumns[s] = centred;
-                _acc[s] = new int[d.OutputSize];
-            }
-            else if (stage is not Requantize)
-                throw new NotSupportedException(stage.GetType().Name);
-        }
-        _quantOutput = new float[quantized.OutputSize];
-        _pendingIndex = new int[n];
-        _pendingDelta = new int[n];
-        _changeIndex = new int[widest];
-        _changeDelta = new int[widest];
-        _nextIndex = new int[widest];
-        _nextDelta = new int[widest];
+        if (reference.InputSize != other.InputSize || reference.OutputSize != other.OutputSize)
+            throw new ArgumentException(
+                $"the networks differ in shape: {reference.InputSize}→{reference.OutputSize} and {other.InputSize}→{other.OutputSize}");
+        Reference = new IncrementalNetwork(reference);
+        Other = new IncrementalNetwork(other);
+        _x = new float[reference.InputSize];
         Reset(x);
     }
 
+    public IncrementalNetwork Reference { get; }
+    public IncrementalNetwork Other { get; }
     public int InputSize => _x.Length;
     /// <summary>The current point (a live view: copy it to keep it).</summary>
     public ReadOnlySpan<float> Input => _x;
     public float[] CopyInput() => (float[])_x.Clone();
 
-    /// <summary>N at the current point.</summary>
-    public ReadOnlySpan<double> FloatOutput
-    {
-        get { UpdateFloat(); return _floatOutput; }
-    }
-
-    /// <summary>Q at the current point, bit-identical to <see cref="QuantizedEvaluator.Evaluate(QuantizedNetwork, ReadOnlySpan{float})"/>.</summary>
-    public ReadOnlySpan<float> QuantOutput
-    {
-        get { UpdateQuantized(); return _quantOutput; }
-    }
+    /// <summary>N (the reference) at the current point.</summary>
+    public ReadOnlySpan<double> ReferenceOutput => Reference.Output;
+    /// <summary>Q (the other network) at the current point.</summary>
+    public ReadOnlySpan<double> OtherOutput => Other.Output;
 
     /// <summary>N_j − Q_j at the current point.</summary>
-    public double Difference(int j) => FloatOutput[j] - QuantOutput[j];
+    public double Difference(int j) => Reference.Output[j] - Other.Output[j];
 
-    /// <summary>Post-activation values of float layer l at the current point (for gradients).</summary>
-    public ReadOnlySpan<double> FloatActivations(int layer)
+    /// <summary>
+    /// ∂ s·(N_j − Q_j) / ∂x at the current point, each network differentiated per operator by
+    /// <see cref="StraightThroughGradient"/>.
+    /// </summary>
+    public double[] DifferenceGradient(int j, int s)
     {
-        UpdateFloat();
-        return _fPost[layer];
-    }
-
-    /// <summary>Pre-activation values of float layer l at the current point.</summary>
-    public ReadOnlySpan<double> FloatPreActivations(int layer)
-    {
-        UpdateFloat();
-        return _fPre[layer];
-    }
-
-    /// <summary>Quantized input codes at the current point.</summary>
-    public ReadOnlySpan<int> InputCodes => _inputCodes;
-
-    /// <summary>Output codes of quantized stage s at the current point.</summary>
-    public ReadOnlySpan<int> StageCodes(int stage)
-    {
-        UpdateQuantized();
-        return _codes[stage];
+        _referenceGradient ??= new NetworkGradient(Reference);
+        _otherGradient ??= new NetworkGradient(Other);
+        var g = _referenceGradient.Of(j, s).ToArray();
+        var h = _otherGradient.Of(j, -s);
+        for (var i = 0; i < g.Length; i++) g[i] += h[i];
+        return g;
     }
 
     /// <summary>Moves to <paramref name="x"/> and recomputes everything from scratch.</summary>
@@ -166,183 +63,204 @@ internal sealed class IncrementalPair
         if (x.Length != _x.Length)
             throw new ArgumentException($"input has {x.Length} values, the networks take {_x.Length}");
         x.CopyTo(_x);
-        var p = _quantized.InputQuantization;
-        for (var i = 0; i < _x.Length; i++)
-        {
-            _xd[i] = _x[i];
-            _inputCodes[i] = QuantMath.Quantize(_x[i], p);
-        }
-        RecomputeFirstLayer();
-        _floatDirty = true;
-        _pending = 0;
-        _pendingOverflow = true;
+        Reference.Reset(x);
+        Other.Reset(x);
     }
 
-    /// <summary>Sets x_i = <paramref name="value"/>, updating the first layers incrementally.</summary>
+    /// <summary>Sets x_i = <paramref name="value"/>; both networks catch up lazily, when an output is read.</summary>
     public void Set(int i, float value)
     {
-        var old = _x[i];
-        if (BitConverter.SingleToInt32Bits(old) == BitConverter.SingleToInt32Bits(value)) return;
+        if (BitConverter.SingleToInt32Bits(_x[i]) == BitConverter.SingleToInt32Bits(value)) return;
         _x[i] = value;
-        _xd[i] = value;
-        var pre = _fPre[0];
-        if (++_movesSinceRefresh >= RefreshInterval)
-            RecomputeFirstLayer();
-        else
-            Axpy(pre, _fColumns[0].AsSpan(i * pre.Length, pre.Length), (double)value - old);
-        _floatDirty = true;
+        Reference.Set(i, value);
+        Other.Set(i, value);
+    }
+}
 
-        var code = QuantMath.Quantize(value, _quantized.InputQuantization);
-        var delta = code - _inputCodes[i];
-        if (delta == 0) return;
-        _inputCodes[i] = code;
-        if (_pendingOverflow) return;
-        if (_pending == _pendingIndex.Length)
+/// <summary>
+/// One network at one point, kept up to date under changes of a few input coordinates. Each operator gets an
+/// incremental rule (<see cref="IncrementalRules"/>, one per operator type) that takes the list of its inputs that
+/// changed (index and delta) and returns the list of its outputs that changed: an element-wise operator re-evaluates
+/// only the changed elements and reports the outputs that really moved (so a requantization after a linear map turns
+/// a dense change back into a sparse one: few codes move when one input does), and a linear operator adds the changed
+/// columns times their deltas when few inputs changed, or recomputes from its input otherwise. One moved input thus
+/// costs a column of the first linear map plus whatever actually changes downstream, and propagation stops at the
+/// first operator whose outputs do not move.
+/// <para>
+/// Every rule computes its outputs with the operator's own per-element arithmetic, so integer and float32 parts are
+/// bit-identical to <see cref="Network.Evaluate(ReadOnlySpan{double})"/>: int32 column updates wrap like the
+/// runtime's registers and are order-independent. A real-arithmetic <see cref="Affine"/> equals it only up to double
+/// rounding (column updates accumulate; refreshed every <see cref="RefreshInterval"/> of them).
+/// </para>
+/// </summary>
+internal sealed class IncrementalNetwork
+{
+    public const int RefreshInterval = 4096;
+
+    private readonly double[] _input;
+    // The input as the rules last saw it, and the coordinates changed since.
+    private readonly double[] _seen;
+    private readonly int[] _touched;
+    private readonly bool[] _isTouched;
+    private int _touchedCount;
+    private bool _stale;
+    private readonly Changes _inputChanges;
+
+    public IncrementalNetwork(Network network)
+    {
+        Network = network;
+        var n = network.InputSize;
+        _input = new double[n];
+        _seen = new double[n];
+        _touched = new int[n];
+        _isTouched = new bool[n];
+        _inputChanges = new Changes(n);
+        var rules = new IncrementalRule[network.Nodes.Count];
+        var values = new double[rules.Length + 1][];
+        values[0] = _input;
+        for (var k = 0; k < rules.Length; k++)
         {
-            _pendingOverflow = true;
+            rules[k] = network.Nodes[k].Operator.Accept(new IncrementalRules(values[k]));
+            values[k + 1] = rules[k].Output;
+        }
+        Rules = rules;
+        Values = values;
+        _stale = true;
+    }
+
+    public Network Network { get; }
+    public IReadOnlyList<IncrementalRule> Rules { get; }
+    /// <summary>Every tensor on the data path: the input, then each operator's output (live views; current after <see cref="Output"/>).</summary>
+    public IReadOnlyList<double[]> Values { get; }
+
+    /// <summary>The network's output at the current point.</summary>
+    public ReadOnlySpan<double> Output
+    {
+        get
+        {
+            Update();
+            return Values[^1];
+        }
+    }
+
+    public void Reset(ReadOnlySpan<float> x)
+    {
+        for (var i = 0; i < _input.Length; i++) _input[i] = x[i];
+        _stale = true;
+    }
+
+    public void Set(int i, double value)
+    {
+        _input[i] = value;
+        if (_stale || _isTouched[i]) return;
+        _isTouched[i] = true;
+        _touched[_touchedCount++] = i;
+    }
+
+    /// <summary>Brings every operator's output up to date with the input.</summary>
+    public void Update()
+    {
+        if (_stale)
+        {
+            foreach (var rule in Rules) rule.Recompute();
+            _input.CopyTo(_seen, 0);
+            ClearTouched();
+            _stale = false;
             return;
         }
-        _pendingIndex[_pending] = i;
-        _pendingDelta[_pending] = delta;
-        _pending++;
-    }
-
-    /// <summary>True when moving x_i to <paramref name="value"/> would change its quantized input code.</summary>
-    public bool ChangesCode(int i, float value) => QuantMath.Quantize(value, _quantized.InputQuantization) != _inputCodes[i];
-
-    private void RecomputeFirstLayer()
-    {
-        _movesSinceRefresh = 0;
-        var layer = _network.Layers[0];
-        var pre = _fPre[0];
-        layer.Bias.CopyTo(pre);
-        var cols = _fColumns[0];
-        for (var i = 0; i < _xd.Length; i++)
-            if (_xd[i] != 0) Axpy(pre, cols.AsSpan(i * pre.Length, pre.Length), _xd[i]);
-    }
-
-    private void UpdateFloat()
-    {
-        if (!_floatDirty) return;
-        var layers = _network.Layers;
-        for (var l = 0; l < layers.Count; l++)
+        if (_touchedCount == 0) return;
+        var changes = _inputChanges;
+        changes.Clear();
+        for (var t = 0; t < _touchedCount; t++)
         {
-            var layer = layers[l];
-            var pre = _fPre[l];
-            if (l > 0)
-            {
-                layer.Bias.CopyTo(pre);
-                var input = _fPost[l - 1];
-                var cols = _fColumns[l];
-                for (var i = 0; i < input.Length; i++)
-                    if (input[i] != 0) Axpy(pre, cols.AsSpan(i * pre.Length, pre.Length), input[i]);
-            }
-            var post = _fPost[l];
-            if (layer.Activation == Activation.Relu)
-                for (var o = 0; o < pre.Length; o++) post[o] = pre[o] < 0 ? 0 : pre[o];
-            else
-                pre.CopyTo(post);
+            var i = _touched[t];
+            var d = _input[i] - _seen[i];
+            // A move and its undo cancel: the search reverts most of its moves before the next one is read.
+            if (d != 0) changes.Add(i, d);
+            _seen[i] = _input[i];
         }
-        _fPost[^1].CopyTo(_floatOutput);
-        _floatDirty = false;
-    }
-
-    private void UpdateQuantized()
-    {
-        var full = _pendingOverflow;
-        if (!full && _pending == 0) return;
-        var stages = _quantized.Stages;
-        // Changes of stage s's input codes: either "all" (full) or the list (index, delta).
-        var count = 0;
-        var index = _changeIndex;
-        var delta = _changeDelta;
-        if (!full)
+        ClearTouched();
+        foreach (var rule in Rules)
         {
-            Array.Copy(_pendingIndex, index, _pending);
-            Array.Copy(_pendingDelta, delta, _pending);
-            count = _pending;
+            if (changes.IsEmpty) return;
+            changes = rule.Update(changes);
         }
-        _pending = 0;
-        _pendingOverflow = false;
-
-        for (var s = 0; s < stages.Count; s++)
-        {
-            var input = s == 0 ? _inputCodes : _codes[s - 1];
-            var output = _codes[s];
-            var next = 0;
-            if (stages[s] is QuantizedDense d)
-            {
-                var acc = _acc[s]!;
-                var cols = _qColumns[s]!;
-                var width = acc.Length;
-                if (full)
-                {
-                    d.Bias.CopyTo(acc);
-                    var zx = d.Input.ZeroPoint;
-                    for (var i = 0; i < input.Length; i++)
-                        if (input[i] != zx) AxpyInt(acc, cols.AsSpan(i * width, width), unchecked(input[i] - zx));
-                }
-                else
-                {
-                    for (var c = 0; c < count; c++)
-                        AxpyInt(acc, cols.AsSpan(index[c] * width, width), delta[c]);
-                }
-                for (var j = 0; j < width; j++)
-                {
-                    var y = QuantizedEvaluator.DenseOutput(d, acc[j], j);
-                    if (y != output[j] && !full)
-                    {
-                        _nextIndex[next] = j;
-                        _nextDelta[next] = y - output[j];
-                        next++;
-                    }
-                    output[j] = y;
-                }
-            }
-            else
-            {
-                var r = (Requantize)stages[s];
-                if (full)
-                {
-                    for (var j = 0; j < output.Length; j++) output[j] = QuantizedEvaluator.RequantizeOutput(r, input[j], j);
-                }
-                else
-                {
-                    for (var c = 0; c < count; c++)
-                    {
-                        var j = index[c];
-                        var y = QuantizedEvaluator.RequantizeOutput(r, input[j], j);
-                        if (y == output[j]) continue;
-                        _nextIndex[next] = j;
-                        _nextDelta[next] = y - output[j];
-                        next++;
-                        output[j] = y;
-                    }
-                }
-            }
-            if (!full)
-            {
-                if (next == 0) return; // nothing downstream changes
-                Array.Copy(_nextIndex, index, next);
-                Array.Copy(_nextDelta, delta, next);
-                count = next;
-            }
-        }
-        var last = QuantizedEvaluator.Dequantize(_quantized, _codes[^1]);
-        last.CopyTo(_quantOutput, 0);
     }
 
-    private static double[] Transpose(ReadOnlySpan<double> rowMajor, int rows, int cols)
+    private void ClearTouched()
     {
-        var t = new double[rowMajor.Length];
-        for (var r = 0; r < rows; r++)
-            for (var c = 0; c < cols; c++)
-                t[c * rows + r] = rowMajor[r * cols + c];
-        return t;
+        for (var t = 0; t < _touchedCount; t++) _isTouched[_touched[t]] = false;
+        _touchedCount = 0;
     }
+}
+
+/// <summary>Which entries of a tensor changed, with their deltas; or <see cref="All"/> (any entry may have).</summary>
+internal sealed class Changes(int capacity)
+{
+    public readonly int[] Index = new int[capacity];
+    public readonly double[] Delta = new double[capacity];
+    public int Count;
+    public bool All;
+
+    public bool IsEmpty => !All && Count == 0;
+
+    public void Clear()
+    {
+        Count = 0;
+        All = false;
+    }
+
+    public void Add(int i, double delta)
+    {
+        // A delta that is not finite cannot be added into a sum: the consumer must recompute.
+        if (!double.IsFinite(delta)) All = true;
+        Index[Count] = i;
+        Delta[Count] = delta;
+        Count++;
+    }
+}
+
+/// <summary>One operator's incremental evaluation: reads the previous tensor, owns (or aliases) its output.</summary>
+internal abstract class IncrementalRule(double[] input, double[] output, Changes outputChanges)
+{
+    protected readonly double[] In = input;
+    public double[] Output { get; } = output;
+    protected Changes OutChanges { get; } = outputChanges;
+
+    /// <summary>Recomputes the output from the input, with no previous state.</summary>
+    public abstract void Recompute();
+
+    /// <summary>The input changed as <paramref name="changes"/> says (its new values are already in place); returns the output's changes.</summary>
+    public abstract Changes Update(Changes changes);
+}
+
+/// <summary>The incremental rule of each operator type, reading the tensor <paramref name="input"/>.</summary>
+internal sealed class IncrementalRules(double[] input) : IOperatorVisitor<IncrementalRule>
+{
+    public IncrementalRule Affine(Affine op) => new AffineRule(op, input);
+    public IncrementalRule Elementwise(Elementwise op) => new MapRule<ElementwiseMap>(input, new(op));
+    public IncrementalRule Relu(Relu op) => new MapRule<ReluMap>(input, new(op));
+    public IncrementalRule Clamp(Clamp op) => new MapRule<ClampMap>(input, new(op));
+    public IncrementalRule Quantize(Quantize op) => new MapRule<QuantizeMap>(input, new(op));
+    public IncrementalRule Dequantize(Dequantize op) => new MapRule<DequantizeMap>(input, new(op));
+    public IncrementalRule IntegerLinear(IntegerLinear op) => new IntegerLinearRule(op, input);
+    public IncrementalRule Requantize(Requantize op) => new MapRule<RequantizeMap>(input, new(op));
+    public IncrementalRule Reshape(Reshape op) => new ReshapeRule(input);
+
+    // One struct per element-wise operator, so that MapRule is compiled once per operator type with the operator's own
+    // per-element arithmetic inlined (a delegate call per element cost several percent of the search's throughput).
+    internal readonly struct ElementwiseMap(Elementwise op) : IElementMap { public double Apply(double x, int i) => op.Apply(x, i); }
+    internal readonly struct ReluMap(Relu op) : IElementMap { public double Apply(double x, int i) => op.Apply(x, i); }
+    internal readonly struct ClampMap(Clamp op) : IElementMap { public double Apply(double x, int i) => op.Apply(x, i); }
+    internal readonly struct QuantizeMap(Quantize op) : IElementMap { public double Apply(double x, int i) => op.Apply(x, i); }
+    internal readonly struct DequantizeMap(Dequantize op) : IElementMap { public double Apply(double x, int i) => op.Apply(x, i); }
+    internal readonly struct RequantizeMap(Requantize op) : IElementMap { public double Apply(double x, int i) => op.Apply(x, i); }
+
+    /// <summary>Column updates pay only while they touch fewer columns than a recomputation would (zero inputs are skipped there).</summary>
+    internal static bool Sparse(Changes changes, int inputSize) => !changes.All && changes.Count * 2 < inputSize;
 
     /// <summary>y += a·x.</summary>
-    private static void Axpy(Span<double> y, ReadOnlySpan<double> x, double a)
+    internal static void Axpy(Span<double> y, ReadOnlySpan<double> x, double a)
     {
         var k = 0;
         if (Vector.IsHardwareAccelerated)
@@ -355,7 +273,7 @@ internal sealed class IncrementalPair
     }
 
     /// <summary>y += a·x in wrapping int32 arithmetic (the runtime's registers; order-independent).</summary>
-    private static void AxpyInt(Span<int> y, ReadOnlySpan<int> x, int a)
+    internal static void AxpyInt(Span<int> y, ReadOnlySpan<int> x, int a)
     {
         var k = 0;
         unchecked
@@ -368,5 +286,157 @@ internal sealed class IncrementalPair
             }
             for (; k < y.Length; k++) y[k] += a * x[k];
         }
+    }
+}
+
+/// <summary>One element of an element-wise operator's output from the same element of its input.</summary>
+internal interface IElementMap
+{
+    double Apply(double x, int i);
+}
+
+/// <summary>An element-wise operator: re-evaluates the changed elements and reports those whose output moved.</summary>
+internal sealed class MapRule<TMap>(double[] input, TMap map)
+    : IncrementalRule(input, new double[input.Length], new Changes(input.Length)) where TMap : struct, IElementMap
+{
+    public override void Recompute()
+    {
+        for (var i = 0; i < In.Length; i++) Output[i] = map.Apply(In[i], i);
+    }
+
+    public override Changes Update(Changes changes)
+    {
+        var o = OutChanges;
+        o.Clear();
+        if (changes.All)
+            for (var i = 0; i < In.Length; i++) Map(i, o);
+        else
+            for (var c = 0; c < changes.Count; c++) Map(changes.Index[c], o);
+        return o;
+    }
+
+    private void Map(int i, Changes o)
+    {
+        var y = map.Apply(In[i], i);
+        var old = Output[i];
+        if (y == old) return;
+        Output[i] = y;
+        o.Add(i, y - old);
+    }
+}
+
+/// <summary>Reshape: the same data, so the output and its changes are the input's own.</summary>
+internal sealed class ReshapeRule(double[] input) : IncrementalRule(input, input, new Changes(0))
+{
+    public override void Recompute() { }
+    public override Changes Update(Changes changes) => changes;
+}
+
+/// <summary>W x + b in double: changed columns (contiguous in a transposed copy of W) times their deltas, or from scratch.</summary>
+internal sealed class AffineRule : IncrementalRule
+{
+    private readonly Affine _op;
+    private readonly double[] _columns;
+    private int _updates;
+
+    public AffineRule(Affine op, double[] input) : base(input, new double[op.OutputSize], new Changes(0) { All = true })
+    {
+        _op = op;
+        var m = op.OutputSize;
+        var n = op.InputSize;
+        var w = op.Weights;
+        _columns = new double[w.Length];
+        for (var r = 0; r < m; r++)
+            for (var c = 0; c < n; c++)
+                _columns[c * m + r] = w[r * n + c];
+    }
+
+    public override void Recompute()
+    {
+        _updates = 0;
+        var y = Output;
+        var m = y.Length;
+        _op.Bias.CopyTo(y);
+        for (var i = 0; i < In.Length; i++)
+            if (In[i] != 0) IncrementalRules.Axpy(y, _columns.AsSpan(i * m, m), In[i]);
+    }
+
+    public override Changes Update(Changes changes)
+    {
+        if (!IncrementalRules.Sparse(changes, In.Length) || (_updates += changes.Count) >= IncrementalNetwork.RefreshInterval)
+        {
+            Recompute();
+            return OutChanges;
+        }
+        var m = Output.Length;
+        for (var c = 0; c < changes.Count; c++)
+            IncrementalRules.Axpy(Output, _columns.AsSpan(changes.Index[c] * m, m), changes.Delta[c]);
+        return OutChanges;
+    }
+}
+
+/// <summary>The int32 accumulators Σ (q − zx)(w − zw) + bias: changed columns of the centred weights times the code deltas, exactly.</summary>
+internal sealed class IntegerLinearRule : IncrementalRule
+{
+    private readonly IntegerLinear _op;
+    private readonly int[] _columns;
+    private readonly int[] _acc;
+    // The codes the accumulators hold, as the operator reads them (truncated to int).
+    private readonly int[] _codes;
+
+    public IntegerLinearRule(IntegerLinear op, double[] input) : base(input, new double[op.OutputSize], new Changes(0) { All = true })
+    {
+        _op = op;
+        var m = op.OutputSize;
+        var n = op.InputSize;
+        var w = op.Weights;
+        var zw = op.WeightZeroPoints;
+        _columns = new int[w.Length];
+        unchecked
+        {
+            for (var o = 0; o < m; o++)
+                for (var i = 0; i < n; i++)
+                    _columns[i * m + o] = w[o * n + i] - zw[o];
+        }
+        _acc = new int[m];
+        _codes = new int[n];
+    }
+
+    public override void Recompute()
+    {
+        var m = _acc.Length;
+        _op.Bias.CopyTo(_acc);
+        var zx = _op.Input.ZeroPoint;
+        for (var i = 0; i < In.Length; i++)
+        {
+            var q = _codes[i] = (int)In[i];
+            if (q != zx) IncrementalRules.AxpyInt(_acc, _columns.AsSpan(i * m, m), unchecked(q - zx));
+        }
+        Publish();
+    }
+
+    public override Changes Update(Changes changes)
+    {
+        if (!IncrementalRules.Sparse(changes, In.Length))
+        {
+            Recompute();
+            return OutChanges;
+        }
+        var m = _acc.Length;
+        for (var c = 0; c < changes.Count; c++)
+        {
+            var i = changes.Index[c];
+            var q = (int)In[i];
+            var d = unchecked(q - _codes[i]);
+            _codes[i] = q;
+            if (d != 0) IncrementalRules.AxpyInt(_acc, _columns.AsSpan(i * m, m), d);
+        }
+        Publish();
+        return OutChanges;
+    }
+
+    private void Publish()
+    {
+        for (var j = 0; j < _acc.Length; j++) Output[j] = _acc[j];
     }
 }

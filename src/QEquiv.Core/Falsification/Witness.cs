@@ -1,15 +1,17 @@
 namespace QEquiv.Falsification;
 
 /// <summary>
-/// A concrete input on which the networks differ by at least δ, with both outputs as re-executed by the
-/// exact evaluators. <see cref="Output"/> is the output that breaks δ by the most once N's float32 error is allowed
-/// for (the first on ties), <see cref="Difference"/> its signed N_j − Q_j with N in double and
+/// A concrete input on which the networks differ by at least δ, with both outputs as re-executed exactly
+/// (N the reference network, Q the other; <see cref="QuantOutput"/> is Q's outputs in float32, exact for a quantized
+/// Q). <see cref="Output"/> is the output that breaks δ by the most once N's float32 error is allowed for (the first on
+/// ties), <see cref="Difference"/> its signed N_j − Q_j with N in double and
 /// <see cref="MaxAbsDifference"/> its |N_j − Q_j|.
 /// </summary>
-/// <param name="Float32Output">N in float32 with sequential summation (<see cref="Evaluation.FloatEvaluator.EvaluateFloat32"/>):
+/// <param name="Float32Output">N in float32 with sequential summation (<see cref="Evaluation.Float32Sequential.Evaluate"/>):
 /// what a straightforward float32 runtime gives; ONNX Runtime's or PyTorch's kernels may differ in the last bits.</param>
 /// <param name="Float32Error">Per output, the rigorous bound on |N_f32 − N| for ANY float32 evaluation order
-/// (<see cref="Evaluation.Float32Error.AtPoint"/>); it covers N in real arithmetic too. Null only in witnesses made
+/// (<see cref="Evaluation.Float32Error.AtPoint(Model.Network, ReadOnlySpan{float}, bool[])"/>); it covers N in real
+/// arithmetic too. Null only in witnesses made
 /// before these fields existed (a job log): <see cref="WitnessChecker.Check"/> fills them in again.</param>
 public sealed record Witness(float[] Input, double[] FloatOutput, float[] QuantOutput, int Output, double Difference, double MaxAbsDifference,
     float[]? Float32Output = null, double[]? Float32Error = null)

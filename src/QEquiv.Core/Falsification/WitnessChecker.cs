@@ -1,10 +1,14 @@
 using QEquiv.Evaluation;
+using QEquiv.Model;
 using QEquiv.Networks;
 
 namespace QEquiv.Falsification;
 
-/// <summary>Both networks' outputs at one float32 input and their per-output differences N_j − Q_j.</summary>
-public sealed record PointEvaluation(float[] Input, double[] FloatOutput, float[] QuantOutput, double[] Differences)
+/// <summary>
+/// Both networks' outputs at one float32 input and their per-output differences N_j − Q_j (N the reference network,
+/// Q the other; the names are the float-vs-quantized case's).
+/// </summary>
+public sealed record PointEvaluation(float[] Input, double[] FloatOutput, double[] QuantOutput, double[] Differences)
 {
     /// <summary>Index of the largest |N_j − Q_j| (first on ties).</summary>
     public int WorstOutput
@@ -34,15 +38,29 @@ public sealed record PointEvaluation(float[] Input, double[] FloatOutput, float[
 /// </summary>
 public static class WitnessChecker
 {
+    // transition: remove when callers pass Networks
+    public static PointEvaluation Evaluate(FloatNetwork network, QuantizedNetwork quantized, float[] x) =>
+        Evaluate(LayeredViews.Graph(network), LayeredViews.Graph(quantized), x);
+
+    // transition: remove when callers pass Networks
+    public static Witness? Check(FloatNetwork network, QuantizedNetwork quantized, float[] x, double delta) =>
+        Check(LayeredViews.Graph(network), LayeredViews.Graph(quantized), x, delta);
+
+    // transition: remove when callers pass Networks
+    public static Witness? ToWitness(FloatNetwork network, PointEvaluation e, double delta) => ToWitness(LayeredViews.Graph(network), e, delta);
+
     /// <summary>
-    /// Runs N in double on the float32 input (exactly the values the runtime gets) and Q bit-exactly.
+    /// Both networks on the float32 input (exactly the values the runtime gets), each in its own exact arithmetic
+    /// (<see cref="Network.Evaluate(ReadOnlySpan{float})"/>: N's real arithmetic in double, Q's codes bit-exactly).
     /// </summary>
-    public static PointEvaluation Evaluate(FloatNetwork network, QuantizedNetwork quantized, float[] x)
+    public static PointEvaluation Evaluate(Network reference, Network other, float[] x)
     {
+        ArgumentNullException.ThrowIfNull(reference);
+        ArgumentNullException.ThrowIfNull(other);
         ArgumentNullException.ThrowIfNull(x);
-        CheckShapes(network, quantized, x.Length);
-        var n = FloatEvaluator.Evaluate(network, (ReadOnlySpan<float>)x);
-        var q = QuantizedEvaluator.Evaluate(quantized, (ReadOnlySpan<float>)x);
+        CheckShapes(reference, other, x.Length);
+        var n = reference.Evaluate((ReadOnlySpan<float>)x);
+        var q = other.Evaluate((ReadOnlySpan<float>)x);
         var d = new double[n.Length];
         for (var j = 0; j < d.Length; j++) d[j] = n[j] - q[j];
         return new PointEvaluation((float[])x.Clone(), n, q, d);
@@ -50,31 +68,33 @@ public static class WitnessChecker
 
     /// <summary>
     /// A witness when some output breaks δ for N in real arithmetic AND in every float32 evaluation order a runtime
-    /// may use: |N_j(x) − Q_j(x)| − err_j(x) ≥ <paramref name="delta"/>, N_j in double and err_j the rigorous bound of
-    /// <see cref="Float32Error.AtPoint"/> (≥ because equivalence is the strict &lt; δ), otherwise null. NaN differences
-    /// never count as a violation.
+    /// may use: |N_j(x) − Q_j(x)| − err_j(x) ≥ <paramref name="delta"/>, N_j exact and err_j the rigorous bound of
+    /// <see cref="Float32Error.AtPoint(Network, ReadOnlySpan{float}, bool[])"/> (0 for a reference that is computed in
+    /// the runtime's arithmetic already, such as a quantized one; ≥ because equivalence is the strict &lt; δ), otherwise
+    /// null. NaN differences never count as a violation.
     /// </summary>
-    public static Witness? Check(FloatNetwork network, QuantizedNetwork quantized, float[] x, double delta)
+    public static Witness? Check(Network reference, Network other, float[] x, double delta)
     {
         if (!double.IsFinite(delta) || delta <= 0)
             throw new ArgumentOutOfRangeException(nameof(delta), delta, "delta must be finite and > 0");
-        return ToWitness(network, Evaluate(network, quantized, x), delta);
+        return ToWitness(reference, Evaluate(reference, other, x), delta);
     }
 
     /// <summary>
-    /// The witness for an evaluation already made (by <see cref="Evaluate"/> with <paramref name="network"/>), or null
-    /// when no output reaches <paramref name="delta"/> by the rule of <see cref="Check"/>. The double check comes first
-    /// (it is implied by the float32 one, and cheap), so only candidates that pass it pay for the error bound.
+    /// The witness for an evaluation already made (by <see cref="Evaluate(Network, Network, float[])"/> with
+    /// <paramref name="reference"/>), or null when no output reaches <paramref name="delta"/> by the rule of
+    /// <see cref="Check(Network, Network, float[], double)"/>. The exact check comes first (it is implied by the float32
+    /// one, and cheap), so only candidates that pass it pay for the error bound.
     /// </summary>
-    public static Witness? ToWitness(FloatNetwork network, PointEvaluation e, double delta)
+    public static Witness? ToWitness(Network reference, PointEvaluation e, double delta)
     {
-        ArgumentNullException.ThrowIfNull(network);
+        ArgumentNullException.ThrowIfNull(reference);
         ArgumentNullException.ThrowIfNull(e);
         if (!(e.MaxAbsDifference >= delta)) return null;
-        // Only outputs that reach δ in double can be witnesses; the refined bound is computed for them alone (the search
-        // calls this on every candidate that reaches δ in double), and for every output once a witness is certain.
+        // Only outputs that reach δ exactly can be witnesses; the refined bound is computed for them alone (the search
+        // calls this on every candidate that reaches δ), and for every output once a witness is certain.
         var reaching = Array.ConvertAll(e.Differences, d => Math.Abs(d) >= delta);
-        var error = Float32Error.AtPoint(network, e.Input, reaching);
+        var error = Float32Error.AtPoint(reference, e.Input, reaching);
         var best = -1;
         var bestMargin = double.NegativeInfinity;
         for (var j = 0; j < e.Differences.Length; j++)
@@ -83,17 +103,19 @@ public static class WitnessChecker
             if (guaranteed >= delta && guaranteed > bestMargin) (best, bestMargin) = (j, guaranteed);
         }
         if (best < 0) return null;
-        error = Float32Error.AtPoint(network, e.Input);
-        return new Witness((float[])e.Input.Clone(), (double[])e.FloatOutput.Clone(), (float[])e.QuantOutput.Clone(), best,
-            e.Differences[best], Math.Abs(e.Differences[best]), FloatEvaluator.EvaluateFloat32(network, e.Input), error);
+        error = Float32Error.AtPoint(reference, e.Input);
+        // Witness keeps Q's outputs as float32 (what a quantized network's are, exactly; the wire and job-log format);
+        // the difference itself is the exact one.
+        return new Witness((float[])e.Input.Clone(), (double[])e.FloatOutput.Clone(), Array.ConvertAll(e.QuantOutput, v => (float)v), best,
+            e.Differences[best], Math.Abs(e.Differences[best]), Float32Sequential.Evaluate(reference, e.Input), error);
     }
 
-    private static void CheckShapes(FloatNetwork network, QuantizedNetwork quantized, int inputLength)
+    private static void CheckShapes(Network reference, Network other, int inputLength)
     {
-        if (network.InputSize != quantized.InputSize || network.OutputSize != quantized.OutputSize)
+        if (reference.InputSize != other.InputSize || reference.OutputSize != other.OutputSize)
             throw new ArgumentException(
-                $"the networks differ in shape: float {network.InputSize}→{network.OutputSize}, quantized {quantized.InputSize}→{quantized.OutputSize}");
-        if (inputLength != network.InputSize)
-            throw new ArgumentException($"input has {inputLength} values, the networks take {network.InputSize}");
+                $"the networks differ in shape: reference {reference.InputSize}→{reference.OutputSize}, other {other.InputSize}→{other.OutputSize}");
+        if (inputLength != reference.InputSize)
+            throw new ArgumentException($"input has {inputLength} values, the networks take {reference.InputSize}");
     }
 }

@@ -176,8 +176,11 @@ public sealed class Relu(int size) : Operator(size, size)
 {
     public override void Evaluate(ReadOnlySpan<double> x, Span<double> y)
     {
-        for (var i = 0; i < OutputSize; i++) y[i] = x[i] < 0 ? 0 : x[i];
+        for (var i = 0; i < OutputSize; i++) y[i] = Apply(x[i], i);
     }
+
+    /// <summary>One element of <see cref="Evaluate"/> (for analyses that re-evaluate only the elements that changed).</summary>
+    public double Apply(double x, int i) => x < 0 ? 0 : x;
 
     public override string Describe() => $"Relu {OutputSize}";
     public override TResult Accept<TResult>(IOperatorVisitor<TResult> visitor) => visitor.Relu(this);
@@ -202,8 +205,11 @@ public sealed class Clamp : Operator
 
     public override void Evaluate(ReadOnlySpan<double> x, Span<double> y)
     {
-        for (var i = 0; i < OutputSize; i++) y[i] = Math.Clamp(x[i], Lower, Upper);
+        for (var i = 0; i < OutputSize; i++) y[i] = Apply(x[i], i);
     }
+
+    /// <summary>One element of <see cref="Evaluate"/>.</summary>
+    public double Apply(double x, int i) => Math.Clamp(x, Lower, Upper);
 
     public override string Describe() => $"Clamp [{Lower}, {Upper}] {OutputSize}";
     public override TResult Accept<TResult>(IOperatorVisitor<TResult> visitor) => visitor.Clamp(this);
@@ -222,8 +228,11 @@ public sealed class Quantize(int size, QuantParams output) : Operator(size, size
 
     public override void Evaluate(ReadOnlySpan<double> x, Span<double> y)
     {
-        for (var i = 0; i < OutputSize; i++) y[i] = QuantMath.Quantize((float)x[i], Output);
+        for (var i = 0; i < OutputSize; i++) y[i] = Apply(x[i], i);
     }
+
+    /// <summary>One element of <see cref="Evaluate"/>.</summary>
+    public double Apply(double x, int i) => QuantMath.Quantize((float)x, Output);
 
     public override string Describe() => $"QuantizeLinear ({Output}) {OutputSize}";
     public override TResult Accept<TResult>(IOperatorVisitor<TResult> visitor) => visitor.Quantize(this);
@@ -237,8 +246,11 @@ public sealed class Dequantize(int size, QuantParams input) : Operator(size, siz
 
     public override void Evaluate(ReadOnlySpan<double> x, Span<double> y)
     {
-        for (var i = 0; i < OutputSize; i++) y[i] = QuantMath.Dequantize((int)x[i], Input);
+        for (var i = 0; i < OutputSize; i++) y[i] = Apply(x[i], i);
     }
+
+    /// <summary>One element of <see cref="Evaluate"/>.</summary>
+    public double Apply(double x, int i) => QuantMath.Dequantize((int)x, Input);
 
     public override string Describe() => $"DequantizeLinear ({Input}) {OutputSize}";
     public override TResult Accept<TResult>(IOperatorVisitor<TResult> visitor) => visitor.Dequantize(this);
@@ -336,8 +348,11 @@ public sealed class Requantize : Operator
 
     public override void Evaluate(ReadOnlySpan<double> x, Span<double> y)
     {
-        for (var j = 0; j < OutputSize; j++) y[j] = QuantMath.Requantize((int)x[j], _multipliers[j], Output);
+        for (var j = 0; j < OutputSize; j++) y[j] = Apply(x[j], j);
     }
+
+    /// <summary>One element of <see cref="Evaluate"/>.</summary>
+    public double Apply(double x, int j) => QuantMath.Requantize((int)x, _multipliers[j], Output);
 
     public override string Describe() => $"Requantize ({Output}) {OutputSize}";
     public override TResult Accept<TResult>(IOperatorVisitor<TResult> visitor) => visitor.Requantize(this);
