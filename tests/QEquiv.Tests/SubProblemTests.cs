@@ -1,3 +1,4 @@
+using QEquiv.Equivalence;
 using QEquiv.Regions;
 using QEquiv.Verification;
 

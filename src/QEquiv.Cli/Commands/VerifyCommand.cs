@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using QEquiv.Equivalence;
 using QEquiv.Falsification;
 using QEquiv.Solvers;
 using QEquiv.Verification;

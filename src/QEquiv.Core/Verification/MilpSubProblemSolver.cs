@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using QEquiv.Bounds;
 using QEquiv.Encoding;
+using QEquiv.Equivalence;
 using QEquiv.Falsification;
 using QEquiv.Networks;
 using QEquiv.Partitioning;

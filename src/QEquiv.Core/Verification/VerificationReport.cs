@@ -1,7 +1,11 @@
 using QEquiv.Bounds;
+using QEquiv.Equivalence;
 using QEquiv.Falsification;
 
 namespace QEquiv.Verification;
+
+/// <summary>The answer to the whole question ‖N(x) − Q(x)‖∞ &lt; δ on B.</summary>
+public enum Verdict { Verified, Falsified, Unknown }
 
 /// <summary>
 /// How the property is cut into MILPs: Monolithic, the paper's baseline (one MILP with a disjunction over outputs);
@@ -59,7 +63,7 @@ public sealed record VerificationReport(
     public double ProvedShare => SubProblems.Count == 0 ? 0 : (double)SubProblems.Count(r => r.Outcome == SubProblemOutcome.Proved) / SubProblems.Count;
 
     /// <summary>The engine's record (every attempt, proved volume per piece); null for a monolithic run.</summary>
-    public Scheduling.EngineResult? Engine { get; init; }
+    public PartitionedRun? Engine { get; init; }
 
     /// <summary>The run was stopped by its caller (Ctrl+C, SIGTERM) before it reached a verdict: the verdict is
     /// <see cref="Verdict.Unknown"/> because of the stop, not because of the time limit or the method.</summary>
@@ -72,3 +76,4 @@ public sealed record VerificationReport(
         : Engine is { } e ? e.Attempts.Count(a => a.Result.SolverStatus is not null)
         : SubProblems.Count(r => r.SolverStatus is not null);
 }
+
