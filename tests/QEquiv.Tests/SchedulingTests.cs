@@ -81,6 +81,70 @@ public class SchedulingTests
         Assert.Throws<InvalidOperationException>(() => queue.Complete());
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void EveryPieceGetsItsFirstSliceBeforeAnyPieceGetsASecond(int workers)
+    {
+        // Two hard pieces use their whole slice every time and are never decided within the depth limit (issue 15: pieces
+        // like these could burn the budget while others waited); four easy ones are undecided at first and proved on their
+        // second slice. The order is read from the ledger's records (an attempt's start is stamped when its item is handed
+        // out, under the ledger's lock), not from how long anything took.
+        var initial = TimeSpan.FromMilliseconds(20);
+        var solver = new FakeSolver((p, timeout, ct) =>
+        {
+            if (Output(p) < 2)
+            {
+                ct.WaitHandle.WaitOne(timeout);
+                return WorkOutcome.Unknown;
+            }
+            return p.Depth >= 1 ? WorkOutcome.Proved : WorkOutcome.Unknown;
+        });
+        var roots = Enumerable.Range(0, 6).Select(k => Root(k, Unit2, output: k)).ToList();
+        var run = new Engine(solver, new EngineOptions(workers, initial, 1.5, MaxDepth: 3)).Run(roots);
+
+        Assert.Equal(EngineStatus.Unknown, run.Status); // the hard pieces stay open at the depth limit
+        var taken = run.Attempts.OrderBy(a => a.Start).ToList();
+        // Every piece had its first slice before any piece started a second, longer one.
+        var firstSlices = taken.Where(a => a.Depth == 0).ToList();
+        Assert.Equal(Enumerable.Range(0, 6), firstSlices.Select(a => a.ItemId).Order());
+        var lastFirst = firstSlices.Max(a => a.Start);
+        Assert.All(taken.Where(a => a.Depth > 0), a =>
+        {
+            Assert.True(a.Start >= lastFirst, $"item {a.ItemId} (round {a.Depth}) was handed out before every piece had its first slice");
+            Assert.True(a.Timeout > initial, $"item {a.ItemId} (round {a.Depth}) got no longer slice than a first one");
+        });
+        // With one worker nothing runs beside the taker, so the whole run is round by round.
+        if (workers == 1) Assert.Equal(taken.Select(a => a.Depth).Order(), taken.Select(a => a.Depth));
+        Assert.All(run.Roots.Where(r => r.RootId >= 2), r => Assert.Equal(1.0, r.ProvedVolume, 12));
+        Assert.All(run.Roots.Where(r => r.RootId < 2), r => Assert.Equal(0, r.ProvedVolume));
+        Assert.Contains(taken, a => Output(a.Result.Item) < 2 && a.Depth == 3);
+    }
+
+    [Fact]
+    public void TheQueueNeverHandsOutALaterRoundWhileAnEarlierOneWaits()
+    {
+        // Items arrive out of round order (children of a slow early item land after later rounds began); every take must
+        // still be of the earliest round waiting.
+        var random = new Random(5);
+        var queue = new WorkQueue();
+        var waiting = new List<WorkItem>();
+        var nextId = 0;
+        WorkItem Item(int round) => Root(nextId++, Unit2) with { Depth = round };
+        for (var k = 0; k < 5; k++) { var x = Item(random.Next(4)); queue.Add(x); waiting.Add(x); }
+        for (var step = 0; step < 200 && waiting.Count > 0; step++)
+        {
+            Assert.True(queue.TryTake(out var taken));
+            Assert.True(taken.Depth <= waiting.Min(w => w.Depth), $"round {taken.Depth} handed out while round {waiting.Min(w => w.Depth)} waited");
+            waiting.Remove(taken);
+            var children = Enumerable.Range(0, random.Next(2)).Select(_ => Item(random.Next(5))).ToList();
+            waiting.AddRange(children);
+            queue.Complete(children);
+        }
+        Assert.Empty(waiting);
+        Assert.True(queue.IsFinished);
+    }
+
     [Fact]
     public void QueueWaitersWakeOnNewWorkAndOnCancellation()
     {
