@@ -32,10 +32,10 @@ public sealed class ClusterJobRunner(IGrainFactory grains, string where) : IJobR
             Job = new JobModels
             {
                 PlanJson = plan.ToJson(),
-                FloatModel = JobPlan.ModelBytes(run.Float.Source),
-                QuantizedModel = JobPlan.ModelBytes(run.Quantized.Source),
-                FloatName = Path.GetFileName(run.Float.Source),
-                QuantizedName = Path.GetFileName(run.Quantized.Source),
+                FloatModel = JobPlan.ModelBytes(run.Reference.Source),
+                QuantizedModel = JobPlan.ModelBytes(run.Other.Source),
+                FloatName = Path.GetFileName(run.Reference.Source),
+                QuantizedName = Path.GetFileName(run.Other.Source),
             },
             Timeout = run.Timeout,
             Log = run.Log,

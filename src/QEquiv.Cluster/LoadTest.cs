@@ -53,11 +53,10 @@ public static class LoadTest
             .Select(i => SubProblem.Create(i, i % 10, i % 2 == 0 ? 1 : -1,
                 Box.Create([(double)i / o.SubProblems, 0], [(double)(i + 1) / o.SubProblems, 1], "load-test"), 0.1))
             .ToList();
-        var unit = new[] { new Interval(0, 1), new Interval(0, 1) };
         var settings = new JobSettings([SolverConfiguration.Plain(MilpBackend.Highs)], false, JobSettings.WidestSplit, true,
             TimeSpan.FromSeconds(30), 2, 1, MaxDepth: 1, RetryFactor: 2);
         var plan = new JobPlan("load-test", Box.Create([0, 0], [1, 1], "load-test"), 0.1, pieces, [],
-            new FloatNetworkBounds(unit, [new FloatLayerBounds(unit, unit)]), [], settings);
+            [], [], settings);
         return new JobTicket
         {
             Job = new JobModels { PlanJson = plan.ToJson(), FloatModel = [], QuantizedModel = [], FloatName = "none", QuantizedName = "none" },

@@ -70,7 +70,7 @@ public class EquivalenceMilpTests(ITestOutputHelper output)
             var optima = new List<double>();
             foreach (var backend in AllBackends)
             {
-                using var milp = EquivalenceMilp.ForOutput(pair.Float, pair.Quantized, box, j, s, delta: null, backend);
+                using var milp = EquivalenceMilp.ForOutput(pair.Reference, pair.Other, box, j, s, delta: null, backend);
                 var r = milp.Solve(Options);
                 Assert.Equal(MilpStatus.Optimal, r.Status);
                 var claimed = r.Objective!.Value;
@@ -85,7 +85,7 @@ public class EquivalenceMilpTests(ITestOutputHelper output)
                 if (Math.Abs(actual - claimed) <= 1e-4) exact++;
                 else
                 {
-                    Assert.True(NearTie(pair.Quantized, milp.QuantizedBounds, re.Input),
+                    Assert.True(NearTie(pair.Quantized, BoundPropagation.Quantized(pair.Quantized, box), re.Input),
                         $"{backend} j={j} s={s}: incumbent re-executes to {actual}, claimed {claimed}, and no rounding is near a tie");
                     atTies++;
                 }
@@ -109,7 +109,7 @@ public class EquivalenceMilpTests(ITestOutputHelper output)
         var sampled = SampledMax(pair, box, rng);
         const int j = 0, s = 1;
         double optimum;
-        using (var max = EquivalenceMilp.ForOutput(pair.Float, pair.Quantized, box, j, s, null))
+        using (var max = EquivalenceMilp.ForOutput(pair.Reference, pair.Other, box, j, s, null))
             optimum = max.Solve(Options).Objective!.Value;
         var sm = sampled[j, 0];
         // Below the sampled max a witness exists; above the proved optimum none can; in between: must agree.
@@ -118,7 +118,7 @@ public class EquivalenceMilpTests(ITestOutputHelper output)
             if (delta <= 0) continue;
             var verdicts = AllBackends.Select(backend =>
             {
-                using var milp = EquivalenceMilp.ForOutput(pair.Float, pair.Quantized, box, j, s, delta, backend);
+                using var milp = EquivalenceMilp.ForOutput(pair.Reference, pair.Other, box, j, s, delta, backend);
                 var r = milp.Solve(Options);
                 Assert.Contains(r.Status, new[] { MilpStatus.Optimal, MilpStatus.Infeasible });
                 if (r.HasSolution) Assert.True(r.Objective >= delta - milp.SafetyMargin - 1e-6);
@@ -142,19 +142,19 @@ public class EquivalenceMilpTests(ITestOutputHelper output)
         for (var j = 0; j < 2; j++)
         foreach (var s in new[] { 1, -1 })
         {
-            using var milp = EquivalenceMilp.ForOutput(pair.Float, pair.Quantized, box, j, s, null);
+            using var milp = EquivalenceMilp.ForOutput(pair.Reference, pair.Other, box, j, s, null);
             best = Math.Max(best, milp.Solve(Options).Objective!.Value);
         }
         foreach (var backend in AllBackends)
         {
-            using var mono = EquivalenceMilp.Monolithic(pair.Float, pair.Quantized, box, null, backend);
+            using var mono = EquivalenceMilp.Monolithic(pair.Reference, pair.Other, box, null, backend);
             var r = mono.Solve(Options);
             Assert.Equal(MilpStatus.Optimal, r.Status);
             Assert.Equal(best, r.Objective!.Value, 5);
             foreach (var (delta, feasible) in new[] { (best - 1e-3, true), (best + 1e-3, false) })
             {
                 if (delta <= 0) continue;
-                using var m = EquivalenceMilp.Monolithic(pair.Float, pair.Quantized, box, delta, backend);
+                using var m = EquivalenceMilp.Monolithic(pair.Reference, pair.Other, box, delta, backend);
                 var rd = m.Solve(Options);
                 Assert.Equal(feasible ? MilpStatus.Optimal : MilpStatus.Infeasible, rd.Status);
             }
@@ -166,9 +166,9 @@ public class EquivalenceMilpTests(ITestOutputHelper output)
     {
         var pair = TestNetworks.Random(1, [3, 4, 2]);
         var box = Box.LInfBall([0.5, 0.5, 0.5], 0.1);
-        Assert.Throws<ArgumentOutOfRangeException>(() => EquivalenceMilp.ForOutput(pair.Float, pair.Quantized, box, 0, 0, null));
-        Assert.Throws<ArgumentOutOfRangeException>(() => EquivalenceMilp.ForOutput(pair.Float, pair.Quantized, box, 5, 1, null));
-        Assert.Throws<ArgumentOutOfRangeException>(() => EquivalenceMilp.ForOutput(pair.Float, pair.Quantized, box, 0, 1, -1.0));
-        Assert.Throws<ArgumentException>(() => EquivalenceMilp.ForOutput(pair.Float, pair.Quantized, Box.LInfBall([0.5], 0.1), 0, 1, null));
+        Assert.Throws<ArgumentOutOfRangeException>(() => EquivalenceMilp.ForOutput(pair.Reference, pair.Other, box, 0, 0, null));
+        Assert.Throws<ArgumentOutOfRangeException>(() => EquivalenceMilp.ForOutput(pair.Reference, pair.Other, box, 5, 1, null));
+        Assert.Throws<ArgumentOutOfRangeException>(() => EquivalenceMilp.ForOutput(pair.Reference, pair.Other, box, 0, 1, -1.0));
+        Assert.Throws<ArgumentException>(() => EquivalenceMilp.ForOutput(pair.Reference, pair.Other, Box.LInfBall([0.5], 0.1), 0, 1, null));
     }
 }

@@ -16,30 +16,26 @@ public class LpTighteningTests
         var pair = TestNetworks.Random(seed, [4, 8, 8, 6, 3]);
         var rng = new Random(seed);
         var box = TestNetworks.RandomBox(rng, 4, maxRadius: 0.3, lo: 0.1, hi: 0.9);
-        var before = BoundPropagation.Float(pair.Float, box);
-        var (after, stats) = LpTightening.TightenFloat(pair.Float, box, before, TimeSpan.FromSeconds(30));
+        var network = pair.Reference;
+        var before = IntervalBounds.Of(network, box);
+        var (after, stats) = LpTightening.TightenRelus(network, box, before, TimeSpan.FromSeconds(30));
         Assert.False(stats.BudgetExhausted);
         Assert.True(stats.UnstableAfter <= stats.UnstableBefore);
         var tighter = 0;
-        for (var k = 0; k < before.Layers.Count; k++)
-            for (var o = 0; o < before.Layers[k].PreActivation.Length; o++)
+        for (var k = 0; k < before.Nodes.Count; k++)
+            for (var o = 0; o < before.Nodes[k].Output.Length; o++)
             {
-                var (b, a) = (before.Layers[k].PreActivation[o], after.Layers[k].PreActivation[o]);
-                Assert.True(a.Lo >= b.Lo && a.Hi <= b.Hi, $"layer {k} neuron {o}: {a} looser than {b}");
+                var (b, a) = (before.Nodes[k].Output[o], after.Nodes[k].Output[o]);
+                Assert.True(a.Lo >= b.Lo && a.Hi <= b.Hi, $"node {k} value {o}: {a} looser than {b}");
                 if (a.Width < b.Width - 1e-9) tighter++;
             }
         Assert.True(tighter > 0 || stats.UnstableBefore == 0, "LP tightening changed nothing on a network with unstable neurons");
         for (var s = 0; s < 5000; s++)
         {
-            var x = TestNetworks.SamplePoint(rng, box).Select(v => (double)v).ToArray();
-            for (var k = 0; k < pair.Float.Layers.Count; k++)
-            {
-                var layer = pair.Float.Layers[k];
-                var z = FloatEvaluator.Apply(layer.WithActivation(Activation.None), x);
-                for (var o = 0; o < z.Length; o++)
-                    Assert.True(after.Layers[k].PreActivation[o].Contains(z[o]), $"layer {k} neuron {o}: {z[o]} outside {after.Layers[k].PreActivation[o]}");
-                x = FloatEvaluator.Apply(layer, x);
-            }
+            var trace = network.Trace(TestNetworks.SamplePoint(rng, box).Select(v => (double)v).ToArray());
+            for (var k = 0; k < network.Nodes.Count; k++)
+                for (var o = 0; o < trace[k + 1].Length; o++)
+                    Assert.True(after.Nodes[k].Output[o].Contains(trace[k + 1][o]), $"node {k} value {o}: {trace[k + 1][o]} outside {after.Nodes[k].Output[o]}");
         }
     }
 
@@ -51,9 +47,9 @@ public class LpTighteningTests
         var pair = TestNetworks.Random(seed, [4, 8, 6, 3]);
         var rng = new Random(seed);
         var box = TestNetworks.RandomBox(rng, 4, maxRadius: 0.2, lo: 0.1, hi: 0.9);
-        var diff = DifferentialBounds.Compute(pair.Float, pair.Quantized, box);
+        var diff = Verification.LegacyDifference.Of(pair.Reference, pair.Other, box);
         var pairs = Enumerable.Range(0, 3).SelectMany(j => new[] { (j, 1), (j, -1) }).ToList();
-        var upper = LpTightening.DifferenceUpperBounds(pair.Float, pair.Quantized, box, diff.Float, diff.Quantized, diff, pairs, TimeSpan.FromSeconds(30));
+        var upper = LpTightening.DifferenceUpperBounds(pair.Reference, pair.Other, box, diff.Reference, diff.Other, diff, pairs, TimeSpan.FromSeconds(30));
         Assert.All(upper, u => Assert.NotNull(u));
         var seen = new double[pairs.Count];
         Array.Fill(seen, double.NegativeInfinity);
@@ -64,8 +60,8 @@ public class LpTighteningTests
         }
         for (var p = 0; p < pairs.Count; p++)
         {
-            // The runtime's dequantization may add its float32 error on top of the real-valued bound.
-            var margin = EquivalenceMilp.MarginFor(pair.Float, diff.Float, pair.Quantized, diff.Quantized, pairs[p].Item1);
+            // N's float32 error on top of the bound (the runtime's dequantization is in the bound itself).
+            var margin = EquivalenceMilp.MarginFor(diff.Reference, diff.Other, pairs[p].Item1);
             Assert.True(seen[p] <= upper[p]!.Value + margin, $"pair {pairs[p]}: sampled {seen[p]} above the LP bound {upper[p]}");
             Assert.True(upper[p]!.Value <= diff.For(pairs[p].Item1, pairs[p].Item2).Hi + 1e-5, "the LP with Δ constraints is never looser than the Δ bound");
         }

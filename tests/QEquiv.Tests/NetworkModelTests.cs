@@ -88,7 +88,7 @@ public class NetworkModelTests
         var options = new VerifyOptions(0.05);
         var settings = (options with { Runtime = Runtime.Onnx }).JobSettings();
         var fpOnnx = JobPlan.FingerprintOf(n.Fingerprint, onnx.Fingerprint, box, 0.05, settings);
-        var plan = new JobPlan(fpOnnx, box, 0.05, [], [], Bounds.BoundPropagation.Float(Layering.ToFloat(n), box), [], settings);
+        var plan = new JobPlan(fpOnnx, box, 0.05, [], [], Bounds.IntervalBounds.Of(n, box).Nodes, [], settings);
         Assert.True(plan.IsFor(n, onnx));
         Assert.False(plan.IsFor(n, torch));
         // The plan's settings carry the runtime, so a worker that reads it loads the same network.

@@ -31,8 +31,9 @@ public class PartitioningTests
         var pair = VerificationTests.CrossCheckNetwork(network);
         var (n, q) = (pair.Float, pair.Quantized);
         var box = TestNetworks.RandomBox(new Random(network), n.InputSize, maxRadius: 0.3, lo: 0.0, hi: 1.0);
-        var diff = DifferentialBounds.Compute(n, q, box);
-        var (fb, qb) = (diff.Float, diff.Quantized);
+        var diff = Verification.LegacyDifference.Of(pair.Reference, pair.Other, box);
+        var (fb, qb) = (diff.Reference, diff.Other);
+        var outputCodes = OutputPartition.OutputCodes(qb)!;
         var rng = new Random(network + 100);
         var points = Enumerable.Range(0, 2000).Select(_ => TestNetworks.SamplePoint(rng, box)).ToList();
         var evaluations = points.Select(x => (Codes: QuantizedEvaluator.Trace(q, x)[^1], Eval: WitnessChecker.Evaluate(n, q, x))).ToList();
@@ -45,8 +46,8 @@ public class PartitioningTests
             if (!(upper > 0)) continue;
             var p = root with { Delta = 0.4 * upper };
             var id = 100;
-            var cut = OutputPartition.ByOutputCode(p, n, q, fb, qb, diff, 4, () => id++);
-            var all = new CodeRange((int)Math.Ceiling(qb.OutputCodes[j].Lo), (int)Math.Floor(qb.OutputCodes[j].Hi));
+            var cut = OutputPartition.ByOutputCode(p, fb, qb, diff, 4, () => id++);
+            var all = new CodeRange((int)Math.Ceiling(outputCodes[j].Lo), (int)Math.Floor(outputCodes[j].Hi));
             var ranges = cut.Pieces.Select(x => x.Codes ?? all).Concat(cut.Discharged is { } d ? [d.SubProblem.Codes!] : []).OrderBy(r => r.Lo).ToList();
             Assert.Equal(all.Lo, ranges[0].Lo);
             Assert.Equal(all.Hi, ranges[^1].Hi);
@@ -65,7 +66,7 @@ public class PartitioningTests
                 }
                 else
                 {
-                    var bound = OutputPartition.Upper(holder, q, fb, qb, diff) + Encoding.EquivalenceMilp.MarginFor(n, fb, q, qb, j);
+                    var bound = OutputPartition.Upper(holder, fb, qb, diff) + Encoding.EquivalenceMilp.MarginFor(fb, qb, j);
                     Assert.True(value <= bound, $"piece {holder.Codes}: s·Δ = {value} above its bound {bound}");
                 }
             }

@@ -118,7 +118,7 @@ public class ScipPresolveTests
         var options = new MilpOptions(TimeSpan.FromSeconds(60), RelativeGap: 1e-9);
         var optima = new[] { MilpBackend.Scip, MilpBackend.Highs }.Select(backend =>
         {
-            using var milp = EquivalenceMilp.ForOutput(pair.Float, pair.Quantized, box, 0, 1, delta: null, backend);
+            using var milp = EquivalenceMilp.ForOutput(pair.Reference, pair.Other, box, 0, 1, delta: null, backend);
             var r = milp.Solve(options);
             Assert.Equal(MilpStatus.Optimal, r.Status);
             return r.Objective!.Value;

@@ -1,4 +1,3 @@
-using QEquiv.Bounds;
 using QEquiv.Equivalence;
 using QEquiv.Falsification;
 using QEquiv.Quantization;
@@ -125,11 +124,9 @@ public class SubProblemTests
     [Fact]
     public void AJobLogOfTheEarlierFormatIsRefusedInOneLine()
     {
-        var unit = new[] { new Interval(0, 1), new Interval(0, 1) };
         var settings = new JobSettings([SolverConfiguration.Plain(MilpBackend.Highs)], false, JobSettings.WidestSplit, true,
             TimeSpan.FromSeconds(5), 1.5, 1, MaxDepth: 2, RetryFactor: 3);
-        var plan = new JobPlan("job", Unit2, 0.1, [SubProblem.Create(0, 0, 1, Unit2, 0.1)], [],
-            new FloatNetworkBounds(unit, [new FloatLayerBounds(unit, unit)]), [], settings);
+        var plan = new JobPlan("job", Unit2, 0.1, [SubProblem.Create(0, 0, 1, Unit2, 0.1)], [], [], [], settings);
         Assert.Equal(JobPlan.CurrentLogFormat, JobPlan.FromJson(plan.ToJson()).LogFormat);
 
         var path = Path.Combine(Path.GetTempPath(), $"qequiv-old-log-{Guid.NewGuid():N}.jsonl");

@@ -8,7 +8,12 @@ namespace QEquiv.Tests;
 /// <summary>Seeded random float networks with post-training-quantized twins built like PyTorch would.</summary>
 internal static class TestNetworks
 {
-    internal sealed record Pair(FloatNetwork Float, QuantizedNetwork Quantized);
+    internal sealed record Pair(FloatNetwork Float, QuantizedNetwork Quantized)
+    {
+        /// <summary>The same two networks as operator graphs (what every analysis takes).</summary>
+        public QEquiv.Model.Network Reference { get; } = QEquiv.Networks.Layering.ToGraph(Float);
+        public QEquiv.Model.Network Other { get; } = QEquiv.Networks.Layering.ToGraph(Quantized);
+    }
 
     /// <param name="sizes">Layer widths, input first, e.g. [3, 5, 4, 2].</param>
     /// <param name="withRequantize">Insert an element-wise Requantize stage (scale change) after the first layer.</param>

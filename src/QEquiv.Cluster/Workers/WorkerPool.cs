@@ -175,7 +175,7 @@ public sealed class WorkerPool : IDisposable
             if (!plan.IsFor(reference, other))
                 throw new InvalidDataException($"job {id[..8]}: the models this worker loaded ({m.FloatName}, {m.QuantizedName}, runtime "
                     + $"{plan.Settings.Runtime.ToString().ToLowerInvariant()}) are not the ones the job was planned for");
-            var setup = plan.CreateWorker(Layering.ToFloat(reference), Layering.ToQuantized(other));
+            var setup = plan.CreateWorker(reference, other);
             // Idle threads of this process race on its MILPs, as in a local run; other machines' cores are theirs.
             if (plan.Settings.RaceSpareCores) setup.Solver.Cores = pool._cores;
             pool._log($"worker {pool._name}: joined job {id[..8]} ({plan.Pieces.Count} pieces, δ {plan.Delta:G6})");

@@ -1,7 +1,7 @@
 using Google.OrTools.LinearSolver;
 using QEquiv.Bounds;
 using QEquiv.Evaluation;
-using QEquiv.Networks;
+using QEquiv.Model;
 using QEquiv.Regions;
 using QEquiv.Solvers;
 using QEquiv.Quantization;
@@ -34,19 +34,18 @@ public sealed class EquivalenceMilp : IDisposable
 
     private readonly Solver _solver;
     private readonly Variable[] _inputs;
-    private readonly LinearExpression[] _inputCodes;
+    private readonly LinearExpression[]? _inputCodes;
 
-    private EquivalenceMilp(Solver solver, MilpBackend backend, Variable[] inputs, LinearExpression[] inputCodes, Box box,
-        FloatNetworkBounds floatBounds, QuantizedNetworkBounds quantBounds, EncodingStatistics statistics,
-        double safetyMargin, Interval objectiveBounds)
+    private EquivalenceMilp(Solver solver, MilpBackend backend, Variable[] inputs, LinearExpression[]? inputCodes, Box box,
+        GraphBounds referenceBounds, GraphBounds otherBounds, EncodingStatistics statistics, double safetyMargin, Interval objectiveBounds)
     {
         _solver = solver;
         _inputs = inputs;
         _inputCodes = inputCodes;
         Backend = backend;
         Box = box;
-        FloatBounds = floatBounds;
-        QuantizedBounds = quantBounds;
+        ReferenceBounds = referenceBounds;
+        OtherBounds = otherBounds;
         Statistics = statistics;
         SafetyMargin = safetyMargin;
         ObjectiveBounds = objectiveBounds;
@@ -54,8 +53,8 @@ public sealed class EquivalenceMilp : IDisposable
 
     public MilpBackend Backend { get; }
     public Box Box { get; }
-    public FloatNetworkBounds FloatBounds { get; }
-    public QuantizedNetworkBounds QuantizedBounds { get; }
+    public GraphBounds ReferenceBounds { get; }
+    public GraphBounds OtherBounds { get; }
     public EncodingStatistics Statistics { get; }
     /// <summary>The largest margin subtracted from δ in the constraint (0 in maximisation mode).</summary>
     public double SafetyMargin { get; }
@@ -66,14 +65,14 @@ public sealed class EquivalenceMilp : IDisposable
     public MilpResult Solve(MilpOptions? options = null, CancellationToken cancellation = default)
     {
         var r = MilpRunner.Solve(_solver, Backend, _inputs, options, cancellation);
-        LastInputCodes = r.HasSolution ? Array.ConvertAll(_inputCodes, Evaluate) : null;
+        LastInputCodes = r.HasSolution && _inputCodes is not null ? Array.ConvertAll(_inputCodes, Evaluate) : null;
         return r;
     }
 
     /// <summary>
-    /// The input codes of Q in the last solution. The model may put x exactly on a rounding boundary and pick
-    /// the code that suits it; <see cref="Candidates.Reexecute(FloatNetwork, QuantizedNetwork, ReadOnlySpan{double}, Box?, int[]?, QEquiv.Quantization.QuantParams?)"/>
-    /// moves x into that code's cell so that the runtime computes the same codes.
+    /// The other network's input codes in the last solution (null when it does not quantize its input first). The model
+    /// may put x exactly on a rounding boundary and pick the code that suits it; <c>Candidates.Reexecute</c> moves x into
+    /// that code's cell so that the runtime computes the same codes.
     /// </summary>
     public int[]? LastInputCodes { get; private set; }
 
@@ -91,85 +90,83 @@ public sealed class EquivalenceMilp : IDisposable
 
     public void Dispose() => _solver.Dispose();
 
-    /// <param name="sign">+1 asks about N_j − Q_j, −1 about Q_j − N_j.</param>
+    /// <param name="sign">+1 asks about R_j − O_j (reference minus other), −1 about O_j − R_j.</param>
     /// <param name="delta">null: maximisation mode, no δ constraint.</param>
-    /// <param name="difference">Differential bounds: their per-layer bounds of N and Q give the big-M constants and their
-    /// Δ bounds enter as valid constraints h_k − ĥ_k ∈ Δh_k and N_j − Q_j ∈ Δ_j (they hold for every point of the model).</param>
-    /// <param name="codes">Restricts Q_j's output code to this range (a stage-2 output piece); null: any code.</param>
-    public static EquivalenceMilp ForOutput(FloatNetwork n, QuantizedNetwork q, Box box, int output, int sign, double? delta,
-        MilpBackend backend = MilpBackends.Default, FloatNetworkBounds? floatBounds = null, QuantizedNetworkBounds? quantBounds = null,
-        DifferenceBounds? difference = null, CodeRange? codes = null, string? scipParameters = null)
+    /// <param name="difference">Differential bounds: their bounds of both networks give the big-M constants and their
+    /// Δ bounds enter as valid rows (aligned hidden tensors and the outputs: they hold for every point of the model).</param>
+    /// <param name="codes">Restricts the other network's output code j to this range (a stage-2 output piece); null: any code.</param>
+    public static EquivalenceMilp ForOutput(Network reference, Network other, Box box, int output, int sign, double? delta,
+        MilpBackend backend = MilpBackends.Default, GraphBounds? referenceBounds = null, GraphBounds? otherBounds = null,
+        GraphDifference? difference = null, CodeRange? codes = null, string? scipParameters = null)
     {
-        if (output < 0 || output >= n.OutputSize) throw new ArgumentOutOfRangeException(nameof(output));
-        return Build(n, q, box, [(output, CheckSign(sign))], delta, backend, floatBounds, quantBounds, difference, codes, scipParameters);
+        if (output < 0 || output >= reference.OutputSize) throw new ArgumentOutOfRangeException(nameof(output));
+        return Build(reference, other, box, [(output, CheckSign(sign))], delta, backend, referenceBounds, otherBounds, difference, codes, scipParameters);
     }
 
     /// <summary>The whole property in one model: ∃x∈B: OR over all outputs j and signs s of s·d_j ≥ δ (or max error when δ is null).</summary>
-    public static EquivalenceMilp Monolithic(FloatNetwork n, QuantizedNetwork q, Box box, double? delta,
-        MilpBackend backend = MilpBackends.Default, FloatNetworkBounds? floatBounds = null, QuantizedNetworkBounds? quantBounds = null,
-        DifferenceBounds? difference = null)
+    public static EquivalenceMilp Monolithic(Network reference, Network other, Box box, double? delta,
+        MilpBackend backend = MilpBackends.Default, GraphBounds? referenceBounds = null, GraphBounds? otherBounds = null,
+        GraphDifference? difference = null)
     {
         var pairs = new List<(int, int)>();
-        for (var j = 0; j < n.OutputSize; j++) { pairs.Add((j, 1)); pairs.Add((j, -1)); }
-        return Build(n, q, box, pairs, delta, backend, floatBounds, quantBounds, difference);
+        for (var j = 0; j < reference.OutputSize; j++) { pairs.Add((j, 1)); pairs.Add((j, -1)); }
+        return Build(reference, other, box, pairs, delta, backend, referenceBounds, otherBounds, difference);
     }
 
-    /// <summary>Interval bound of s·(N_j − Q_j) from separate network bounds (loose, but sound).</summary>
-    public static Interval DifferenceBounds(FloatNetworkBounds fb, QuantizedNetworkBounds qb, int output, int sign)
+    /// <summary>Interval bound of s·(R_j − O_j) from separate network bounds (loose, but sound).</summary>
+    public static Interval DifferenceBounds(GraphBounds referenceBounds, GraphBounds otherBounds, int output, int sign)
     {
-        var d = fb.Outputs[output] - qb.Outputs[output];
+        var d = referenceBounds.Outputs[output] - otherBounds.Outputs[output];
         return sign > 0 ? d : -d;
     }
 
     /// <summary>
-    /// Margin added to every upper bound of s·(N_j − Q_j) (subtracted from δ in the MILP constraint) before it is compared
-    /// with δ — the one place where the model's real arithmetic is reconciled with the runtimes': solver slack, plus the
-    /// runtime's float32 dequantization of Q's output, plus N's float32 evaluation error over the box (any summation
-    /// order, <see cref="Float32Error.OverBox"/>). A bound below δ with this margin proves the sub-problem for N in real
-    /// arithmetic and for N in float32 alike.
+    /// Margin added to every upper bound of s·(R_j − O_j) (subtracted from δ in the MILP constraint) before it is compared
+    /// with δ — the one place where the model's real arithmetic is reconciled with the runtimes': solver slack, plus, for
+    /// each network bounded in real arithmetic (a float network's Affine operators), its float32 evaluation error over the
+    /// box in any summation order (<see cref="Float32Error.OverBox"/>). A quantized network's float32 roundings are in its
+    /// bounds and its encoding already. A bound below δ with this margin proves the sub-problem for float networks in real
+    /// arithmetic and in float32 alike.
     /// </summary>
-    /// <param name="fb">Bounds of N over the sub-problem's box (any sound ones; tighter ones give a smaller margin).</param>
-    public static double MarginFor(FloatNetwork n, FloatNetworkBounds fb, QuantizedNetwork q, QuantizedNetworkBounds qb, int output)
-    {
-        var p = q.OutputQuantization;
-        var product = (double)p.Scale * (qb.OutputCodes[output] + (-p.ZeroPoint));
-        var value = q.OutputBias is { } b ? product + b[output] : product;
-        return SolverSlack + BoundPropagation.OutputRoundingError(product.MaxAbs, value.MaxAbs) + Float32Error.OverBox(n, fb)[output];
-    }
+    /// <param name="referenceBounds">Bounds of R over the sub-problem's box (any sound ones; tighter ones give a smaller margin).</param>
+    public static double MarginFor(GraphBounds referenceBounds, GraphBounds otherBounds, int output) =>
+        SolverSlack + Float32Error.OverBox(referenceBounds)[output] + Float32Error.OverBox(otherBounds)[output];
 
     private static int CheckSign(int sign) =>
         sign is 1 or -1 ? sign : throw new ArgumentOutOfRangeException(nameof(sign), sign, "sign must be +1 or −1");
 
-    private static EquivalenceMilp Build(FloatNetwork n, QuantizedNetwork q, Box box, IReadOnlyList<(int Output, int Sign)> pairs,
-        double? delta, MilpBackend backend, FloatNetworkBounds? fb, QuantizedNetworkBounds? qb, DifferenceBounds? difference, CodeRange? codes = null, string? scipParameters = null)
+    private static EquivalenceMilp Build(Network reference, Network other, Box box, IReadOnlyList<(int Output, int Sign)> pairs,
+        double? delta, MilpBackend backend, GraphBounds? rb, GraphBounds? ob, GraphDifference? difference, CodeRange? codes = null, string? scipParameters = null)
     {
-        if (n.InputSize != q.InputSize || n.OutputSize != q.OutputSize)
-            throw new ArgumentException($"network shapes differ: N {n.InputSize}→{n.OutputSize}, Q {q.InputSize}→{q.OutputSize}");
+        if (reference.InputSize != other.InputSize || reference.OutputSize != other.OutputSize)
+            throw new ArgumentException($"network shapes differ: {reference.InputSize}→{reference.OutputSize} and {other.InputSize}→{other.OutputSize}");
+        if (box.Dimension != reference.InputSize)
+            throw new ArgumentException($"box has {box.Dimension} dimensions, the networks take {reference.InputSize} inputs");
         if (delta is { } dv && !(dv > 0 && double.IsFinite(dv)))
             throw new ArgumentOutOfRangeException(nameof(delta), dv, "δ must be positive and finite");
-        fb ??= difference?.Float ?? BoundPropagation.Float(n, box);
-        qb ??= difference?.Quantized ?? BoundPropagation.Quantized(q, box);
+        rb ??= difference?.Reference ?? IntervalBounds.Of(reference, box);
+        ob ??= difference?.Other ?? IntervalBounds.Of(other, box);
 
         var solver = MilpBackends.Create(backend, scipParameters);
         try
         {
             var model = new ModelBuilder(solver);
-            var encoder = new NetworkEncoder(model, fb, qb);
+            var encoder = new NetworkEncoder(model);
             var x = encoder.Inputs(box);
-            var nOut = encoder.Float(n, x);
-            var qOut = encoder.Quantized(q, x);
+            var r = encoder.Encode(reference, rb, x, "r");
+            var o = encoder.Encode(other, ob, x, "o");
 
-            if (difference is not null) AddDifferenceConstraints(model, encoder, nOut, qOut, difference);
-            if (codes is not null) RestrictCodes(model, encoder, pairs[0].Output, codes);
+            if (difference is not null) AddDifferenceConstraints(model, r, o, difference);
+            if (codes is not null) RestrictCodes(model, o, pairs[0].Output, codes);
             var diff = new LinearExpression[pairs.Count];
             var bounds = new Interval[pairs.Count];
             var margins = new double[pairs.Count];
             for (var k = 0; k < pairs.Count; k++)
             {
                 var (j, s) = pairs[k];
-                diff[k] = nOut[j].Minus(qOut[j]).Scaled(s);
-                bounds[k] = DifferenceBounds(fb, qb, j, s);
-                margins[k] = delta is null ? 0 : MarginFor(n, fb, q, qb, j);
+                diff[k] = r.Outputs[j].Minus(o.Outputs[j]).Scaled(s);
+                bounds[k] = difference?.For(j, s) is { } d ? BackSubstitution.Meet(d, DifferenceBounds(rb, ob, j, s)) : DifferenceBounds(rb, ob, j, s);
+                margins[k] = delta is null ? 0 : MarginFor(rb, ob, j);
             }
 
             Interval objectiveBounds;
@@ -185,7 +182,7 @@ public sealed class EquivalenceMilp : IDisposable
             }
             var stats = new EncodingStatistics(model.Continuous, model.Integers, model.Binaries, model.Constraints,
                 encoder.UnstableRelus, encoder.ClampGadgets);
-            return new EquivalenceMilp(solver, backend, x, encoder.InputCodes, box, fb, qb, stats, margins.Max(), objectiveBounds);
+            return new EquivalenceMilp(solver, backend, x, o.InputCodes ?? r.InputCodes, box, rb, ob, stats, margins.Max(), objectiveBounds);
         }
         catch
         {
@@ -194,33 +191,33 @@ public sealed class EquivalenceMilp : IDisposable
         }
     }
 
-    /// <summary>Q_j's output code within <paramref name="codes"/>: the one constraint that makes a stage-2 piece.</summary>
-    internal static void RestrictCodes(ModelBuilder model, NetworkEncoder encoder, int output, CodeRange codes) =>
-        model.Range(encoder.OutputCodes[output].Scaled(1), codes.Lo, codes.Hi);
+    /// <summary>The other network's output code j within <paramref name="codes"/>: the one constraint that makes a stage-2 piece.</summary>
+    internal static void RestrictCodes(ModelBuilder model, EncodedNetwork other, int output, CodeRange codes) =>
+        model.Range((other.OutputCodes ?? throw new ArgumentException($"{other.Network.Source} has no output codes to restrict"))[output].Scaled(1),
+            codes.Lo, codes.Hi);
 
     /// <summary>
-    /// Valid inequalities from differential bounds: they cut the relaxation where N and Q, bounded separately,
-    /// look independent, which is what makes the equivalence MILPs small. Hidden levels are used only when the
-    /// networks' layers correspond one to one (the bounds are then per matching neuron).
+    /// Valid inequalities from differential bounds: they cut the relaxation where the two networks, bounded separately,
+    /// look independent, which is what makes the equivalence MILPs small. One row per aligned hidden tensor element
+    /// whose Δ bounds are finite, and one per output.
     /// </summary>
-    internal static void AddDifferenceConstraints(ModelBuilder model, NetworkEncoder encoder, LinearExpression[] nOut, LinearExpression[] qOut,
-        DifferenceBounds difference)
+    internal static void AddDifferenceConstraints(ModelBuilder model, EncodedNetwork reference, EncodedNetwork other, GraphDifference difference)
     {
-        var levels = Math.Min(encoder.FloatLevels.Count, encoder.QuantizedLevels.Count) - 1; // the last level is the output
-        if (encoder.FloatLevels.Count == encoder.QuantizedLevels.Count && difference.Hidden.Count == encoder.FloatLevels.Count + 1)
-            for (var k = 0; k < levels; k++)
+        foreach (var aligned in difference.Hidden)
+        {
+            var h = reference.Tensor(aligned.Reference);
+            var hq = other.Tensor(aligned.Other);
+            for (var i = 0; i < h.Length; i++)
             {
-                var h = encoder.FloatLevels[k];
-                var hq = encoder.QuantizedLevels[k];
-                var bounds = difference.Hidden[k + 1];
-                for (var i = 0; i < h.Length; i++)
-                    if (double.IsFinite(bounds[i].Lo) && double.IsFinite(bounds[i].Hi) && !(h[i].IsConstant && hq[i].IsConstant))
-                        model.Range(h[i].Minus(hq[i]), bounds[i].Lo, bounds[i].Hi);
+                var b = aligned.Delta[i];
+                if (!double.IsFinite(b.Lo) || !double.IsFinite(b.Hi) || h[i].IsConstant && hq[i].IsConstant) continue;
+                model.Range(h[i].Minus(hq[i].Scaled(aligned.Scale[i]).AddConstant(aligned.Offset[i])), b.Lo, b.Hi);
             }
-        for (var j = 0; j < nOut.Length; j++)
+        }
+        for (var j = 0; j < reference.Outputs.Length; j++)
         {
             var b = difference.Tightest[j];
-            if (double.IsFinite(b.Lo) && double.IsFinite(b.Hi)) model.Range(nOut[j].Minus(qOut[j]), b.Lo, b.Hi);
+            if (double.IsFinite(b.Lo) && double.IsFinite(b.Hi)) model.Range(reference.Outputs[j].Minus(other.Outputs[j]), b.Lo, b.Hi);
         }
     }
 

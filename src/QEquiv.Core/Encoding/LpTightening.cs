@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Google.OrTools.LinearSolver;
 using QEquiv.Bounds;
-using QEquiv.Networks;
+using QEquiv.Model;
 using QEquiv.Regions;
 using QEquiv.Quantization;
 
@@ -25,25 +25,32 @@ public static class LpTightening
     /// </summary>
     private const double Padding = 1e-6;
 
-    public static (FloatNetworkBounds Bounds, LpTighteningStats Stats) TightenFloat(FloatNetwork n, Box box,
-        FloatNetworkBounds bounds, TimeSpan budget, CancellationToken cancellation = default)
+    /// <summary>
+    /// Tightens the inputs of <paramref name="network"/>'s unstable ReLUs, node by node: each LP encodes the network up
+    /// to the ReLU with the bounds learnt so far, and later nodes' intervals are re-propagated from the tighter ones
+    /// (kept where they were tighter before). The first ReLU is skipped when only one linear operator precedes it: its
+    /// input is an affine map of the box, whose interval is already exact.
+    /// </summary>
+    public static (GraphBounds Bounds, LpTighteningStats Stats) TightenRelus(Network network, Box box, GraphBounds bounds,
+        TimeSpan budget, CancellationToken cancellation = default)
     {
         var watch = Stopwatch.StartNew();
-        var layers = bounds.Layers.ToList();
-        int before = CountUnstable(n, layers), lps = 0;
+        var nodes = bounds.Nodes.ToArray();
+        var relus = Enumerable.Range(0, network.Nodes.Count).Where(k => network.Nodes[k].Operator is Relu).ToArray();
+        int before = CountUnstable(network, bounds.Input, nodes), lps = 0;
         var exhausted = false;
-        // Layer 0 is affine in the box: interval bounds are already exact there.
-        for (var k = 1; k < n.Layers.Count && !exhausted; k++)
+        foreach (var k in relus)
         {
-            if (n.Layers[k].Activation != Activation.Relu) break; // only ReLU phases matter for the MILP
-            var pre = (Interval[])layers[k].PreActivation.Clone();
+            if (exhausted) break;
+            if (network.Nodes.Take(k).Count(n => n.Operator is Affine or IntegerLinear) <= 1) continue;
+            var pre = (Interval[])(k == 0 ? bounds.Input : nodes[k - 1].Output).Clone();
             var unstable = Enumerable.Range(0, pre.Length).Where(o => pre[o].Lo < 0 && pre[o].Hi > 0).ToList();
             if (unstable.Count == 0) continue;
-            var prefix = new FloatNetwork(n.Source, n.InputShape, [.. n.Layers.Take(k), n.Layers[k].WithActivation(Activation.None)]);
             using var solver = Solver.CreateSolver("GLOP") ?? throw new NotSupportedException("OR-Tools GLOP is not available");
             var model = new ModelBuilder(solver);
-            var encoder = new NetworkEncoder(model, new FloatNetworkBounds(bounds.Input, layers), EmptyQuantized);
-            var z = encoder.Float(prefix, encoder.Inputs(box));
+            var encoder = new NetworkEncoder(model);
+            var current = new GraphBounds(network, bounds.Input, nodes);
+            var z = encoder.Encode(network, current, encoder.Inputs(box), "n", nodes: k).Outputs;
             foreach (var o in unstable)
             {
                 if (watch.Elapsed > budget || cancellation.IsCancellationRequested) { exhausted = true; break; }
@@ -53,27 +60,43 @@ public static class LpTightening
                 if (lo is { } l && hi is { } h)
                     pre[o] = new Interval(Math.Max(pre[o].Lo, l - Padding * (1 + Math.Abs(l))), Math.Min(pre[o].Hi, h + Padding * (1 + Math.Abs(h))));
             }
-            layers[k] = new FloatLayerBounds(pre, Array.ConvertAll(pre, p => p.Relu()));
-            // Later layers: re-propagate intervals from the tighter outputs, keeping whatever was tighter before.
-            for (var m = k + 1; m < n.Layers.Count; m++)
+            nodes[k - 1] = nodes[k - 1] with { Output = pre };
+            // Later nodes: re-propagate intervals from the tighter ones, keeping whatever was tighter before.
+            for (var m = k; m < nodes.Length; m++)
             {
-                var fresh = BoundPropagation.Affine(n.Layers[m], layers[m - 1].Output);
-                var old = layers[m].PreActivation;
-                var merged = fresh.Select((f, i) => new Interval(Math.Max(f.Lo, old[i].Lo), Math.Min(f.Hi, old[i].Hi))).ToArray();
-                layers[m] = new FloatLayerBounds(merged, n.Layers[m].Activation == Activation.Relu ? Array.ConvertAll(merged, p => p.Relu()) : merged);
+                var fresh = IntervalBounds.Node(network.Nodes[m], m == 0 ? bounds.Input : nodes[m - 1].Output);
+                nodes[m] = Meet(fresh, nodes[m]);
             }
         }
-        return (new FloatNetworkBounds(bounds.Input, layers),
-            new LpTighteningStats(lps, before, CountUnstable(n, layers), watch.Elapsed.TotalSeconds, exhausted));
+        return (new GraphBounds(network, bounds.Input, nodes),
+            new LpTighteningStats(lps, before, CountUnstable(network, bounds.Input, nodes), watch.Elapsed.TotalSeconds, exhausted));
+    }
+
+    /// <summary>The tighter of two sound bounds of one node, element by element; the rounding record follows the output.</summary>
+    private static NodeBounds Meet(NodeBounds a, NodeBounds b)
+    {
+        var output = new Interval[a.Output.Length];
+        for (var i = 0; i < output.Length; i++) output[i] = BackSubstitution.Meet(a.Output[i], b.Output[i]);
+        if (a.Rounding is not { } ra || b.Rounding is not { } rb) return new NodeBounds(output, a.Rounding ?? b.Rounding);
+        var pre = new Interval[ra.PreRounding.Length];
+        var e = new double[pre.Length];
+        var rounded = new Interval[pre.Length];
+        for (var i = 0; i < pre.Length; i++)
+        {
+            pre[i] = BackSubstitution.Meet(ra.PreRounding[i], rb.PreRounding[i]);
+            e[i] = Math.Max(ra.Widening[i], rb.Widening[i]);
+            rounded[i] = BackSubstitution.Meet(ra.Rounded[i], rb.Rounded[i]);
+        }
+        return new NodeBounds(output, new Rounding(pre, e, rounded));
     }
 
     /// <summary>
-    /// Upper bounds of s·(N_j − Q_j) from the LP relaxation of the whole encoding (both networks, Δ constraints
-    /// included), for the given (output, sign) pairs; null where the budget ran out or the LP failed. One model,
-    /// re-solved per objective, so the encoding is built once.
+    /// Upper bounds of s·(R_j − O_j) from the LP relaxation of the whole encoding (both networks, Δ rows included),
+    /// for the given (output, sign) pairs; null where the budget ran out or the LP failed. One model, re-solved per
+    /// objective, so the encoding is built once.
     /// </summary>
-    public static double?[] DifferenceUpperBounds(FloatNetwork n, QuantizedNetwork q, Box box, FloatNetworkBounds fb, QuantizedNetworkBounds qb,
-        DifferenceBounds? difference, IReadOnlyList<(int Output, int Sign)> pairs, TimeSpan budget, CancellationToken cancellation = default,
+    public static double?[] DifferenceUpperBounds(Network reference, Network other, Box box, GraphBounds referenceBounds, GraphBounds otherBounds,
+        GraphDifference? difference, IReadOnlyList<(int Output, int Sign)> pairs, TimeSpan budget, CancellationToken cancellation = default,
         CodeRange? codes = null)
     {
         if (codes is not null && pairs.Select(p => p.Output).Distinct().Count() > 1)
@@ -82,12 +105,12 @@ public static class LpTightening
         var result = new double?[pairs.Count];
         using var solver = Solver.CreateSolver("GLOP") ?? throw new NotSupportedException("OR-Tools GLOP is not available");
         var model = new ModelBuilder(solver);
-        var encoder = new NetworkEncoder(model, fb, qb);
+        var encoder = new NetworkEncoder(model);
         var x = encoder.Inputs(box);
-        var nOut = encoder.Float(n, x);
-        var qOut = encoder.Quantized(q, x);
-        if (difference is not null) EquivalenceMilp.AddDifferenceConstraints(model, encoder, nOut, qOut, difference);
-        if (codes is not null && pairs.Count > 0) EquivalenceMilp.RestrictCodes(model, encoder, pairs[0].Output, codes);
+        var r = encoder.Encode(reference, referenceBounds, x, "r");
+        var o = encoder.Encode(other, otherBounds, x, "o");
+        if (difference is not null) EquivalenceMilp.AddDifferenceConstraints(model, r, o, difference);
+        if (codes is not null && pairs.Count > 0) EquivalenceMilp.RestrictCodes(model, o, pairs[0].Output, codes);
         // An interrupted LP ends NOT optimal and gives no bound, which is safe; the engine needs its workers back fast.
         using var stop = cancellation.Register(() => solver.InterruptSolve());
         for (var k = 0; k < pairs.Count; k++)
@@ -97,13 +120,11 @@ public static class LpTightening
             // A time-limited LP ends NOT optimal and gives no bound, which is safe.
             solver.SetTimeLimit(Math.Max(1, (long)(budget - watch.Elapsed).TotalMilliseconds));
             // After an interrupt even an "optimal" status is not trusted: the LP optimum is only a bound when it is the optimum.
-            if (Optimise(model, nOut[j].Minus(qOut[j]).Scaled(s), maximize: true) is { } v && !cancellation.IsCancellationRequested)
+            if (Optimise(model, r.Outputs[j].Minus(o.Outputs[j]).Scaled(s), maximize: true) is { } v && !cancellation.IsCancellationRequested)
                 result[k] = v + Padding * (1 + Math.Abs(v));
         }
         return result;
     }
-
-    private static readonly QuantizedNetworkBounds EmptyQuantized = new(new QuantizedStageBounds(null, null, [], [], [], []), [], []);
 
     private static double? Optimise(ModelBuilder model, LinearExpression objective, bool maximize)
     {
@@ -112,7 +133,7 @@ public static class LpTightening
         return status == Solver.ResultStatus.OPTIMAL ? model.Solver.Objective().Value() : null;
     }
 
-    private static int CountUnstable(FloatNetwork n, IReadOnlyList<FloatLayerBounds> layers) =>
-        Enumerable.Range(0, n.Layers.Count).Where(k => n.Layers[k].Activation == Activation.Relu)
-            .Sum(k => layers[k].PreActivation.Count(p => p.Lo < 0 && p.Hi > 0));
+    private static int CountUnstable(Network network, Interval[] input, IReadOnlyList<NodeBounds> nodes) =>
+        Enumerable.Range(0, network.Nodes.Count).Where(k => network.Nodes[k].Operator is Relu)
+            .Sum(k => (k == 0 ? input : nodes[k - 1].Output).Count(p => p.Lo < 0 && p.Hi > 0));
 }

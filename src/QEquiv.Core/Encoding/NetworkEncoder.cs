@@ -1,26 +1,23 @@
 using Google.OrTools.LinearSolver;
 using QEquiv.Bounds;
-using QEquiv.Networks;
+using QEquiv.Model;
 using QEquiv.Quantization;
 using QEquiv.Regions;
 
 namespace QEquiv.Encoding;
 
 /// <summary>
-/// Encodes both networks over a shared input x ∈ B. Every step is exact or a sound over-approximation of the
-/// runtime; binaries appear only where interval bounds leave a ReLU phase or a clamp undetermined.
+/// The MILP gadget of every operator: encodes one <see cref="Network"/> over input expressions, one rule per operator
+/// (<see cref="IOperatorVisitor{TResult}"/>). Every rule is exact or a sound over-approximation of the operator's
+/// evaluator; binaries appear only where the bounds leave a ReLU phase or a clamp limit open, integers only where they
+/// leave a rounding open. Float32 roundings outside a rounding band (a dequantization, a float32 bias or normalisation)
+/// enter as bounded noise variables, so the model contains every value the runtime can compute.
 /// </summary>
-internal sealed class NetworkEncoder(ModelBuilder model, FloatNetworkBounds floatBounds, QuantizedNetworkBounds quantBounds)
+internal sealed class NetworkEncoder(ModelBuilder model)
 {
+    private ModelBuilder Model => model;
+
     public int UnstableRelus { get; private set; }
-    /// <summary>N's layer outputs h_k (k ≥ 1), set by <see cref="Float"/>; Δ constraints couple them with Q's.</summary>
-    public List<LinearExpression[]> FloatLevels { get; } = [];
-    /// <summary>Q's dequantized stage outputs ĥ_k = s·(q − z) (k ≥ 1), set by <see cref="Quantized"/>.</summary>
-    public List<LinearExpression[]> QuantizedLevels { get; } = [];
-    /// <summary>The input codes of Q as expressions, set by <see cref="Quantized"/>; used to repair candidates.</summary>
-    public LinearExpression[] InputCodes { get; private set; } = [];
-    /// <summary>Q's output codes (after the last stage), integer-valued in every solution.</summary>
-    public LinearExpression[] OutputCodes { get; private set; } = [];
     public int ClampGadgets { get; private set; }
 
     public Variable[] Inputs(Box box)
@@ -30,142 +27,217 @@ internal sealed class NetworkEncoder(ModelBuilder model, FloatNetworkBounds floa
         return x;
     }
 
-    /// <summary>N in real arithmetic: z = Wy + b as a bounded variable, ReLU by big-M from the pre-activation bounds.</summary>
-    public LinearExpression[] Float(FloatNetwork network, Variable[] x)
+    /// <summary>
+    /// Encodes <paramref name="network"/> (its first <paramref name="nodes"/> nodes; null: all) on the input
+    /// <paramref name="x"/>, with big-M constants from <paramref name="bounds"/>. <paramref name="prefix"/> names its
+    /// variables, so that two networks can share one model.
+    /// </summary>
+    public EncodedNetwork Encode(Network network, GraphBounds bounds, IReadOnlyList<Variable> x, string prefix, int? nodes = null)
     {
-        var y = Array.ConvertAll(x, v => LinearExpression.Of(v));
-        for (var l = 0; l < network.Layers.Count; l++)
+        if (!ReferenceEquals(bounds.Network, network) && bounds.Network.Fingerprint != network.Fingerprint)
+            throw new ArgumentException("the bounds are of another network");
+        var count = nodes ?? network.Nodes.Count;
+        var tensors = new LinearExpression[count][];
+        var current = new Lane[x.Count];
+        for (var i = 0; i < current.Length; i++) current[i] = Lane.Plain(LinearExpression.Of(x[i]), bounds.Input[i]);
+        for (var k = 0; k < count; k++)
         {
-            var layer = network.Layers[l];
-            var bounds = floatBounds.Layers[l].PreActivation;
-            var next = new LinearExpression[layer.OutputSize];
-            for (var o = 0; o < next.Length; o++)
+            var node = network.Nodes[k];
+            current = node.Operator.Accept(new Rule(this, current, bounds.InputOf(k), bounds.Nodes[k], $"{prefix}{k}_"));
+            // A pending clamp is emitted only when a consumer needs the value: consecutive clamps (saturation, then a
+            // ReLU on codes) merge into one gadget, as clamp(clamp(t, a, b), c, d) = clamp(t, max(a, c), min(b, d)).
+            if (k + 1 < count && network.Nodes[k + 1].Operator is Clamp) { tensors[k] = []; continue; }
+            for (var i = 0; i < current.Length; i++)
             {
-                var row = layer.Row(o);
-                var expr = LinearExpression.Const(layer.Bias[o]);
-                for (var i = 0; i < row.Length; i++) expr.AddScaled(y[i], row[i]);
-                var b = bounds[o];
-                if (layer.Activation == Activation.Relu && b.Hi <= 0)
-                {
-                    next[o] = LinearExpression.Const(0); // stably inactive: no variable at all
-                    continue;
-                }
-                var z = model.Define(expr, b.Lo, b.Hi, $"n{l}_{o}");
-                next[o] = layer.Activation == Activation.Relu && b.Lo < 0 ? Relu(z, b, $"n{l}_{o}") : z;
+                current[i] = Force(current[i], $"{prefix}{k}_{i}");
+                // The outputs enter the objective and the Δ rows: one variable each keeps those rows short.
+                if (k == count - 1) current[i] = current[i] with { Expression = Materialize(current[i], $"{prefix}out{i}") };
             }
-            y = next;
-            FloatLevels.Add(y);
+            tensors[k] = Array.ConvertAll(current, l => l.Expression);
         }
-        return y;
-    }
-
-    /// <summary>Q: quantize the input, run every stage on integer codes, dequantize. Returns the real-valued outputs.</summary>
-    public LinearExpression[] Quantized(QuantizedNetwork network, Variable[] x)
-    {
-        var p = network.InputQuantization;
-        var ib = quantBounds.InputQuantization;
-        var codes = new LinearExpression[x.Length];
-        for (var i = 0; i < x.Length; i++)
-        {
-            var real = LinearExpression.Of(x[i], 1.0 / p.Scale);
-            codes[i] = Quantize(real, ib, i, p, relu: false, $"qin{i}");
-        }
-        InputCodes = codes;
-        for (var s = 0; s < network.Stages.Count; s++)
-        {
-            var stage = network.Stages[s];
-            var sb = quantBounds.Stages[s];
-            codes = stage switch
-            {
-                QuantizedDense d => Dense(d, sb, codes, s),
-                Requantize r => RequantizeStage(r, sb, codes, s),
-                _ => throw new NotSupportedException($"no MILP encoding for stage type {stage.GetType().Name}"),
-            };
-            var o = stage.Output;
-            QuantizedLevels.Add(Array.ConvertAll(codes, c => c.Scaled(o.Scale).AddConstant(-(double)o.Scale * o.ZeroPoint)));
-        }
-        OutputCodes = codes;
-        var po = network.OutputQuantization;
-        var outputs = new LinearExpression[codes.Length];
-        for (var j = 0; j < outputs.Length; j++)
-        {
-            var e = codes[j].Scaled(po.Scale).AddConstant(-(double)po.Scale * po.ZeroPoint);
-            if (network.OutputBias is { } b) e.AddConstant(b[j]);
-            outputs[j] = e;
-        }
-        return outputs;
-    }
-
-    private LinearExpression[] Dense(QuantizedDense d, QuantizedStageBounds sb, LinearExpression[] codes, int s)
-    {
-        var result = new LinearExpression[d.OutputSize];
-        var zx = d.Input.ZeroPoint;
-        for (var j = 0; j < result.Length; j++)
-        {
-            var row = d.Row(j);
-            var zw = d.WeightZeroPoints[j];
-            var acc = LinearExpression.Const(d.Bias[j]);
-            for (var i = 0; i < row.Length; i++)
-            {
-                var w = row[i] - zw;
-                if (w == 0) continue;
-                acc.AddScaled(codes[i], w).AddConstant(-(double)w * zx);
-            }
-            var ab = sb.Accumulator![j];
-            // The accumulator is an integer-valued expression of integer codes; a variable keeps the band row sparse.
-            var accVar = model.Define(acc, ab.Lo, ab.Hi, $"acc{s}_{j}");
-            var real = accVar.Scaled(d.Multipliers[j]);
-            result[j] = Quantize(real, sb, j, d.Output, d.Relu, $"q{s}_{j}");
-        }
-        return result;
-    }
-
-    private LinearExpression[] RequantizeStage(Requantize r, QuantizedStageBounds sb, LinearExpression[] codes, int s)
-    {
-        var result = new LinearExpression[r.OutputSize];
-        var bias = r.Bias;
-        for (var j = 0; j < result.Length; j++)
-        {
-            var v = codes[j].Scaled(r.Input.Scale).AddConstant(-(double)r.Input.Scale * r.Input.ZeroPoint);
-            if (r.HasBias) v.AddConstant(bias[j]);
-            var vb = sb.Dequantized![j];
-            if (r.Relu)
-            {
-                if (vb.Hi <= 0) v = LinearExpression.Const(0);
-                else if (vb.Lo < 0) v = Relu(model.Define(v, vb.Lo, vb.Hi, $"rq{s}_{j}"), vb, $"rq{s}_{j}");
-            }
-            result[j] = Quantize(v.Scaled(1.0 / r.Output.Scale), sb, j, r.Output, r.Relu, $"q{s}_{j}");
-        }
-        return result;
+        return new EncodedNetwork(network, tensors);
     }
 
     /// <summary>
-    /// round (widened band), + zero point, saturate, ReLU-with-zero-point. The rounded value is an integer
-    /// variable r with real − 1/2 − e ≤ r ≤ real + 1/2 + e, where e bounds the float32 evaluation error of the
-    /// runtime: every value the runtime can produce stays feasible (at exact ties both neighbours are).
+    /// One element of a tensor: clamp(<see cref="Expression"/>, <see cref="Lo"/>, <see cref="Hi"/>) with the expression
+    /// ranging over <see cref="Range"/>; Lo = −∞, Hi = +∞ means no pending clamp.
     /// </summary>
-    private LinearExpression Quantize(LinearExpression real, QuantizedStageBounds sb, int j, QuantParams p, bool relu, string name)
+    private readonly record struct Lane(LinearExpression Expression, Interval Range, double Lo, double Hi)
     {
-        var rb = sb.Rounded[j];
-        LinearExpression rounded;
-        if (rb.IsPoint)
+        public static Lane Plain(LinearExpression e, Interval range) => new(e, range, double.NegativeInfinity, double.PositiveInfinity);
+        public bool Pending => Lo > double.NegativeInfinity || Hi < double.PositiveInfinity;
+        /// <summary>The range of the clamped value.</summary>
+        public Interval Value => Range.Clamp(Lo, Hi);
+    }
+
+    private Lane Force(Lane lane, string name) =>
+        lane.Pending ? Lane.Plain(Clamp(lane.Expression, lane.Range.Lo, lane.Range.Hi, lane.Lo, lane.Hi, name), lane.Value) : lane;
+
+    /// <summary>A defined variable for a multi-term expression (keeps the rows that read it sparse).</summary>
+    private LinearExpression Materialize(Lane lane, string name) =>
+        lane.Expression.Terms.Count <= 1 ? lane.Expression : model.Define(lane.Expression, lane.Range.Lo, lane.Range.Hi, name);
+
+    private sealed class Rule(NetworkEncoder e, Lane[] input, Interval[] inputBounds, NodeBounds bounds, string name) : IOperatorVisitor<Lane[]>
+    {
+        private readonly ModelBuilder _model = e.Model;
+
+        private LinearExpression[] Operands()
         {
-            // The bounds prove the rounding result: no variable, no band needed.
-            rounded = LinearExpression.Const(rb.Lo);
+            var x = new LinearExpression[input.Length];
+            for (var i = 0; i < x.Length; i++) x[i] = e.Materialize(e.Force(input[i], $"{name}in{i}"), $"{name}v{i}");
+            return x;
         }
+
+        public Lane[] Affine(Affine op)
+        {
+            var x = Operands();
+            var y = new Lane[op.OutputSize];
+            for (var o = 0; o < y.Length; o++)
+            {
+                var row = op.Row(o);
+                var expr = LinearExpression.Const(op.Bias[o]);
+                for (var i = 0; i < row.Length; i++)
+                    if (row[i] != 0) expr.AddScaled(x[i], row[i]);
+                y[o] = Lane.Plain(expr, bounds.Output[o]);
+            }
+            return y;
+        }
+
+        public Lane[] Elementwise(Elementwise op)
+        {
+            var y = new Lane[op.OutputSize];
+            for (var i = 0; i < y.Length; i++)
+            {
+                var (scale, shift) = op.AsAffine(i);
+                var x = e.Force(input[i], $"{name}in{i}").Expression;
+                var expr = x.Scaled(scale).AddConstant(shift);
+                if (op.Arithmetic == Arithmetic.Float32)
+                {
+                    var exact = scale * inputBounds[i] + shift;
+                    var err = IntervalBounds.Float32Error(inputBounds[i].MaxAbs, scale, exact.MaxAbs);
+                    expr.AddTerm(_model.Num(-err, err, $"{name}f32_{i}"), 1);
+                }
+                y[i] = Lane.Plain(expr, bounds.Output[i]);
+            }
+            return y;
+        }
+
+        public Lane[] Relu(Relu op)
+        {
+            var y = new Lane[op.OutputSize];
+            for (var i = 0; i < y.Length; i++)
+            {
+                var lane = e.Force(input[i], $"{name}in{i}");
+                var b = inputBounds[i];
+                if (b.Hi <= 0) { y[i] = Lane.Plain(LinearExpression.Const(0), Interval.Point(0)); continue; } // stably inactive
+                var z = _model.Define(lane.Expression, b.Lo, b.Hi, $"{name}z{i}");
+                y[i] = Lane.Plain(b.Lo < 0 ? e.Relu(z, b, $"{name}{i}") : z, bounds.Output[i]);
+            }
+            return y;
+        }
+
+        public Lane[] Clamp(Clamp op)
+        {
+            var y = new Lane[op.OutputSize];
+            for (var i = 0; i < y.Length; i++)
+            {
+                var l = input[i];
+                double lo = Math.Max(l.Lo, op.Lower), hi = Math.Min(l.Hi, op.Upper);
+                // Disjoint limits cannot arise from a saturation followed by a clamp inside the code range; if they did,
+                // the clamp of the clamp is a constant.
+                y[i] = lo <= hi ? l with { Lo = lo, Hi = hi } : Lane.Plain(LinearExpression.Const(op.Upper < l.Lo ? op.Upper : op.Lower), l.Value.Clamp(op.Lower, op.Upper));
+            }
+            return y;
+        }
+
+        public Lane[] Quantize(Quantize op)
+        {
+            var p = op.Output;
+            var y = new Lane[op.OutputSize];
+            for (var i = 0; i < y.Length; i++)
+            {
+                var x = e.Force(input[i], $"{name}in{i}").Expression;
+                y[i] = e.Rounding(x.Scaled(1.0 / p.Scale), bounds.Rounding!, i, p, $"{name}{i}");
+            }
+            return y;
+        }
+
+        public Lane[] Dequantize(Dequantize op)
+        {
+            var p = op.Input;
+            var y = new Lane[op.OutputSize];
+            for (var i = 0; i < y.Length; i++)
+            {
+                var c = e.Force(input[i], $"{name}in{i}").Expression;
+                var expr = c.Scaled(p.Scale).AddConstant(-(double)p.Scale * p.ZeroPoint);
+                // One float32 rounding of the product, as IntervalBounds bounds it.
+                var v = (double)p.Scale * (inputBounds[i] + (-p.ZeroPoint));
+                var err = IntervalBounds.Float32Error(0, 0, v.MaxAbs);
+                expr.AddTerm(_model.Num(-err, err, $"{name}f32_{i}"), 1);
+                y[i] = Lane.Plain(expr, bounds.Output[i]);
+            }
+            return y;
+        }
+
+        public Lane[] IntegerLinear(IntegerLinear op)
+        {
+            var codes = Operands();
+            var zx = op.Input.ZeroPoint;
+            var y = new Lane[op.OutputSize];
+            for (var j = 0; j < y.Length; j++)
+            {
+                var row = op.Row(j);
+                var zw = op.WeightZeroPoints[j];
+                var acc = LinearExpression.Const(op.Bias[j]);
+                for (var i = 0; i < row.Length; i++)
+                {
+                    var w = row[i] - zw;
+                    if (w == 0) continue;
+                    acc.AddScaled(codes[i], w).AddConstant(-(double)w * zx);
+                }
+                y[j] = Lane.Plain(acc, bounds.Output[j]);
+            }
+            return y;
+        }
+
+        public Lane[] Requantize(Requantize op)
+        {
+            var y = new Lane[op.OutputSize];
+            for (var j = 0; j < y.Length; j++)
+            {
+                // The accumulator is an integer-valued expression of integer codes; a variable keeps the band row sparse.
+                var lane = e.Force(input[j], $"{name}in{j}");
+                var acc = _model.Define(lane.Expression, inputBounds[j].Lo, inputBounds[j].Hi, $"{name}acc{j}");
+                y[j] = e.Rounding(acc.Scaled(op.Multipliers[j]), bounds.Rounding!, j, op.Output, $"{name}{j}");
+            }
+            return y;
+        }
+
+        public Lane[] Reshape(Reshape op) => input;
+    }
+
+    /// <summary>
+    /// round (widened band), + zero point, then a pending saturation to the code range. The rounded value is an integer
+    /// variable r with real − ½ − e ≤ r ≤ real + ½ + e, where e bounds the float32 evaluation error of the runtime:
+    /// every value the runtime can produce stays feasible (at exact ties both neighbours are).
+    /// </summary>
+    private Lane Rounding(LinearExpression real, Bounds.Rounding rounding, int j, QuantParams p, string name)
+    {
+        var rb = rounding.Rounded[j];
+        LinearExpression rounded;
+        if (rb.IsPoint) rounded = LinearExpression.Const(rb.Lo); // the bounds prove the rounding result: no variable
         else
         {
-            var r = model.Int(rb.Lo, rb.Hi, name);
-            var e = sb.Widening[j];
+            var r = model.Int(rb.Lo, rb.Hi, $"{name}r");
+            var e = rounding.Widening[j];
             model.Range(LinearExpression.Of(r).AddScaled(real, -1), -0.5 - e, 0.5 + e);
             rounded = LinearExpression.Of(r);
         }
-        var (lower, upper) = BoundPropagation.ClampLimits(p, relu);
-        return Clamp(rounded.AddConstant(p.ZeroPoint), rb.Lo + p.ZeroPoint, rb.Hi + p.ZeroPoint, lower, upper, name);
+        return new Lane(rounded.AddConstant(p.ZeroPoint), rb + p.ZeroPoint, p.Min, p.Max);
     }
 
-    /// <summary>min(max(t, lower), upper) on an integer expression t ∈ [tl, th]; a gadget only for a bound the range straddles.</summary>
-    private LinearExpression Clamp(LinearExpression t, double tl, double th, int lower, int upper, string name)
+    /// <summary>min(max(t, lower), upper) on an expression t ∈ [tl, th]; a gadget only for a limit the range straddles.</summary>
+    private LinearExpression Clamp(LinearExpression t, double tl, double th, double lower, double upper, string name)
     {
         if (th <= lower) return LinearExpression.Const(lower);
         if (tl >= upper) return LinearExpression.Const(upper);
@@ -211,4 +283,27 @@ internal sealed class NetworkEncoder(ModelBuilder model, FloatNetworkBounds floa
         model.AtMost(LinearExpression.Of(y).AddTerm(a, -b.Hi), 0);
         return ye;
     }
+}
+
+/// <summary>
+/// The expressions of every tensor of one encoded network (index k: the output of node k; empty where a clamp that
+/// follows was merged into it).
+/// </summary>
+internal sealed class EncodedNetwork(Network network, LinearExpression[][] tensors)
+{
+    public Network Network { get; } = network;
+    public LinearExpression[] Outputs => tensors[^1];
+
+    /// <summary>The expressions of tensor k (−1: none, the input is the caller's); throws for a tensor whose value was never
+    /// formed because the clamp after it was merged into its gadget.</summary>
+    public LinearExpression[] Tensor(int k) =>
+        k >= 0 && k < tensors.Length && tensors[k].Length > 0 ? tensors[k]
+            : throw new ArgumentException($"tensor {k} of {Network.Source} is not in the encoding (merged into the clamp after it, or out of range)");
+
+    /// <summary>The codes the network's first Quantize writes (its input codes), when it quantizes its input first.</summary>
+    public LinearExpression[]? InputCodes =>
+        Network.Nodes[0].Operator is Quantize && tensors.Length > 0 && tensors[0].Length > 0 ? tensors[0] : null;
+
+    /// <summary>The codes the last Dequantize reads (the output codes of a quantized network); null for a float one.</summary>
+    public LinearExpression[]? OutputCodes => Network.OutputCodeNode is { } k && k >= 0 && k < tensors.Length ? Tensor(k) : null;
 }

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using QEquiv.Bounds;
+using QEquiv.Model;
 using QEquiv.Networks;
 
 namespace QEquiv.Evaluation;
@@ -194,32 +195,39 @@ public static class Float32Error
         return Propagate(network, magnitude, trace.PreActivations, trace.PreActivations, refine);
     }
 
-    private static readonly ConditionalWeakTable<FloatNetworkBounds, Tuple<FloatNetwork, double[]>> BoxCache = new();
+    private static readonly ConditionalWeakTable<GraphBounds, double[]> BoxCache = new();
+    private static readonly ConditionalWeakTable<Network, FloatNetwork> Views = new();
 
     /// <summary>
-    /// Per output, the bound's largest value over every point the bounds <paramref name="fb"/> cover (a box of float32
-    /// inputs): |N_f32(x) − N_real(x)| ≤ OverBox[j] for every x there and every float32 evaluation order.
+    /// Per output, the bound's largest value over every point the bounds <paramref name="bounds"/> cover (a box of
+    /// float32 inputs): |N_f32(x) − N_real(x)| ≤ OverBox[j] for every x there and every float32 evaluation order. Zero for
+    /// a network without real-arithmetic operators (a quantized network: its float32 roundings are in its bounds).
     /// Cached per bounds object (they are immutable).
     /// </summary>
-    public static double[] OverBox(FloatNetwork network, FloatNetworkBounds fb)
+    public static double[] OverBox(GraphBounds bounds)
     {
-        ArgumentNullException.ThrowIfNull(network);
-        ArgumentNullException.ThrowIfNull(fb);
-        if (BoxCache.TryGetValue(fb, out var hit) && ReferenceEquals(hit.Item1, network)) return hit.Item2;
-        if (fb.Layers.Count != network.Layers.Count)
-            throw new ArgumentException($"bounds of {fb.Layers.Count} layers for a network of {network.Layers.Count}");
-        var magnitude = new double[network.Layers.Count][];
-        var lower = new double[network.Layers.Count][];
-        var upper = new double[network.Layers.Count][];
-        for (var k = 0; k < network.Layers.Count; k++)
+        ArgumentNullException.ThrowIfNull(bounds);
+        if (BoxCache.TryGetValue(bounds, out var hit)) return hit;
+        var network = bounds.Network;
+        double[] bound;
+        if (!network.Operators.Any(o => o is Affine)) bound = new double[network.OutputSize];
+        else
         {
-            var inputs = k == 0 ? fb.Input : fb.Layers[k - 1].Output;
-            magnitude[k] = Array.ConvertAll(inputs, v => v.MaxAbs);
-            lower[k] = Array.ConvertAll(fb.Layers[k].PreActivation, v => v.Lo);
-            upper[k] = Array.ConvertAll(fb.Layers[k].PreActivation, v => v.Hi);
+            var view = Views.GetValue(network, Layering.ToFloat);
+            var affine = Enumerable.Range(0, network.Nodes.Count).Where(k => network.Nodes[k].Operator is Affine).ToArray();
+            if (affine.Length != view.Layers.Count) throw new NotSupportedException($"{network.Source}: a float32 error bound needs a network of Affine and Relu operators");
+            var magnitude = new double[affine.Length][];
+            var lower = new double[affine.Length][];
+            var upper = new double[affine.Length][];
+            for (var k = 0; k < affine.Length; k++)
+            {
+                magnitude[k] = Array.ConvertAll(bounds.InputOf(affine[k]), v => v.MaxAbs);
+                lower[k] = Array.ConvertAll(bounds.Nodes[affine[k]].Output, v => v.Lo);
+                upper[k] = Array.ConvertAll(bounds.Nodes[affine[k]].Output, v => v.Hi);
+            }
+            bound = Propagate(view, magnitude, lower, upper);
         }
-        var bound = Propagate(network, magnitude, lower, upper);
-        BoxCache.AddOrUpdate(fb, Tuple.Create(network, bound));
+        BoxCache.AddOrUpdate(bounds, bound);
         return bound;
     }
 

@@ -59,6 +59,27 @@ public sealed class Network
     /// <see cref="RuntimeSemantics"/>); null for a float network or one read without a choice (the file as written).</summary>
     public Runtime? Runtime { get; }
 
+    /// <summary>
+    /// The node whose output the last Dequantize reads — a quantized network's output codes, what the output partition
+    /// cuts — or null when the network has no Dequantize (−1 when it dequantizes its input).
+    /// </summary>
+    public int? OutputCodeNode
+    {
+        get
+        {
+            for (var k = _nodes.Length - 1; k >= 0; k--)
+                if (_nodes[k].Operator is Dequantize) return k - 1;
+            return null;
+        }
+    }
+
+    /// <summary>The quantization parameters of the output codes (<see cref="OutputCodeNode"/>).</summary>
+    public QuantParams? OutputQuantization =>
+        _nodes.LastOrDefault(n => n.Operator is Dequantize)?.Operator is Dequantize d ? d.Input : null;
+
+    /// <summary>The quantization of the input, when the network quantizes it first (no operator before the Quantize).</summary>
+    public QuantParams? InputQuantization => _nodes[0].Operator is Quantize q ? q.Output : null;
+
     /// <summary>True when some operator works on integer codes (the network is quantized).</summary>
     public bool IsQuantized => _nodes.Any(n => n.Operator is Quantize);
 

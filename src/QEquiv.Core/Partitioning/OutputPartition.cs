@@ -1,6 +1,6 @@
 using QEquiv.Bounds;
 using QEquiv.Encoding;
-using QEquiv.Networks;
+using QEquiv.Model;
 using QEquiv.Quantization;
 using QEquiv.Equivalence;
 using QEquiv.Regions;
@@ -36,35 +36,33 @@ public static class OutputPartition
     /// give), the excluded codes form one piece proved by bounds. Ids come from <paramref name="nextId"/>; pieces keep
     /// the parent's depth and name it as parent. With one piece or one code left, the sub-problem is returned as is.
     /// </summary>
-    public static Cut ByOutputCode(SubProblem p, FloatNetwork network, QuantizedNetwork q, FloatNetworkBounds fb, QuantizedNetworkBounds qb,
-        DifferenceBounds? diff, int pieces, Func<int> nextId)
+    public static Cut ByOutputCode(SubProblem p, GraphBounds rb, GraphBounds ob, GraphDifference? diff, int pieces, Func<int> nextId)
     {
         ArgumentNullException.ThrowIfNull(p);
         if (pieces < 1) throw new ArgumentOutOfRangeException(nameof(pieces), pieces, "at least one piece");
         var j = p.Output;
-        var all = p.Codes ?? FullRange(qb.OutputCodes[j]);
+        if (OutputCodes(ob) is not { } codes || !Increasing(ob.Network)) return new Cut([p], null); // nothing to cut by
+        var all = p.Codes ?? FullRange(codes[j]);
         if (all is null) return new Cut([p], null); // no integer code possible: leave it to the solver to say infeasible
-        var margin = EquivalenceMilp.MarginFor(network, fb, q, qb, j);
-        var n = fb.Outputs[j];
-        var po = q.OutputQuantization;
-        var bias = q.OutputBias is { } b ? b[j] : 0.0;
-        double Value(int code) => (double)po.Scale * (code - po.ZeroPoint) + bias;
+        var margin = EquivalenceMilp.MarginFor(rb, ob, j);
+        var n = rb.Outputs[j];
+        Interval Value(int code) => TailValue(ob.Network, j, code);
 
-        // The codes that could still reach δ: s = +1 needs N_j − Q_j ≥ δ − margin, i.e. Q_j(c) ≤ N^hi − δ + margin;
-        // s = −1 needs Q_j(c) ≥ N^lo + δ − margin. Q_j is increasing in c (scale > 0), so they form one interval.
+        // The codes that could still reach δ: s = +1 needs R_j − O_j ≥ δ − margin, i.e. O_j(c) ≤ R^hi − δ + margin;
+        // s = −1 needs O_j(c) ≥ R^lo + δ − margin. O_j is increasing in c, so they form one interval.
         var open = all;
         if (double.IsFinite(n.Hi) && double.IsFinite(n.Lo))
         {
             if (p.Sign > 0)
             {
                 var top = all.Hi;
-                while (top >= all.Lo && Value(top) > n.Hi - p.Delta + margin) top--;
+                while (top >= all.Lo && Value(top).Lo > n.Hi - p.Delta + margin) top--;
                 open = top < all.Lo ? null : all with { Hi = top };
             }
             else
             {
                 var bottom = all.Lo;
-                while (bottom <= all.Hi && Value(bottom) < n.Lo + p.Delta - margin) bottom++;
+                while (bottom <= all.Hi && Value(bottom).Hi < n.Lo + p.Delta - margin) bottom++;
                 open = bottom > all.Hi ? null : all with { Lo = bottom };
             }
         }
@@ -72,7 +70,7 @@ public static class OutputPartition
         if (open is null || open.Count < all.Count)
         {
             var proved = open is null ? all : p.Sign > 0 ? new CodeRange(open.Hi + 1, all.Hi) : new CodeRange(all.Lo, open.Lo - 1);
-            var bound = p.Sign > 0 ? n.Hi - Value(proved.Lo) : Value(proved.Hi) - n.Lo;
+            var bound = p.Sign > 0 ? n.Hi - Value(proved.Lo).Lo : Value(proved.Hi).Hi - n.Lo;
             var piece = Child(p, proved, nextId());
             discharged = new SubProblemResult(piece, DecidedBy.Bounds, SubProblemOutcome.Proved, 0, Bound: bound + margin);
         }
@@ -91,27 +89,54 @@ public static class OutputPartition
     }
 
     /// <summary>
-    /// Upper bound of s·(N_j − Q_j) on the sub-problem's box (real arithmetic, before the dequantization margin): the
+    /// Upper bound of s·(R_j − O_j) on the sub-problem's box (before <see cref="EquivalenceMilp.MarginFor"/>): the
     /// tightest difference bound and, on a code piece, the piece's own bound; −∞ when the box's code range misses
     /// the piece (no input of this box has such a code, so nothing can violate).
     /// </summary>
-    public static double Upper(SubProblem p, QuantizedNetwork q, FloatNetworkBounds fb, QuantizedNetworkBounds qb, DifferenceBounds? diff)
+    public static double Upper(SubProblem p, GraphBounds rb, GraphBounds ob, GraphDifference? diff)
     {
         var j = p.Output;
-        var upper = (diff?.For(j, p.Sign) ?? EquivalenceMilp.DifferenceBounds(fb, qb, j, p.Sign)).Hi;
-        if (p.Codes is not { } c) return upper;
-        var box = qb.OutputCodes[j];
-        var lo = Math.Max(c.Lo, Math.Ceiling(box.Lo));
-        var hi = Math.Min(c.Hi, Math.Floor(box.Hi));
+        var upper = (diff?.For(j, p.Sign) ?? EquivalenceMilp.DifferenceBounds(rb, ob, j, p.Sign)).Hi;
+        if (p.Codes is not { } c || OutputCodes(ob) is not { } codes) return upper;
+        var lo = Math.Max(c.Lo, Math.Ceiling(codes[j].Lo));
+        var hi = Math.Min(c.Hi, Math.Floor(codes[j].Hi));
         if (lo > hi) return double.NegativeInfinity;
-        var po = q.OutputQuantization;
-        var bias = q.OutputBias is { } b ? b[j] : 0.0;
-        var n = fb.Outputs[j];
+        var n = rb.Outputs[j];
         var piece = p.Sign > 0
-            ? n.Hi - ((double)po.Scale * (lo - po.ZeroPoint) + bias)
-            : (double)po.Scale * (hi - po.ZeroPoint) + bias - n.Lo;
+            ? n.Hi - TailValue(ob.Network, j, (int)lo).Lo
+            : TailValue(ob.Network, j, (int)hi).Hi - n.Lo;
         return Math.Min(upper, piece);
     }
+
+    /// <summary>Bounds of the output codes of a quantized network (what the last Dequantize reads); null for a float one.</summary>
+    public static Interval[]? OutputCodes(GraphBounds bounds) =>
+        bounds.Network.OutputCodeNode is { } k ? bounds.Tensor(k) : null;
+
+    /// <summary>
+    /// Output j of the network when its output code j is <paramref name="code"/>, as an interval that includes the tail's
+    /// float32 roundings (dequantization, a float bias): the tail after the codes is element-wise, so output j depends on
+    /// code j alone.
+    /// </summary>
+    private static Interval TailValue(Network network, int j, int code)
+    {
+        var k = network.OutputCodeNode ?? throw new InvalidOperationException("no output codes");
+        var x = new Interval[network.OutputSize];
+        Array.Fill(x, Interval.Point(0));
+        x[j] = Interval.Point(code);
+        for (var m = k + 1; m < network.Nodes.Count; m++) x = IntervalBounds.Node(network.Nodes[m], x).Output;
+        return x[j];
+    }
+
+    /// <summary>Whether every operator after the output codes is element-wise and increasing, so that the partition's
+    /// "codes that can reach δ form one interval" holds.</summary>
+    private static bool Increasing(Network network) =>
+        network.OutputCodeNode is { } k && network.Nodes.Skip(k + 1).All(n => n.Operator switch
+        {
+            Dequantize d => d.Input.Scale > 0,
+            Elementwise e => Enumerable.Range(0, e.OutputSize).All(i => e.AsAffine(i).Scale > 0),
+            Reshape => true,
+            _ => false,
+        });
 
     private static SubProblem Child(SubProblem p, CodeRange codes, int id) =>
         p with { Id = id, Parent = p.Id, Codes = codes };

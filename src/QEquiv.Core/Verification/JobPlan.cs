@@ -49,7 +49,7 @@ public sealed record RootLpBound(int Output, int Sign, double Upper);
 
 /// <summary>
 /// Everything the partitioned phase needs once the front end (falsifier, bounds, LP) is done: the pieces to solve, the
-/// leaves already settled, the LP-tightened bounds of N on the whole box, and the settings. It heads a job log and
+/// leaves already settled, the LP-tightened bounds of the reference network's nodes on the whole box, and the settings. It heads a job log and
 /// ships to cluster workers with the two model files. <see cref="Fingerprint"/> identifies the question (models, box,
 /// δ, settings) so that a log is only ever resumed by the same job.
 /// </summary>
@@ -59,7 +59,7 @@ public sealed record JobPlan(
     double Delta,
     IReadOnlyList<SubProblem> Pieces,
     IReadOnlyList<SubProblemResult> Settled,
-    FloatNetworkBounds RootFloatBounds,
+    IReadOnlyList<NodeBounds> RootReferenceBounds,
     IReadOnlyList<RootLpBound> RootLp,
     JobSettings Settings)
 {
@@ -124,22 +124,26 @@ public sealed record JobPlan(
     /// </summary>
     /// <param name="known">Bounds of Q and of the difference on the root box when this process already has them (the
     /// verifier that made the plan); null: computed here.</param>
-    public WorkerSetup CreateWorker(FloatNetwork n, QuantizedNetwork q, ISplitHeuristic? split = null, List<string>? notes = null,
-        (QuantizedNetworkBounds Quantized, DifferenceBounds? Difference)? known = null)
+    public WorkerSetup CreateWorker(Network reference, Network other, ISplitHeuristic? split = null, List<string>? notes = null,
+        (GraphBounds Other, GraphDifference? Difference)? known = null)
     {
-        var solver = new MilpSubProblemSolver(n, q, Settings.Portfolio, Settings.DifferentialBounds) { LpRelaxation = Settings.LpRelaxation };
-        var (qb, diff) = known ?? Computed();
-        (QuantizedNetworkBounds, DifferenceBounds?) Computed()
+        if (RootReferenceBounds is null || RootReferenceBounds.Count != reference.Nodes.Count)
+            throw new InvalidDataException("the job plan has no bounds for this reference network's operators (a log written by an older QEquiv?); start afresh with a new log path");
+        var solver = new MilpSubProblemSolver(reference, other, Settings.Portfolio, Settings.DifferentialBounds) { LpRelaxation = Settings.LpRelaxation };
+        var (ob, diff) = known ?? Computed();
+        (GraphBounds, GraphDifference?) Computed()
         {
-            var (_, computedQ, computedDiff, _) = Verifier.Bound(n, q, Box, Settings.DifferentialBounds, notes ?? []);
-            return (computedQ, computedDiff);
+            var (_, computedOther, computedDiff, _) = Verifier.Bound(reference, other, Box, Settings.DifferentialBounds, notes ?? []);
+            return (computedOther, computedDiff);
         }
-        solver.Seed(Box, new MilpSubProblemSolver.BoxBounds(RootFloatBounds, qb, diff), RootLp.ToDictionary(r => (r.Output, r.Sign), r => r.Upper));
+        var rb = new GraphBounds(reference, GraphBounds.Float32Input(Box), RootReferenceBounds);
+        solver.Seed(Box, new MilpSubProblemSolver.BoxBounds(rb, ob, diff), RootLp.ToDictionary(r => (r.Output, r.Sign), r => r.Upper));
         var heuristic = split ?? Settings.Split switch
         {
-            JobSettings.GradientSmearSplit => new GradientSmear(n, q),
+            // transition: the gradient heuristic still reads the layered views
+            JobSettings.GradientSmearSplit => new GradientSmear(Layering.ToFloat(reference), Layering.ToQuantized(other)),
             JobSettings.WidestSplit => (ISplitHeuristic)new WidestDimension(),
-            var other => throw new InvalidDataException($"unknown split heuristic '{other}'"),
+            var name => throw new InvalidDataException($"unknown split heuristic '{name}'"),
         };
         return new WorkerSetup(solver, heuristic);
     }
@@ -235,7 +239,7 @@ public sealed class JobLog : IDisposable
 /// <summary>One run of a plan: the networks, where its log goes, and the run's own limits.</summary>
 /// <param name="Log">Job log path (for a cluster: on the coordinator's machine); null: none.</param>
 /// <param name="Resume">Continue the log instead of starting it afresh (the caller checked it holds this job).</param>
-public sealed record JobRun(FloatNetwork Float, QuantizedNetwork Quantized, int Workers, TimeSpan? Timeout, string? Log, bool Resume)
+public sealed record JobRun(Network Reference, Network Other, int Workers, TimeSpan? Timeout, string? Log, bool Resume)
 {
     public Action<EngineSnapshot>? Progress { get; init; }
     public CancellationToken Cancellation { get; init; }
@@ -244,8 +248,8 @@ public sealed record JobRun(FloatNetwork Float, QuantizedNetwork Quantized, int 
     /// <summary>This process's cores when the caller uses some of them itself (the counterexample search beside the proofs), so
     /// that races only take the idle ones; null: the runner's workers own them all.</summary>
     public CoreBudget? Cores { get; init; }
-    /// <summary>Root-box bounds of Q and of the difference this process already computed (spares a local run computing them twice).</summary>
-    public (QuantizedNetworkBounds Quantized, DifferenceBounds? Difference)? RootBounds { get; init; }
+    /// <summary>Root-box bounds of the other network and of the difference this process already computed (spares a local run computing them twice).</summary>
+    public (GraphBounds Other, GraphDifference? Difference)? RootBounds { get; init; }
 }
 
 /// <summary>
@@ -279,7 +283,7 @@ public sealed class LocalJobRunner : IJobRunner
     public EngineResult Run(JobPlan plan, JobRun run, ICollection<string> notes)
     {
         var setupNotes = new List<string>();
-        var worker = plan.CreateWorker(run.Float, run.Quantized, run.Split, setupNotes, run.RootBounds);
+        var worker = plan.CreateWorker(run.Reference, run.Other, run.Split, setupNotes, run.RootBounds);
         var replay = run.Resume && run.Log is { } path ? JobLog.Read(path)?.Entries : null;
         using var log = run.Log is { } p ? JobLog.Open(p, plan, run.Resume) : null;
         var options = plan.EngineOptions(worker, run.Workers, run.Timeout);

@@ -49,12 +49,16 @@ public sealed record MaxErrorReport(IReadOnlyList<OutputError> PerOutput, double
 /// </summary>
 public static class MaxError
 {
-    public static MaxErrorReport Analyse(Network reference, Network other, Box box, MaxErrorOptions options) =>
-        Analyse(Layering.ToFloat(reference), Layering.ToQuantized(other), box, options);
+    /// <summary>The layered views' entry, for tests written against them (a transition, as <see cref="Layering"/>).</summary>
+    internal static MaxErrorReport Analyse(FloatNetwork n, QuantizedNetwork q, Box box, MaxErrorOptions options) =>
+        Analyse(Layering.ToGraph(n), Layering.ToGraph(q), box, options);
 
-    internal static MaxErrorReport Analyse(FloatNetwork n, QuantizedNetwork q, Box box, MaxErrorOptions options)
+    public static MaxErrorReport Analyse(Network reference, Network other, Box box, MaxErrorOptions options)
     {
-        Verifier.Validate(n, q, box, 1);
+        Verifier.Validate(reference, other, box, 1);
+        // transition: the falsifier still reads the layered views
+        var n = Layering.ToFloat(reference);
+        var q = Layering.ToQuantized(other);
         if (!(options.RelativeGap >= 0) || !double.IsFinite(options.RelativeGap))
             throw new BadInputException($"--gap: must be a finite number ≥ 0, got {options.RelativeGap}");
         if (options.Workers < 0) throw new BadInputException($"--workers: must be ≥ 0 (0: all cores), got {options.Workers}");
@@ -66,7 +70,7 @@ public static class MaxError
             TimeBudget: options.SearchTime ?? TimeSpan.FromSeconds(Math.Min(5, (options.Timeout?.TotalSeconds ?? 50) * 0.1)),
             CancellationToken: options.Cancellation)
         { StopAtFirstWitness = false });
-        var (fb, qb, diff, _) = Verifier.Bound(n, q, box, options.DifferentialBounds, []);
+        var (rb, ob, diff, _) = Verifier.Bound(reference, other, box, options.DifferentialBounds, []);
 
         var lower = new double[n.OutputSize];
         var lowerInput = new float[n.OutputSize][];
@@ -78,12 +82,12 @@ public static class MaxError
         }
         // δ is a placeholder: the maximisations carry none. Pairs whose bound cannot exceed the witnessed error need no MILP.
         var roots = OutputPartition.Roots(n.OutputSize, box, 1);
-        var upper = roots.Select(r => Verifier.Upper(fb, qb, diff, r.Output, r.Sign) + EquivalenceMilp.MarginFor(n, fb, q, qb, r.Output)).ToArray();
+        var upper = roots.Select(r => Verifier.Upper(rb, ob, diff, r.Output, r.Sign) + EquivalenceMilp.MarginFor(rb, ob, r.Output)).ToArray();
         var source = roots.Select(_ => "bounds").ToArray();
         var seconds = new double[n.OutputSize];
         var toSolve = roots.Where(r => upper[r.Id] > lower[r.Output]).ToList();
 
-        var solver = new Maximiser(n, q, fb, qb, diff, options);
+        var solver = new Maximiser(reference, other, n, q, rb, ob, diff, options);
         TimeSpan? left = options.Timeout is { } t ? t - total.Elapsed : null;
         if (left is { } l && l <= TimeSpan.Zero) left = TimeSpan.FromTicks(1);
         var run = SubProblemWork.Run(solver, new EngineOptions(options.Workers, left ?? TimeSpan.FromDays(1), MaxDepth: 0, GlobalTimeout: left)
@@ -95,8 +99,8 @@ public static class MaxError
             var r = a.Result;
             var j = a.Output;
             seconds[j] += r.Seconds;
-            if (r.Bound is { } bb && bb + EquivalenceMilp.MarginFor(n, fb, q, qb, j) < upper[a.SubProblemId])
-                (upper[a.SubProblemId], source[a.SubProblemId]) = (bb + EquivalenceMilp.MarginFor(n, fb, q, qb, j), $"milp {r.SolverStatus?.ToLowerInvariant()}");
+            if (r.Bound is { } bb && bb + EquivalenceMilp.MarginFor(rb, ob, j) < upper[a.SubProblemId])
+                (upper[a.SubProblemId], source[a.SubProblemId]) = (bb + EquivalenceMilp.MarginFor(rb, ob, j), $"milp {r.SolverStatus?.ToLowerInvariant()}");
             if (solver.Best.TryGetValue(a.SubProblemId, out var best) && best.Value > lower[j]) (lower[j], lowerInput[j]) = best;
         }
 
@@ -112,7 +116,7 @@ public static class MaxError
     }
 
     /// <summary>Maximises s·(N_j − Q_j) on a sub-problem's box; Proved means "the gap closed" (the bound is then final).</summary>
-    private sealed class Maximiser(FloatNetwork n, QuantizedNetwork q, FloatNetworkBounds fb, QuantizedNetworkBounds qb, DifferenceBounds? diff,
+    private sealed class Maximiser(Network reference, Network other, FloatNetwork n, QuantizedNetwork q, GraphBounds rb, GraphBounds ob, GraphDifference? diff,
         MaxErrorOptions options) : ISubProblemSolver
     {
         /// <summary>Per sub-problem, the largest |N_j − Q_j| its candidates re-executed to, and where.</summary>
@@ -121,7 +125,7 @@ public static class MaxError
         public SubProblemResult Solve(SubProblem p, TimeSpan timeout, CancellationToken cancellation)
         {
             var j = p.Output;
-            using var milp = EquivalenceMilp.ForOutput(n, q, p.Box, j, p.Sign, null, options.Backend, fb, qb, diff);
+            using var milp = EquivalenceMilp.ForOutput(reference, other, p.Box, j, p.Sign, null, options.Backend, rb, ob, diff);
             var r = milp.Solve(new MilpOptions(timeout, options.RelativeGap), cancellation);
             if (r.Solution is { } x)
             {

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using QEquiv.Bounds;
+using QEquiv.Model;
 using QEquiv.Encoding;
 using QEquiv.Equivalence;
 using QEquiv.Falsification;
@@ -27,26 +28,40 @@ public sealed class MilpSubProblemSolver : ISubProblemSolver
     /// <summary>Most of a sub-problem's time stays with the MILP: the LP gets a quarter of it, at most this.</summary>
     private static readonly TimeSpan LpShareCap = TimeSpan.FromSeconds(2);
 
-    private readonly FloatNetwork _n;
-    private readonly QuantizedNetwork _q;
+    private readonly Network _reference;
+    private readonly Network _other;
+    // transition: the falsifier's re-execution still reads the layered views
+    private readonly Lazy<(FloatNetwork N, QuantizedNetwork Q)> _views;
     private readonly IReadOnlyList<SolverConfiguration> _portfolio;
     private readonly bool _differential;
     private readonly ConcurrentDictionary<Box, Lazy<BoxBounds>> _cache = new();
     private readonly ConcurrentQueue<string> _notes = new();
 
     /// <param name="portfolio">One configuration: plain solving; several: they race on every MILP, first definitive answer wins.</param>
-    public MilpSubProblemSolver(FloatNetwork n, QuantizedNetwork q, IReadOnlyList<SolverConfiguration> portfolio, bool differentialBounds = true)
+    public MilpSubProblemSolver(Network reference, Network other, IReadOnlyList<SolverConfiguration> portfolio, bool differentialBounds = true)
     {
-        _n = n ?? throw new ArgumentNullException(nameof(n));
-        _q = q ?? throw new ArgumentNullException(nameof(q));
+        _reference = reference ?? throw new ArgumentNullException(nameof(reference));
+        _other = other ?? throw new ArgumentNullException(nameof(other));
+        _views = new Lazy<(FloatNetwork, QuantizedNetwork)>(() => (Layering.ToFloat(reference), Layering.ToQuantized(other)));
         ArgumentNullException.ThrowIfNull(portfolio);
         if (portfolio.Count == 0) throw new ArgumentException("a portfolio needs at least one solver configuration", nameof(portfolio));
         _portfolio = portfolio;
         _differential = differentialBounds;
     }
 
-    public MilpSubProblemSolver(FloatNetwork n, QuantizedNetwork q, MilpBackend backend = MilpBackends.Default, bool differentialBounds = true)
-        : this(n, q, [SolverConfiguration.Plain(backend)], differentialBounds)
+    public MilpSubProblemSolver(Network reference, Network other, MilpBackend backend = MilpBackends.Default, bool differentialBounds = true)
+        : this(reference, other, [SolverConfiguration.Plain(backend)], differentialBounds)
+    {
+    }
+
+    /// <summary>Transition: the layered views' entry, for tests written against them.</summary>
+    internal MilpSubProblemSolver(FloatNetwork n, QuantizedNetwork q, IReadOnlyList<SolverConfiguration> portfolio, bool differentialBounds = true)
+        : this(Layering.ToGraph(n), Layering.ToGraph(q), portfolio, differentialBounds)
+    {
+    }
+
+    internal MilpSubProblemSolver(FloatNetwork n, QuantizedNetwork q, MilpBackend backend = MilpBackends.Default, bool differentialBounds = true)
+        : this(Layering.ToGraph(n), Layering.ToGraph(q), [SolverConfiguration.Plain(backend)], differentialBounds)
     {
     }
 
@@ -69,7 +84,7 @@ public sealed class MilpSubProblemSolver : ISubProblemSolver
     /// <summary>Notes from bounding and solving (spurious candidates, bounds not used), in arrival order.</summary>
     public IReadOnlyList<string> Notes => [.. _notes];
 
-    internal sealed record BoxBounds(FloatNetworkBounds Float, QuantizedNetworkBounds Quantized, DifferenceBounds? Difference);
+    internal sealed record BoxBounds(GraphBounds Reference, GraphBounds Other, GraphDifference? Difference);
 
     /// <summary>
     /// Hands over what <see cref="Verifier"/> already computed for the root box: its bounds, and the LP bounds of the
@@ -94,9 +109,9 @@ public sealed class MilpSubProblemSolver : ISubProblemSolver
         var clock = Stopwatch.StartNew();
         if (cancellation.IsCancellationRequested)
             return new SubProblemResult(problem, DecidedBy.Open, SubProblemOutcome.Unknown, 0);
-        var (fb, qb, diff) = BoundsFor(problem.Box);
-        var margin = EquivalenceMilp.MarginFor(_n, fb, _q, qb, problem.Output);
-        var bound = OutputPartition.Upper(problem, _q, fb, qb, diff) + margin;
+        var (rb, ob, diff) = BoundsFor(problem.Box);
+        var margin = EquivalenceMilp.MarginFor(rb, ob, problem.Output);
+        var bound = OutputPartition.Upper(problem, rb, ob, diff) + margin;
         if (bound < problem.Delta)
             return new SubProblemResult(problem, DecidedBy.Bounds, SubProblemOutcome.Proved, clock.Elapsed.TotalSeconds, Bound: bound);
 
@@ -104,7 +119,7 @@ public sealed class MilpSubProblemSolver : ISubProblemSolver
         // at a fraction of a MILP's cost (the sequential verifier's LP stage, per sub-problem here).
         var lpBudget = TimeSpan.FromTicks(Math.Min(LpShareCap.Ticks, (timeout - clock.Elapsed).Ticks / 4));
         if (LpRelaxation && lpBudget > TimeSpan.Zero && !LpAlreadyFailed(problem)
-            && LpTightening.DifferenceUpperBounds(_n, _q, problem.Box, fb, qb, diff, [(problem.Output, problem.Sign)], lpBudget, cancellation,
+            && LpTightening.DifferenceUpperBounds(_reference, _other, problem.Box, rb, ob, diff, [(problem.Output, problem.Sign)], lpBudget, cancellation,
                 problem.Codes)[0] is { } lp
             && lp + margin < problem.Delta)
             return new SubProblemResult(problem, DecidedBy.Bounds, SubProblemOutcome.Proved, clock.Elapsed.TotalSeconds, Solver: "lp", Bound: lp);
@@ -116,17 +131,17 @@ public sealed class MilpSubProblemSolver : ISubProblemSolver
         // another worker runs out of work) join the race with other configurations.
         var joiners = _portfolio.Count > 1 || Cores is null ? [] : SpareRacers.Where(c => c.Name != _portfolio[0].Name).ToList();
         if (_portfolio.Count == 1 && joiners.Count == 0)
-            return SolveWith(_portfolio[0], problem, fb, qb, diff, left, cancellation) with { Seconds = clock.Elapsed.TotalSeconds };
-        return Race(_portfolio, joiners, problem, fb, qb, diff, left, cancellation) with { Seconds = clock.Elapsed.TotalSeconds };
+            return SolveWith(_portfolio[0], problem, rb, ob, diff, left, cancellation) with { Seconds = clock.Elapsed.TotalSeconds };
+        return Race(_portfolio, joiners, problem, rb, ob, diff, left, cancellation) with { Seconds = clock.Elapsed.TotalSeconds };
     }
 
-    private SubProblemResult SolveWith(SolverConfiguration c, SubProblem p, FloatNetworkBounds fb, QuantizedNetworkBounds qb, DifferenceBounds? diff,
+    private SubProblemResult SolveWith(SolverConfiguration c, SubProblem p, GraphBounds rb, GraphBounds ob, GraphDifference? diff,
         TimeSpan limit, CancellationToken cancellation)
     {
-        using var milp = EquivalenceMilp.ForOutput(_n, _q, p.Box, p.Output, p.Sign, p.Delta, c.Backend, fb, qb, diff, p.Codes, c.ScipParameters);
+        using var milp = EquivalenceMilp.ForOutput(_reference, _other, p.Box, p.Output, p.Sign, p.Delta, c.Backend, rb, ob, diff, p.Codes, c.ScipParameters);
         var r = milp.Solve(new MilpOptions(limit), cancellation);
         var notes = new List<string>();
-        var (result, _) = Verifier.Interpret(_n, _q, p.Box, p, r, milp, notes);
+        var (result, _) = Verifier.Interpret(_views.Value.N, _views.Value.Q, p.Box, p, r, milp, notes);
         foreach (var note in notes) _notes.Enqueue(note);
         return result with { Solver = c.Name };
     }
@@ -143,7 +158,7 @@ public sealed class MilpSubProblemSolver : ISubProblemSolver
     /// is kept (each is sound).
     /// </summary>
     private SubProblemResult Race(IReadOnlyList<SolverConfiguration> starters, IReadOnlyList<SolverConfiguration> joiners, SubProblem p,
-        FloatNetworkBounds fb, QuantizedNetworkBounds qb, DifferenceBounds? diff, TimeSpan limit, CancellationToken cancellation)
+        GraphBounds rb, GraphBounds ob, GraphDifference? diff, TimeSpan limit, CancellationToken cancellation)
     {
         using var race = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         using var ended = new SemaphoreSlim(0);
@@ -157,7 +172,7 @@ public sealed class MilpSubProblemSolver : ISubProblemSolver
             {
                 try
                 {
-                    var r = SolveWith(c, p, fb, qb, diff, budget, race.Token);
+                    var r = SolveWith(c, p, rb, ob, diff, budget, race.Token);
                     lock (results) results.Add(r);
                     if (r.Outcome != SubProblemOutcome.Unknown) race.Cancel();
                 }
@@ -211,9 +226,9 @@ public sealed class MilpSubProblemSolver : ISubProblemSolver
     /// <summary>How far the bounds are from proving the sub-problem on <paramref name="box"/>: bound + margin − δ (≤ 0: proved).</summary>
     public double Gap(SubProblem problem, Box box)
     {
-        var (fb, qb, diff) = BoundsFor(box);
+        var (rb, ob, diff) = BoundsFor(box);
         var p = problem with { Box = box };
-        return OutputPartition.Upper(p, _q, fb, qb, diff) + EquivalenceMilp.MarginFor(_n, fb, _q, qb, p.Output) - p.Delta;
+        return OutputPartition.Upper(p, rb, ob, diff) + EquivalenceMilp.MarginFor(rb, ob, p.Output) - p.Delta;
     }
 
     /// <summary>
@@ -247,10 +262,10 @@ public sealed class MilpSubProblemSolver : ISubProblemSolver
     private BoxBounds Compute(Box box)
     {
         var notes = new List<string>();
-        var (fb, qb, diff, _) = Verifier.Bound(_n, _q, box, _differential, notes);
+        var (rb, ob, diff, _) = Verifier.Bound(_reference, _other, box, _differential, notes);
         // The same note (e.g. "differential bounds not used") would repeat for every box; keep the first.
         foreach (var note in notes)
             if (!_notes.Contains(note)) _notes.Enqueue(note);
-        return new BoxBounds(fb, qb, diff);
+        return new BoxBounds(rb, ob, diff);
     }
 }

@@ -155,26 +155,27 @@ public static class Verifier
     /// <summary>Verifies the float network <paramref name="reference"/> against its quantized twin <paramref name="other"/>.</summary>
     public static VerificationReport Verify(Network reference, Network other, Box box, VerifyOptions options)
     {
+        options = options.Validated() with { Runtime = other.Runtime ?? Runtime.Onnx };
+        Validate(reference, other, box, options.Delta);
+        // transition: the falsifier still reads the layered views
         var n = Layering.ToFloat(reference);
         var q = Layering.ToQuantized(other);
-        options = options.Validated() with { Runtime = other.Runtime ?? Runtime.Onnx };
-        Validate(n, q, box, options.Delta);
         var settings = options.JobSettings();
         var total = Stopwatch.StartNew();
         var deadline = options.Timeout is { } t ? DateTime.UtcNow + t : DateTime.MaxValue;
         var delta = options.Delta;
         var notes = new List<string>();
-        var roots = OutputPartition.Roots(n.OutputSize, box, delta);
+        var roots = OutputPartition.Roots(reference.OutputSize, box, delta);
         var runner = options.Runner ?? LocalJobRunner.Instance;
         var fingerprint = options.Strategy == Strategy.Monolithic ? ""
             : JobPlan.FingerprintOf(reference.Fingerprint, other.Fingerprint, box, delta, settings);
-        var run = new Run(n, q, box, roots, options, runner, fingerprint, deadline, total, notes);
+        var run = new Run(reference, other, n, q, box, roots, options, runner, fingerprint, deadline, total, notes);
         if (options.Log is { } log && runner.Resumable(log, fingerprint) is { } resumed) return run.Resume(resumed, log);
 
         run.Report("falsify", 0);
         var alongside = options.SearchAlongside && options.Strategy != Strategy.Monolithic
             && (runner is not LocalJobRunner || EngineOptions.WorkersFor(options.Workers) >= 2);
-        var screen = Screen(n, q, box, roots, options.Seed, FalsifierBudget(options.Timeout, options.FalsifierShare, options.FalsifierCap),
+        var screen = Screen(reference, other, n, q, box, roots, options.Seed, FalsifierBudget(options.Timeout, options.FalsifierShare, options.FalsifierCap),
             options.DifferentialBounds, options.Cancellation, notes, deferSearch: alongside);
         if (screen.Witness is { } found)
             return FalsifiedReport(roots, screen, found, options.Strategy, BackendName(options), total, notes);
@@ -187,7 +188,7 @@ public static class Verifier
     /// the partitioned phase runs, the job's fingerprint, the deadline and clock, and the run's notes. The proof stages are
     /// its methods, so that they share this state instead of passing it along.
     /// </summary>
-    private sealed class Run(FloatNetwork n, QuantizedNetwork q, Box box, List<SubProblem> roots, VerifyOptions options, IJobRunner runner,
+    private sealed class Run(Network reference, Network other, FloatNetwork n, QuantizedNetwork q, Box box, List<SubProblem> roots, VerifyOptions options, IJobRunner runner,
         string fingerprint, DateTime deadline, Stopwatch total, List<string> notes)
     {
         public void Report(string stage, double best, EngineSnapshot? e = null) =>
@@ -195,7 +196,7 @@ public static class Verifier
 
         /// <summary>A run that differs only in its stop signal and its notes (the proof stages beside the search).</summary>
         private Run With(CancellationToken cancellation, List<string> otherNotes) =>
-            new(n, q, box, roots, options with { Cancellation = cancellation }, runner, fingerprint, deadline, total, otherNotes);
+            new(reference, other, n, q, box, roots, options with { Cancellation = cancellation }, runner, fingerprint, deadline, total, otherNotes);
 
         /// <summary>Continues a job from its log: the front end's decisions are in the plan.</summary>
         public VerificationReport Resume(JobPlan resumed, string log)
@@ -203,9 +204,9 @@ public static class Verifier
             // Repeating the front end could cut the pieces differently (LP budgets are wall-clock), and the log's
             // sub-problems are the plan's.
             notes.Add($"resumed the job in {log}: the falsifier, bounds and LP stages were not repeated");
-            var (_, qb0, diff0, bounds) = Bound(n, q, box, options.DifferentialBounds, notes);
-            CheckCovers(resumed, roots, qb0, log);
-            var resumedScreen = new Screening(null, null, qb0, diff0, bounds, new SubProblemResult?[roots.Count], 0, 0);
+            var (_, ob0, diff0, bounds) = Bound(reference, other, box, options.DifferentialBounds, notes);
+            CheckCovers(resumed, roots, ob0, log);
+            var resumedScreen = new Screening(null, null, ob0, diff0, bounds, new SubProblemResult?[roots.Count], 0, 0);
             return RunPlan(resumed, resumedScreen, 0, true, e => Report("engine", 0, e));
         }
 
@@ -265,7 +266,7 @@ public static class Verifier
         public VerificationReport Prove(Screening screen, CoreBudget? cores = null)
         {
             var delta = options.Delta;
-            var (fb, qb, diff, outputBounds, outcome) = (screen.Float!, screen.Quantized!, screen.Difference, screen.Bounds, screen.Outcome);
+            var (rb, ob, diff, outputBounds, outcome) = (screen.Reference!, screen.Other!, screen.Difference, screen.Bounds, screen.Outcome);
 
             var clock = Stopwatch.StartNew();
             // LP bounds of the whole box that did not prove their pair: the engine need not solve the same LP again.
@@ -273,15 +274,15 @@ public static class Verifier
             if (roots.Any(p => outcome[p.Id] is null) && options.LpBudget > TimeSpan.Zero)
             {
                 Report("lp", screen.BestDifference);
-                // Half the budget tightens N's unstable neurons, the rest bounds Δ over the LP relaxation of the whole encoding.
-                var (tightened, stats) = LpTightening.TightenFloat(n, box, fb, options.LpBudget / 2, options.Cancellation);
-                fb = tightened;
+                // Half the budget tightens the reference's unstable ReLUs, the rest bounds Δ over the LP relaxation of the whole encoding.
+                var (tightened, stats) = LpTightening.TightenRelus(reference, box, rb, options.LpBudget / 2, options.Cancellation);
+                rb = tightened;
                 var undecided = roots.Where(p => outcome[p.Id] is null).ToList();
-                var lp = LpTightening.DifferenceUpperBounds(n, q, box, fb, qb, diff, undecided.Select(p => (p.Output, p.Sign)).ToList(),
+                var lp = LpTightening.DifferenceUpperBounds(reference, other, box, rb, ob, diff, undecided.Select(p => (p.Output, p.Sign)).ToList(),
                     options.LpBudget / 2, options.Cancellation);
                 var byLp = 0;
                 for (var k = 0; k < undecided.Count; k++)
-                    if (lp[k] is { } upper && upper + EquivalenceMilp.MarginFor(n, fb, q, qb, undecided[k].Output) < delta)
+                    if (lp[k] is { } upper && upper + EquivalenceMilp.MarginFor(rb, ob, undecided[k].Output) < delta)
                     {
                         outcome[undecided[k].Id] = new SubProblemResult(undecided[k], DecidedBy.Bounds, SubProblemOutcome.Proved, 0, Solver: "lp", Bound: upper);
                         byLp++;
@@ -299,7 +300,7 @@ public static class Verifier
                 if (open.Count > 0)
                 {
                     Report("milp", screen.BestDifference);
-                    witness = SolveMonolithic(open, outcome, fb, qb, diff);
+                    witness = SolveMonolithic(open, outcome, rb, ob, diff);
                 }
                 var all = roots.Select(p => outcome[p.Id] ?? new SubProblemResult(p, DecidedBy.Open, SubProblemOutcome.Unknown, 0)).ToList();
                 var verdict = witness is not null ? Verdict.Falsified
@@ -308,7 +309,7 @@ public static class Verifier
                 return new VerificationReport(verdict, delta, options.Strategy, BackendName(options), witness, all,
                     new StageTimings(screen.FalsifySeconds, boundsSeconds, clock.Elapsed.TotalSeconds, total.Elapsed.TotalSeconds), notes, outputBounds);
             }
-            return SolvePartitioned(open, outcome, new RootBounds(fb, qb, diff, rootLp), screen, boundsSeconds, cores,
+            return SolvePartitioned(open, outcome, new RootBounds(rb, ob, diff, rootLp), screen, boundsSeconds, cores,
                 e => Report("engine", screen.BestDifference, e));
         }
 
@@ -319,20 +320,20 @@ public static class Verifier
         private VerificationReport SolvePartitioned(List<SubProblem> open, SubProblemResult?[] outcome, RootBounds bounds, Screening screen,
             double boundsSeconds, CoreBudget? cores, Action<EngineSnapshot> progress)
         {
-            var (fb, qb, diff, rootLp) = bounds;
+            var (rb, ob, diff, rootLp) = bounds;
             var nextId = roots.Count;
             var pieces = new List<SubProblem>();
             var cutByBounds = new List<SubProblemResult>();
             foreach (var root in open)
             {
-                var cut = OutputPartition.ByOutputCode(root, n, q, fb, qb, diff, options.OutputPieces, () => nextId++);
+                var cut = OutputPartition.ByOutputCode(root, rb, ob, diff, options.OutputPieces, () => nextId++);
                 if (cut.Discharged is { } d) cutByBounds.Add(d);
                 pieces.AddRange(cut.Pieces);
             }
             if (pieces.Count > open.Count || cutByBounds.Count > 0)
                 notes.Add($"output-code partition: {open.Count} open (output, sign) pairs → {pieces.Count} pieces for the solver, {cutByBounds.Count} code ranges proved by the bounds");
             var settled = roots.Where(r => outcome[r.Id] is not null).Select(r => outcome[r.Id]!).Concat(cutByBounds).ToList();
-            var plan = new JobPlan(fingerprint, box, options.Delta, pieces, settled, fb,
+            var plan = new JobPlan(fingerprint, box, options.Delta, pieces, settled, rb.Nodes,
                 rootLp.Select(kv => new RootLpBound(kv.Key.Output, kv.Key.Sign, kv.Value)).ToList(), options.JobSettings());
             return RunPlan(plan, screen, boundsSeconds, false, progress, cores);
         }
@@ -345,12 +346,12 @@ public static class Verifier
             if (left is { } l && l <= TimeSpan.Zero) left = TimeSpan.FromTicks(1);
             var clock = Stopwatch.StartNew();
             progress(new EngineSnapshot(0, 0, plan.Pieces.Count, 0, 0, 0, false, TimeSpan.Zero));
-            var run = PartitionedRun.Of(runner.Run(plan, new JobRun(n, q, options.Workers, left, options.Log, resume)
+            var run = PartitionedRun.Of(runner.Run(plan, new JobRun(reference, other, options.Workers, left, options.Log, resume)
             {
                 Progress = progress,
                 Cancellation = options.Cancellation,
                 Split = options.Split,
-                RootBounds = screen.Quantized is { } qb ? (qb, screen.Difference) : null,
+                RootBounds = screen.Other is { } ob ? (ob, screen.Difference) : null,
                 Cores = cores,
             }, notes));
             var engineSeconds = clock.Elapsed.TotalSeconds;
@@ -382,10 +383,10 @@ public static class Verifier
             };
         }
 
-        private Witness? SolveMonolithic(List<SubProblem> open, SubProblemResult?[] outcome, FloatNetworkBounds fb, QuantizedNetworkBounds qb,
-            DifferenceBounds? diff)
+        private Witness? SolveMonolithic(List<SubProblem> open, SubProblemResult?[] outcome, GraphBounds rb, GraphBounds ob,
+            GraphDifference? diff)
         {
-            using var milp = EquivalenceMilp.Monolithic(n, q, box, options.Delta, options.Backend, fb, qb, diff);
+            using var milp = EquivalenceMilp.Monolithic(reference, other, box, options.Delta, options.Backend, rb, ob, diff);
             var r = milp.Solve(new MilpOptions(Remaining(deadline, 1)), options.Cancellation);
             // One MILP answers for every open pair at once, so its verdict is interpreted once and shared.
             var (shared, witness) = Interpret(n, q, box, open[0], r, milp, notes, monolithic: true);
@@ -400,8 +401,8 @@ public static class Verifier
         }
     }
 
-    /// <summary>The whole box's bounds as the proof stages leave them: N's (LP-tightened), Q's, Δ's, and the LP bounds that did not prove their pair.</summary>
-    private sealed record RootBounds(FloatNetworkBounds Float, QuantizedNetworkBounds Quantized, DifferenceBounds? Difference,
+    /// <summary>The whole box's bounds as the proof stages leave them: the reference's (LP-tightened), the other's, Δ's, and the LP bounds that did not prove their pair.</summary>
+    private sealed record RootBounds(GraphBounds Reference, GraphBounds Other, GraphDifference? Difference,
         IReadOnlyDictionary<(int Output, int Sign), double> RootLp);
 
     /// <summary>
@@ -409,7 +410,7 @@ public static class Verifier
     /// settled or solved whole, or by code ranges (settled and pieces) covering every code the bounds leave Q_j, all on
     /// this box and δ. Otherwise "verified" could rest on a pair nobody looked at.
     /// </summary>
-    private static void CheckCovers(JobPlan plan, List<SubProblem> roots, QuantizedNetworkBounds qb, string log)
+    private static void CheckCovers(JobPlan plan, List<SubProblem> roots, GraphBounds ob, string log)
     {
         BadInputException Bad(string why) => BadInputException.For(log, $"the job log's plan {why}; give a new log path to start afresh");
         if (plan.Settled.Any(r => r.Outcome != SubProblemOutcome.Proved)) throw Bad("lists a settled piece that was not proved");
@@ -419,7 +420,7 @@ public static class Verifier
         {
             var mine = entries.Where(e => e.Output == root.Output && e.Sign == root.Sign).ToList();
             if (mine.Any(e => e.Codes is null)) continue;
-            var codes = OutputPartition.FullRange(qb.OutputCodes[root.Output]);
+            var codes = OutputPartition.OutputCodes(ob) is { } oc ? OutputPartition.FullRange(oc[root.Output]) : null;
             var next = codes?.Lo ?? int.MaxValue;
             foreach (var c in mine.Select(e => e.Codes!).OrderBy(c => c.Lo))
                 if (c.Lo <= next) next = Math.Max(next, c.Hi + 1);
@@ -431,8 +432,8 @@ public static class Verifier
     private static int RootOf(List<SubProblem> roots, int output, int sign) => roots.First(r => r.Output == output && r.Sign == sign).Id;
 
     /// <summary>What the cheap stages settled before any MILP: a witness, or per sub-problem a bound proof (null: open).</summary>
-    /// <remarks>Float and Quantized are null only when the quick search already found a witness (bounds were not needed).</remarks>
-    internal sealed record Screening(Witness? Witness, FloatNetworkBounds? Float, QuantizedNetworkBounds? Quantized, DifferenceBounds? Difference,
+    /// <remarks>Reference and Other are null only when the quick search already found a witness (bounds were not needed).</remarks>
+    internal sealed record Screening(Witness? Witness, GraphBounds? Reference, GraphBounds? Other, GraphDifference? Difference,
         IReadOnlyList<OutputBounds> Bounds, SubProblemResult?[] Outcome, double FalsifySeconds, double BoundsSeconds)
     {
         /// <summary>Largest |N_j − Q_j| the searches re-executed.</summary>
@@ -449,7 +450,7 @@ public static class Verifier
     /// show there); bounds, which discharge what they can; and only while sub-problems remain open, the full
     /// gradient and coordinate search — a region that bounds verify needs no search at all.
     /// </summary>
-    internal static Screening Screen(FloatNetwork n, QuantizedNetwork q, Box box, IReadOnlyList<SubProblem> subProblems, int seed,
+    internal static Screening Screen(Network reference, Network other, FloatNetwork n, QuantizedNetwork q, Box box, IReadOnlyList<SubProblem> subProblems, int seed,
         TimeSpan falsifierBudget, bool differential, CancellationToken cancellation, List<string> notes, bool deferSearch = false)
     {
         var delta = subProblems[0].Delta;
@@ -466,10 +467,10 @@ public static class Verifier
             return new Screening(Confirm(n, q, w, delta), null, null, null, [], outcome, falsifySeconds, 0) { BestDifference = quick.BestMaxAbsDifference };
 
         clock.Restart();
-        var (fb, qb, diff, outputBounds) = Bound(n, q, box, differential, notes);
+        var (rb, ob, diff, outputBounds) = Bound(reference, other, box, differential, notes);
         foreach (var p in subProblems)
         {
-            var bound = Upper(fb, qb, diff, p.Output, p.Sign) + EquivalenceMilp.MarginFor(n, fb, q, qb, p.Output);
+            var bound = Upper(rb, ob, diff, p.Output, p.Sign) + EquivalenceMilp.MarginFor(rb, ob, p.Output);
             if (bound < delta)
                 outcome[p.Id] = new SubProblemResult(p, DecidedBy.Bounds, SubProblemOutcome.Proved, 0, Bound: bound);
         }
@@ -485,7 +486,7 @@ public static class Verifier
             // instead of the falsifier's share: it then makes at least the moves the search in line would have made (it
             // is deterministic), although it shares the cores with the solvers. A zero budget still means no search.
             if (deferSearch && falsifierBudget > TimeSpan.Zero)
-                return new Screening(null, fb, qb, diff, outputBounds, outcome, falsifySeconds, boundsSeconds)
+                return new Screening(null, rb, ob, diff, outputBounds, outcome, falsifySeconds, boundsSeconds)
                 {
                     BestDifference = best,
                     DeferredSearch = search with { TimeBudget = null },
@@ -496,7 +497,7 @@ public static class Verifier
             if (full.Witness is { } w2) witness = Confirm(n, q, w2, delta);
             best = Math.Max(best, full.BestMaxAbsDifference);
         }
-        return new Screening(witness, fb, qb, diff, outputBounds, outcome, falsifySeconds, boundsSeconds) { BestDifference = best };
+        return new Screening(witness, rb, ob, diff, outputBounds, outcome, falsifySeconds, boundsSeconds) { BestDifference = best };
     }
 
     /// <summary>The report of a falsified run: the witness's (output, sign) violated, bound proofs kept, the rest open.</summary>
@@ -511,30 +512,35 @@ public static class Verifier
     }
 
     /// <summary>
-    /// Bounds of both networks and of their difference. Differential bounds need layers that correspond one to one;
-    /// elsewhere the separate interval bounds remain (said in a note).
+    /// Bounds of both networks and of their difference. Where the two structures do not align, the differential pass
+    /// bounds each network on its own (said in a note).
     /// </summary>
-    internal static (FloatNetworkBounds Float, QuantizedNetworkBounds Quantized, DifferenceBounds? Difference, IReadOnlyList<OutputBounds> PerOutput)
-        Bound(FloatNetwork n, QuantizedNetwork q, Box box, bool differential, List<string> notes)
+    internal static (GraphBounds Reference, GraphBounds Other, GraphDifference? Difference, IReadOnlyList<OutputBounds> PerOutput)
+        Bound(Network reference, Network other, Box box, bool differential, List<string> notes)
     {
-        DifferenceBounds? diff = null;
+        GraphDifference? diff = null;
         if (differential)
         {
-            try { diff = Bounds.DifferentialBounds.Compute(n, q, box); }
+            try { diff = LegacyDifference.Of(reference, other, box); }
             catch (NotSupportedException e) { notes.Add($"differential bounds not used: {e.Message}"); }
         }
         if (diff is not null)
-            return (diff.Float, diff.Quantized, diff, Enumerable.Range(0, n.OutputSize)
+            return (diff.Reference, diff.Other, diff, Enumerable.Range(0, reference.OutputSize)
                 .Select(j => new OutputBounds(j, diff.Naive[j], diff.IntervalDifferential[j], diff.SymbolicDifferential[j], diff.Tightest[j])).ToList());
-        var fb = BoundPropagation.Float(n, box);
-        var qb = BoundPropagation.Quantized(q, box);
-        return (fb, qb, null, Enumerable.Range(0, n.OutputSize)
-            .Select(j => { var naive = fb.Outputs[j] - qb.Outputs[j]; return new OutputBounds(j, naive, null, null, naive); }).ToList());
+        var rb = IntervalBounds.Of(reference, box);
+        var ob = IntervalBounds.Of(other, box);
+        return (rb, ob, null, Enumerable.Range(0, reference.OutputSize)
+            .Select(j => { var naive = rb.Outputs[j] - ob.Outputs[j]; return new OutputBounds(j, naive, null, null, naive); }).ToList());
     }
 
-    /// <summary>Upper bound of s·(N_j − Q_j) in real arithmetic, from the tightest bounds at hand.</summary>
-    internal static double Upper(FloatNetworkBounds fb, QuantizedNetworkBounds qb, DifferenceBounds? diff, int output, int sign) =>
-        (diff?.For(output, sign) ?? EquivalenceMilp.DifferenceBounds(fb, qb, output, sign)).Hi;
+    /// <summary>Transition: the layered views' entry, for tests written against them.</summary>
+    internal static (GraphBounds Reference, GraphBounds Other, GraphDifference? Difference, IReadOnlyList<OutputBounds> PerOutput)
+        Bound(FloatNetwork n, QuantizedNetwork q, Box box, bool differential, List<string> notes) =>
+        Bound(Layering.ToGraph(n), Layering.ToGraph(q), box, differential, notes);
+
+    /// <summary>Upper bound of s·(R_j − O_j) from the tightest bounds at hand (before <see cref="EquivalenceMilp.MarginFor"/>).</summary>
+    internal static double Upper(GraphBounds rb, GraphBounds ob, GraphDifference? diff, int output, int sign) =>
+        (diff?.For(output, sign) ?? EquivalenceMilp.DifferenceBounds(rb, ob, output, sign)).Hi;
 
     public static string BackendName(MilpBackend b) => MilpBackends.SolverId(b).ToLowerInvariant();
 
@@ -544,7 +550,7 @@ public static class Verifier
             ? "portfolio(" + string.Join("+", (o.PortfolioConfigurations ?? SolverConfiguration.DefaultPortfolio).Select(c => c.Name)) + ")"
             : BackendName(o.Backend);
 
-    internal static void Validate(FloatNetwork n, QuantizedNetwork q, Box box, double delta)
+    internal static void Validate(Network n, Network q, Box box, double delta)
     {
         if (!(delta > 0) || !double.IsFinite(delta))
             throw new BadInputException($"δ must be a finite number > 0, got {delta}");
