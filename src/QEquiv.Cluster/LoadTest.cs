@@ -3,6 +3,7 @@ using System.Diagnostics;
 using QEquiv.Bounds;
 using QEquiv.Cluster.Coordination;
 using QEquiv.Cluster.Wire;
+using QEquiv.Equivalence;
 using QEquiv.Regions;
 using QEquiv.Scheduling;
 using QEquiv.Solvers;
@@ -110,17 +111,17 @@ public static class LoadTest
 
         var violations = new List<string>();
         var attempts = result.Attempts;
-        foreach (var g in attempts.GroupBy(a => a.SubProblemId).Where(g => g.Count() > 1))
+        foreach (var g in attempts.GroupBy(a => a.ItemId).Where(g => g.Count() > 1))
             violations.Add($"sub-problem {g.Key} was recorded {g.Count()} times");
         // Every root is proved or split, every split's children are recorded: nothing lost.
-        var recorded = attempts.ToDictionary(a => a.SubProblemId, a => a, EqualityComparer<int>.Default);
+        var recorded = attempts.ToDictionary(a => a.ItemId, a => a, EqualityComparer<int>.Default);
         var leaves = 0;
         foreach (var a in attempts)
         {
             if (a.Children == 0)
             {
                 leaves++;
-                if (a.Result.Outcome != SubProblemOutcome.Proved) violations.Add($"leaf {a.SubProblemId} is {a.Result.Outcome}");
+                if (a.Result.Outcome != WorkOutcome.Proved) violations.Add($"leaf {a.ItemId} is {a.Result.Outcome}");
             }
         }
         var childrenExpected = attempts.Sum(a => a.Children);
@@ -185,7 +186,7 @@ public static class LoadTest
                     {
                         await Task.Delay(CoordinatorGrain.LeaseTime * 1.5);
                         await coordinator.Complete(job, lease.Id, Answer(lease, random));
-                        answered(lease.SubProblem.Id, true);
+                        answered(lease.Item.Id, true);
                     }
                     return;
                 }
@@ -193,18 +194,19 @@ public static class LoadTest
                 // Off the held list before the answer leaves, so a process vanishing meanwhile does not count it as lost.
                 _held.TryRemove(lease.Id, out _);
                 await coordinator.Complete(job, lease.Id, Answer(lease, random));
-                answered(lease.SubProblem.Id, false);
+                answered(lease.Item.Id, false);
             }
         }
 
         private AttemptReport Answer(Lease lease, Random r)
         {
-            var p = lease.SubProblem;
+            // The simulated workers answer about the item without reading its payload, as the coordinator moves it.
+            var p = lease.Item;
             bool split;
             lock (r) split = p.Depth == 0 && r.NextDouble() < o.SplitShare;
-            if (!split) return new AttemptReport(new SubProblemResult(p, DecidedBy.Milp, SubProblemOutcome.Proved, 0.001), null, false);
+            if (!split) return new AttemptReport(new WorkResult(p, WorkOutcome.Proved, 0.001), null, false);
             var (lower, upper) = p.Box.Bisect(1);
-            return new AttemptReport(new SubProblemResult(p, DecidedBy.Open, SubProblemOutcome.Unknown, 0.001),
+            return new AttemptReport(new WorkResult(p, WorkOutcome.Unknown, 0.001),
                 new SplitPlan([lower, upper], lease.Limit * 2), false);
         }
     }

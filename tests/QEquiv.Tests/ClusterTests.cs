@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using QEquiv.Equivalence;
 using QEquiv.Falsification;
 using QEquiv.Networks;
 using QEquiv.Onnx;
@@ -203,7 +204,7 @@ public class ClusterTests(LocalCluster cluster)
             LocalCluster.Kill(client);
             cluster.KillAll();
             var logged = File.ReadAllLines(log).Skip(1).Where(l => l.Length > 0)
-                .Select(l => JsonSerializer.Deserialize<LedgerEntry>(l, JobPlan.Json)!.Attempt.SubProblemId).ToHashSet();
+                .Select(l => JsonSerializer.Deserialize<LedgerEntry>(l, JobPlan.Json)!.Attempt.ItemId).ToHashSet();
             Assert.True(logged.Count >= 2);
 
             cluster.Start();

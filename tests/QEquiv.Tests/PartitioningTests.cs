@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using QEquiv.Bounds;
 using QEquiv.Cli.Commands;
+using QEquiv.Equivalence;
 using QEquiv.Evaluation;
 using QEquiv.Falsification;
 using QEquiv.Networks;
@@ -290,7 +291,7 @@ public class PartitioningTests
             // "Kill" the run halfway: keep the plan and half the attempts, and tear the next line as a crash mid-write would.
             var kept = (lines.Length - 1) / 2;
             File.WriteAllText(log, string.Join('\n', lines.Take(1 + kept)) + "\n" + lines[1 + kept][..(lines[1 + kept].Length / 2)]);
-            var done = lines.Skip(1).Take(kept).Select(l => JsonSerializer.Deserialize<LedgerEntry>(l, JobPlan.Json)!.Attempt.SubProblemId).ToHashSet();
+            var done = lines.Skip(1).Take(kept).Select(l => JsonSerializer.Deserialize<LedgerEntry>(l, JobPlan.Json)!.Attempt.ItemId).ToHashSet();
             var second = Verifier.Verify(pair.Float, pair.Quantized, box, options);
             Assert.Equal(first.Verdict, second.Verdict);
             Assert.Equal(kept, second.Engine!.Resumed);

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using QEquiv.Equivalence;
 using QEquiv.Falsification;
 using QEquiv.Partitioning;
 using QEquiv.Regions;
@@ -13,27 +14,28 @@ public class SchedulingTests
 {
     private static readonly Box Unit2 = Box.Create([0, 0], [1, 1], "test");
 
-    private static SubProblem Root(int id, Box box, int output = 0, int sign = 1) => SubProblem.Create(id, output, sign, box, 0.1);
+    /// <summary>
+    /// A root work item whose payload the engine never reads: two bytes that only these tests' fake solvers decode
+    /// (<see cref="Output"/>, <see cref="Sign"/>), standing in for whatever question an owner puts there.
+    /// </summary>
+    private static WorkItem Root(int id, Box box, int output = 0, int sign = 1) => new(id, null, 0, box, [(byte)output, (byte)(sign > 0 ? 1 : 0)]);
+
+    private static int Output(WorkItem item) => item.Payload[0];
+
+    private static int Sign(WorkItem item) => item.Payload[1] == 1 ? 1 : -1;
 
     /// <summary>A solver driven by a rule; it records every call so tests can check what the engine asked.</summary>
-    private sealed class FakeSolver(Func<SubProblem, TimeSpan, CancellationToken, SubProblemOutcome> rule) : ISubProblemSolver
+    private sealed class FakeSolver(Func<WorkItem, TimeSpan, CancellationToken, WorkOutcome> rule) : IWorkSolver
     {
-        public ConcurrentQueue<(SubProblem Problem, TimeSpan Timeout)> Calls { get; } = new();
+        public ConcurrentQueue<(WorkItem Problem, TimeSpan Timeout)> Calls { get; } = new();
 
-        public SubProblemResult Solve(SubProblem problem, TimeSpan timeout, CancellationToken cancellation)
+        public WorkResult Solve(WorkItem problem, TimeSpan timeout, CancellationToken cancellation)
         {
             Calls.Enqueue((problem, timeout));
             var outcome = rule(problem, timeout, cancellation);
-            return outcome switch
-            {
-                SubProblemOutcome.Proved => new SubProblemResult(problem, DecidedBy.Milp, SubProblemOutcome.Proved, 0),
-                SubProblemOutcome.Violated => new SubProblemResult(problem, DecidedBy.Milp, SubProblemOutcome.Violated, 0, Witness: FakeWitness(problem)),
-                _ => new SubProblemResult(problem, DecidedBy.Open, SubProblemOutcome.Unknown, 0),
-            };
+            // The witness is the owner's bytes too: the engine only checks that a violation has one.
+            return new WorkResult(problem, outcome, 0, Witness: outcome == WorkOutcome.Violated ? [42] : null);
         }
-
-        private static Witness FakeWitness(SubProblem p) =>
-            new(p.Box.Center().Select(v => (float)v).ToArray(), [1.0], [0f], p.Output, p.Sign, 1.0);
     }
 
     /// <summary>A call on its own thread, so a test can watch it block without tying up the thread pool.</summary>
@@ -79,6 +81,70 @@ public class SchedulingTests
         Assert.Throws<InvalidOperationException>(() => queue.Complete());
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void EveryPieceGetsItsFirstSliceBeforeAnyPieceGetsASecond(int workers)
+    {
+        // Two hard pieces use their whole slice every time and are never decided within the depth limit (issue 15: pieces
+        // like these could burn the budget while others waited); four easy ones are undecided at first and proved on their
+        // second slice. The order is read from the ledger's records (an attempt's start is stamped when its item is handed
+        // out, under the ledger's lock), not from how long anything took.
+        var initial = TimeSpan.FromMilliseconds(20);
+        var solver = new FakeSolver((p, timeout, ct) =>
+        {
+            if (Output(p) < 2)
+            {
+                ct.WaitHandle.WaitOne(timeout);
+                return WorkOutcome.Unknown;
+            }
+            return p.Depth >= 1 ? WorkOutcome.Proved : WorkOutcome.Unknown;
+        });
+        var roots = Enumerable.Range(0, 6).Select(k => Root(k, Unit2, output: k)).ToList();
+        var run = new Engine(solver, new EngineOptions(workers, initial, 1.5, MaxDepth: 3)).Run(roots);
+
+        Assert.Equal(EngineStatus.Unknown, run.Status); // the hard pieces stay open at the depth limit
+        var taken = run.Attempts.OrderBy(a => a.Start).ToList();
+        // Every piece had its first slice before any piece started a second, longer one.
+        var firstSlices = taken.Where(a => a.Depth == 0).ToList();
+        Assert.Equal(Enumerable.Range(0, 6), firstSlices.Select(a => a.ItemId).Order());
+        var lastFirst = firstSlices.Max(a => a.Start);
+        Assert.All(taken.Where(a => a.Depth > 0), a =>
+        {
+            Assert.True(a.Start >= lastFirst, $"item {a.ItemId} (round {a.Depth}) was handed out before every piece had its first slice");
+            Assert.True(a.Timeout > initial, $"item {a.ItemId} (round {a.Depth}) got no longer slice than a first one");
+        });
+        // With one worker nothing runs beside the taker, so the whole run is round by round.
+        if (workers == 1) Assert.Equal(taken.Select(a => a.Depth).Order(), taken.Select(a => a.Depth));
+        Assert.All(run.Roots.Where(r => r.RootId >= 2), r => Assert.Equal(1.0, r.ProvedVolume, 12));
+        Assert.All(run.Roots.Where(r => r.RootId < 2), r => Assert.Equal(0, r.ProvedVolume));
+        Assert.Contains(taken, a => Output(a.Result.Item) < 2 && a.Depth == 3);
+    }
+
+    [Fact]
+    public void TheQueueNeverHandsOutALaterRoundWhileAnEarlierOneWaits()
+    {
+        // Items arrive out of round order (children of a slow early item land after later rounds began); every take must
+        // still be of the earliest round waiting.
+        var random = new Random(5);
+        var queue = new WorkQueue();
+        var waiting = new List<WorkItem>();
+        var nextId = 0;
+        WorkItem Item(int round) => Root(nextId++, Unit2) with { Depth = round };
+        for (var k = 0; k < 5; k++) { var x = Item(random.Next(4)); queue.Add(x); waiting.Add(x); }
+        for (var step = 0; step < 200 && waiting.Count > 0; step++)
+        {
+            Assert.True(queue.TryTake(out var taken));
+            Assert.True(taken.Depth <= waiting.Min(w => w.Depth), $"round {taken.Depth} handed out while round {waiting.Min(w => w.Depth)} waited");
+            waiting.Remove(taken);
+            var children = Enumerable.Range(0, random.Next(2)).Select(_ => Item(random.Next(5))).ToList();
+            waiting.AddRange(children);
+            queue.Complete(children);
+        }
+        Assert.Empty(waiting);
+        Assert.True(queue.IsFinished);
+    }
+
     [Fact]
     public void QueueWaitersWakeOnNewWorkAndOnCancellation()
     {
@@ -105,7 +171,7 @@ public class SchedulingTests
     {
         // Proved once the box is at most 0.25 wide in every input: needs two levels of 2-way splits (4 leaves of 1/4 each... per
         // input pair: widest-first alternates the inputs, so depth 2 gives 0.5 × 0.5 boxes and depth 4 gives 0.25 × 0.25).
-        var solver = new FakeSolver((p, _, _) => p.Box.MaxWidth() <= 0.25 ? SubProblemOutcome.Proved : SubProblemOutcome.Unknown);
+        var solver = new FakeSolver((p, _, _) => p.Box.MaxWidth() <= 0.25 ? WorkOutcome.Proved : WorkOutcome.Unknown);
         var run = new Engine(solver, new EngineOptions(2, TimeSpan.FromMilliseconds(100), 1.5)).Run([Root(0, Unit2), Root(1, Unit2, 0, -1)]);
         Assert.Equal(EngineStatus.Proved, run.Status);
         Assert.Equal(1.0, run.ProvedShare);
@@ -118,7 +184,7 @@ public class SchedulingTests
             if (p.Parent is not { } parent) continue;
             var up = byId[parent].Problem;
             Assert.Equal(p.Depth, up.Depth + 1);
-            Assert.Equal((up.Output, up.Sign), (p.Output, p.Sign));
+            Assert.Equal(up.Payload, p.Payload); // a child asks its parent's question
             Assert.True(up.Box.Contains(p.Box));
             Assert.Equal(0.5, p.Box.VolumeFractionOf(up.Box), 12);
         }
@@ -129,13 +195,13 @@ public class SchedulingTests
     [Fact]
     public void FourChildrenPerSplitAndTheDepthLimitLeavesTheRestOpen()
     {
-        var solver = new FakeSolver((_, _, _) => SubProblemOutcome.Unknown);
+        var solver = new FakeSolver((_, _, _) => WorkOutcome.Unknown);
         var run = new Engine(solver, new EngineOptions(2, TimeSpan.FromMilliseconds(10), Bisections: 2, MaxDepth: 2)).Run([Root(0, Unit2)]);
         Assert.Equal(EngineStatus.Unknown, run.Status);
         Assert.Equal(1 + 4 + 16, solver.Calls.Count);
         Assert.Equal(16, run.Open.Count);
-        Assert.All(run.Open, r => Assert.Equal(2, r.SubProblem.Depth));
-        Assert.All(run.Open, r => Assert.Equal(1.0 / 16, r.SubProblem.Box.VolumeFractionOf(Unit2), 12));
+        Assert.All(run.Open, r => Assert.Equal(2, r.Item.Depth));
+        Assert.All(run.Open, r => Assert.Equal(1.0 / 16, r.Item.Box.VolumeFractionOf(Unit2), 12));
         Assert.Equal(0, run.ProvedShare);
         Assert.False(run.DeadlineReached);
     }
@@ -147,9 +213,9 @@ public class SchedulingTests
         // Root 1 is proved at once. So the proved volumes are exactly 1/2 and 1, whatever the timing.
         var solver = new FakeSolver((p, timeout, ct) =>
         {
-            if (p.Output == 1 || p.Box.Lo[0] >= 0.5) return SubProblemOutcome.Proved;
+            if (Output(p) == 1 || p.Box.Lo[0] >= 0.5) return WorkOutcome.Proved;
             ct.WaitHandle.WaitOne(timeout);
-            return SubProblemOutcome.Unknown;
+            return WorkOutcome.Unknown;
         });
         var clock = Stopwatch.StartNew();
         var run = new Engine(solver, new EngineOptions(2, TimeSpan.FromMilliseconds(20), 1.5, GlobalTimeout: TimeSpan.FromMilliseconds(600)))
@@ -167,7 +233,7 @@ public class SchedulingTests
         Assert.True(r0.OpenLeaves > 0);
         Assert.Equal(0, r1.OpenLeaves);
         // Open leaves plus proved leaves of root 0 tile its box (faces aside).
-        var tiled = run.Open.Concat(run.Proved).Where(r => r.SubProblem.Output == 0).Sum(r => r.SubProblem.Box.VolumeFractionOf(Unit2));
+        var tiled = run.Open.Concat(run.Proved).Where(r => Output(r.Item) == 0).Sum(r => r.Item.Box.VolumeFractionOf(Unit2));
         Assert.Equal(1.0, tiled, 12);
         Assert.Equal((double)run.Proved.Count / (run.Proved.Count + run.Open.Count), run.ProvedShare);
         Assert.All(run.Attempts, a => Assert.True(a.End.TotalSeconds <= 1.5));
@@ -185,26 +251,26 @@ public class SchedulingTests
         var clock = Stopwatch.StartNew();
         var solver = new FakeSolver((p, _, ct) =>
         {
-            if (p.Depth < 2) return SubProblemOutcome.Unknown;
-            if (p.Output == 0 && p.Sign == 1 && p.Box.Contains([0.9, 0.9]))
+            if (p.Depth < 2) return WorkOutcome.Unknown;
+            if (Output(p) == 0 && Sign(p) == 1 && p.Box.Contains([0.9, 0.9]))
             {
                 // The witness comes once the three other workers are inside their calls (on a loaded machine a thread
                 // may take a while to get there), so the test measures the stop, not thread start-up.
                 SpinWait.SpinUntil(() => Volatile.Read(ref inFlight) == 3, TimeSpan.FromSeconds(20));
                 Thread.Sleep(50);
                 witnessAt = clock.Elapsed;
-                return SubProblemOutcome.Violated;
+                return WorkOutcome.Violated;
             }
             // Only three calls block, so that a worker is always free for the box with the witness whatever order the
             // threads take the queue in (with four blocked, nobody would reach it until their minute ran out).
             if (Interlocked.Increment(ref inFlight) > 3)
             {
                 Interlocked.Decrement(ref inFlight);
-                return SubProblemOutcome.Unknown;
+                return WorkOutcome.Unknown;
             }
             ct.WaitHandle.WaitOne(TimeSpan.FromMinutes(1));
             observed.Add(clock.Elapsed);
-            return SubProblemOutcome.Unknown;
+            return WorkOutcome.Unknown;
         });
         var roots = Enumerable.Range(0, 4).Select(k => Root(k, Unit2, k / 2, k % 2 == 0 ? 1 : -1)).ToList();
         var run = new Engine(solver, new EngineOptions(4, TimeSpan.FromSeconds(60))).Run(roots);
@@ -217,8 +283,8 @@ public class SchedulingTests
         Assert.Equal(3, observed.Count);
         Assert.All(observed, t => Assert.True(t - witnessAt < TimeSpan.FromSeconds(1), $"a worker saw the stop {(t - witnessAt).TotalMilliseconds:F0} ms after the witness"));
         Assert.True(returned - witnessAt < TimeSpan.FromSeconds(1), $"the engine returned {(returned - witnessAt).TotalMilliseconds:F0} ms after the witness");
-        Assert.Contains(run.Attempts, a => a.Outcome == SubProblemOutcome.Violated && a.Depth == 2);
-        Assert.Equal(3, run.Attempts.Count(a => a.Cancelled && a.Outcome == SubProblemOutcome.Unknown && a.Children == 0));
+        Assert.Contains(run.Attempts, a => a.Outcome == WorkOutcome.Violated && a.Depth == 2);
+        Assert.Equal(3, run.Attempts.Count(a => a.Cancelled && a.Outcome == WorkOutcome.Unknown && a.Children == 0));
         Assert.True(run.Open.Count > 3); // the interrupted ones and the never-attempted rest
     }
 
@@ -232,7 +298,7 @@ public class SchedulingTests
         {
             Thread.Sleep(2000);
             returned.Set();
-            return SubProblemOutcome.Unknown;
+            return WorkOutcome.Unknown;
         });
         var run = new Engine(solver, new EngineOptions(1, TimeSpan.FromSeconds(60), GlobalTimeout: TimeSpan.FromMilliseconds(500),
             StopGrace: TimeSpan.FromMilliseconds(100))).Run([Root(0, Unit2)]);
@@ -247,7 +313,7 @@ public class SchedulingTests
     public void WhenASplitDoesNotPayTheSubProblemIsRetriedOnItsOwnBoxWithMoreTime()
     {
         // Only the third attempt (depth 2) succeeds; the policy refuses every split, so each retry keeps the root's box.
-        var solver = new FakeSolver((p, _, _) => p.Depth == 2 ? SubProblemOutcome.Proved : SubProblemOutcome.Unknown);
+        var solver = new FakeSolver((p, _, _) => p.Depth == 2 ? WorkOutcome.Proved : WorkOutcome.Unknown);
         var asked = 0;
         var run = new Engine(solver, new EngineOptions(1, TimeSpan.FromSeconds(2))
         {
@@ -270,7 +336,7 @@ public class SchedulingTests
         {
             if (p.Id == 1) throw new InvalidOperationException("boom");
             ct.WaitHandle.WaitOne(TimeSpan.FromMinutes(1));
-            return SubProblemOutcome.Unknown;
+            return WorkOutcome.Unknown;
         });
         var e = Assert.Throws<InvalidOperationException>(() => new Engine(solver, new EngineOptions(2)).Run([Root(0, Unit2), Root(1, Unit2, 0, -1)]));
         Assert.Equal("boom", e.Message);
@@ -305,14 +371,14 @@ public class SchedulingTests
         Assert.Equal(TakeStatus.Wait, ledger.Poll(1, out _)); // held by worker 0: others wait, the run is not over
         Thread.Sleep(250); // worker 0 "dies": no renewal
         Assert.Equal(TakeStatus.Taken, ledger.Poll(1, out var second));
-        Assert.Equal(first!.SubProblem.Id, second!.SubProblem.Id);
+        Assert.Equal(first!.Item.Id, second!.Item.Id);
         Assert.NotEqual(first.Id, second.Id);
 
         // The presumed-dead worker answers after all: its proof counts; the second answer is a duplicate and is ignored.
-        var proof = new AttemptReport(new SubProblemResult(first.SubProblem, DecidedBy.Milp, SubProblemOutcome.Proved, 0), null, false);
+        var proof = new AttemptReport(new WorkResult(first.Item, WorkOutcome.Proved, 0), null, false);
         Assert.NotNull(ledger.Complete(first.Id, proof));
         var (left, right) = Unit2.Bisect(0);
-        var unknown = new AttemptReport(new SubProblemResult(second.SubProblem, DecidedBy.Open, SubProblemOutcome.Unknown, 0),
+        var unknown = new AttemptReport(new WorkResult(second.Item, WorkOutcome.Unknown, 0),
             new SplitPlan([left, right], TimeSpan.FromSeconds(1)), false);
         Assert.Null(ledger.Complete(second.Id, unknown));
         Assert.Equal(TakeStatus.Finished, ledger.Poll(0, out _));
@@ -342,8 +408,8 @@ public class SchedulingTests
     {
         // First run: everything is split twice, the right half of root 0 (and all of root 1) is proved, the left half stays
         // open at the depth limit. Second run from the journal: no solver call at all, the same proofs and open leaves.
-        SubProblemOutcome Rule(SubProblem p, TimeSpan _, CancellationToken __) =>
-            p.Depth >= 1 && (p.Output == 1 || p.Box.Lo[0] >= 0.5) ? SubProblemOutcome.Proved : SubProblemOutcome.Unknown;
+        WorkOutcome Rule(WorkItem p, TimeSpan _, CancellationToken __) =>
+            p.Depth >= 1 && (Output(p) == 1 || p.Box.Lo[0] >= 0.5) ? WorkOutcome.Proved : WorkOutcome.Unknown;
         var journal = new ConcurrentQueue<LedgerEntry>();
         var options = new EngineOptions(2, TimeSpan.FromSeconds(1), MaxDepth: 2) { Journal = journal.Enqueue };
         var roots = new[] { Root(0, Unit2), Root(1, Unit2, output: 1) };
@@ -358,19 +424,19 @@ public class SchedulingTests
         Assert.Empty(again.Calls);
         Assert.Equal(first.Status, second.Status);
         Assert.Equal(first.Attempts.Count, second.Resumed);
-        Assert.Equal(first.Proved.Select(r => r.SubProblem.Id).Order(), second.Proved.Select(r => r.SubProblem.Id).Order());
-        Assert.Equal(first.Open.Select(r => r.SubProblem.Id).Order(), second.Open.Select(r => r.SubProblem.Id).Order());
+        Assert.Equal(first.Proved.Select(r => r.Item.Id).Order(), second.Proved.Select(r => r.Item.Id).Order());
+        Assert.Equal(first.Open.Select(r => r.Item.Id).Order(), second.Open.Select(r => r.Item.Id).Order());
         Assert.Equal(first.ProvedVolume, second.ProvedVolume, 12);
 
         // Half the journal: only what it does not list is solved, and the new children do not reuse its ids.
         var half = entries.Take(entries.Count / 2).ToList();
         var third = new FakeSolver(Rule);
         var resumed = new Engine(third, options with { Journal = null }).Run(roots, half);
-        var done = half.Select(e => e.Attempt.SubProblemId).ToHashSet();
+        var done = half.Select(e => e.Attempt.ItemId).ToHashSet();
         Assert.NotEmpty(third.Calls);
         Assert.DoesNotContain(third.Calls, c => done.Contains(c.Problem.Id));
         Assert.Equal(first.ProvedVolume, resumed.ProvedVolume, 12);
-        var ids = resumed.Attempts.Select(a => a.SubProblemId).ToList();
+        var ids = resumed.Attempts.Select(a => a.ItemId).ToList();
         Assert.Equal(ids.Count, ids.Distinct().Count());
     }
 
@@ -393,7 +459,7 @@ public class SchedulingTests
                 allAsked.Signal();
                 allAsked.Wait(TimeSpan.FromSeconds(10)); // and nobody hands a core back before everyone asked
                 cores.Release(k);
-                return SubProblemOutcome.Proved;
+                return WorkOutcome.Proved;
             });
             var run = new Engine(solver, new EngineOptions(2, TimeSpan.FromSeconds(5)) { Cores = cores })
                 .Run(Enumerable.Range(0, roots).Select(k => Root(k, Unit2, output: k)).ToList());
@@ -416,10 +482,10 @@ public class SchedulingTests
 
         var ledger = new Ledger([Root(0, Unit2)], new EngineOptions(1, TimeSpan.FromSeconds(5)));
         Assert.Equal(TakeStatus.Taken, ledger.Poll(0, out var lease));
-        var unknown = new SubProblemResult(lease!.SubProblem, DecidedBy.Open, SubProblemOutcome.Unknown, 0);
+        var unknown = new WorkResult(lease!.Item, WorkOutcome.Unknown, 0);
         var gap = Assert.Throws<InvalidOperationException>(() => ledger.Complete(lease.Id, new AttemptReport(unknown, new SplitPlan([leftLow, right], TimeSpan.FromSeconds(1)), false)));
         Assert.Contains("does not cover", gap.Message);
-        var elsewhere = new SubProblemResult(lease.SubProblem with { Box = left }, DecidedBy.Milp, SubProblemOutcome.Proved, 0);
+        var elsewhere = new WorkResult(lease.Item with { Box = left }, WorkOutcome.Proved, 0);
         Assert.Throws<InvalidOperationException>(() => ledger.Complete(lease.Id, new AttemptReport(elsewhere, null, false)));
 
         // A job log is held to the same rules: an entry about a box the run never had is refused.

@@ -1,4 +1,5 @@
 using QEquiv.Bounds;
+using QEquiv.Equivalence;
 using QEquiv.Falsification;
 using QEquiv.Networks;
 using QEquiv.Onnx;

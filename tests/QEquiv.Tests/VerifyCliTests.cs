@@ -74,12 +74,27 @@ public sealed class VerifyCliTests : IDisposable
     public void UnknownWhenTimeRunsOut()
     {
         // ±0.002: the falsifier sees at most ≈0.05, interval bounds are far too loose for δ = 0.06, and 3 s of MILP cannot close it.
+        var json = Path.Combine(_dir, "unknown.json");
         var (exit, output, _) = CliRunner.Run("verify", "--float", Float, "--quant", Quant, "--center", CenterOfProp0(), "--eps", "0.002",
-            "--clip", "0,1", "--delta", "0.06", "--timeout", "3", "--witness", Path.Combine(_dir, "none.csv"));
+            "--clip", "0,1", "--delta", "0.06", "--timeout", "3", "--witness", Path.Combine(_dir, "none.csv"), "--json", json);
         Assert.Equal(20, exit);
         Assert.Equal("unknown", output.Split('\n')[0]);
         Assert.Contains("open", output);
         Assert.False(File.Exists(Path.Combine(_dir, "none.csv")));
+
+        // What the run did prove, per (output, sign): every pair once, the open ones on a line of their own.
+        using var doc = JsonDocument.Parse(File.ReadAllText(json));
+        var pairs = doc.RootElement.GetProperty("pairs").EnumerateArray().ToList();
+        Assert.Equal(20, pairs.Count);
+        Assert.Equal(20, pairs.Select(p => (p.GetProperty("output").GetInt32(), p.GetProperty("sign").GetInt32())).Distinct().Count());
+        var open = pairs.Where(p => p.GetProperty("status").GetString() == "open").ToList();
+        Assert.NotEmpty(open);
+        Assert.All(pairs, p => Assert.Contains(p.GetProperty("status").GetString(), new[] { "proved", "open" }));
+        Assert.All(pairs, p => Assert.InRange(p.GetProperty("provedVolume").GetDouble(), 0, 1));
+        Assert.All(pairs.Where(p => p.GetProperty("status").GetString() == "proved"), p => Assert.Equal(1, p.GetProperty("provedVolume").GetDouble()));
+        Assert.Contains($"(output, sign) pairs: {20 - open.Count} proved, {open.Count} open, 0 violated", output);
+        foreach (var p in open)
+            Assert.Contains($"  output {p.GetProperty("output").GetInt32()} {(p.GetProperty("sign").GetInt32() > 0 ? "+" : "-")}: open, ", output);
     }
 
     [Fact]

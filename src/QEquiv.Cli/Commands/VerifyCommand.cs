@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using QEquiv.Equivalence;
 using QEquiv.Falsification;
 using QEquiv.Solvers;
 using QEquiv.Verification;
@@ -210,8 +211,21 @@ internal static class VerifyCommand
         var c = CultureInfo.InvariantCulture;
         Console.WriteLine(string.Create(c, $"δ = {r.Delta:G9}, strategy {Strategies.Name(r.Strategy)}, solver {r.Backend}, {r.Timings.Total:F2} s (falsify {r.Timings.Falsify:F2}, bounds {r.Timings.Bounds:F2}, milp {r.Timings.Milp:F2})"));
         Console.WriteLine(string.Create(c, $"sub-problems: {r.SubProblems.Count} ({r.Count(DecidedBy.Bounds)} by bounds, {r.Count(DecidedBy.Milp)} by MILP, {r.Count(DecidedBy.Falsifier)} by the falsifier, {r.Count(DecidedBy.Open)} open); proved {r.ProvedShare:P1}"));
+        if (r.Verdict == Verdict.Unknown) PrintPairs(r.Pairs);
         foreach (var note in r.Notes) Console.WriteLine($"note: {note}");
     }
+
+    /// <summary>What an unknown run did establish, per (output, sign): the proved pairs counted, the others one line each.</summary>
+    private static void PrintPairs(IReadOnlyList<PairProgress> pairs)
+    {
+        if (pairs.Count == 0) return;
+        var c = CultureInfo.InvariantCulture;
+        Console.WriteLine($"(output, sign) pairs: {pairs.Count(p => p.Status == PairStatus.Proved)} proved, {pairs.Count(p => p.Status == PairStatus.Open)} open, {pairs.Count(p => p.Status == PairStatus.Violated)} violated");
+        foreach (var p in pairs.Where(p => p.Status != PairStatus.Proved))
+            Console.WriteLine(string.Create(c, $"  output {p.Output} {(p.Sign > 0 ? "+" : "-")}: {Status(p.Status)}, {p.ProvedVolume:P2} of the box proved"));
+    }
+
+    private static string Status(PairStatus s) => JsonNamingPolicy.CamelCase.ConvertName(s.ToString());
 
     private static void PrintWitness(Witness w)
     {
@@ -250,6 +264,8 @@ internal static class VerifyCommand
         witness = r.Witness,
         notes = r.Notes,
         milpCalls = r.MilpCalls,
+        // Per (output, sign): what an unknown run proved (every pair proved when verified).
+        pairs = r.Pairs.Select(p => new { output = p.Output, sign = p.Sign, status = Status(p.Status), provedVolume = p.ProvedVolume }),
         bounds = r.Bounds.Select(b => new
         {
             output = b.Output,

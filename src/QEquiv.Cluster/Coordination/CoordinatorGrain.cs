@@ -8,7 +8,8 @@ namespace QEquiv.Cluster.Coordination;
 /// <summary>
 /// The cluster's single owner of every job's work queue. Workers poll it for leases, hand answers back and renew their
 /// leases with a heartbeat; clients submit jobs and poll their status. All book-keeping is a <see cref="Ledger"/> per
-/// job, the same one the single-machine engine uses: this grain only moves sub-problems and answers, and writes the job log.
+/// job, the same one the single-machine engine uses: this grain only moves work items and answers (opaque bytes beyond
+/// box and limit), and writes the job log.
 /// </summary>
 public interface ICoordinatorGrain : IGrainWithIntegerKey
 {
@@ -120,7 +121,7 @@ public sealed class CoordinatorGrain(JobBook book) : Grain, ICoordinatorGrain
             var plan = JobPlan.FromJson(ticket.Job.PlanJson);
             var replay = ticket.Resume && ticket.Log is { } path ? JobLog.Read(path)?.Entries : null;
             var log = ticket.Log is { } p ? JobLog.Open(p, plan, ticket.Resume) : null;
-            var ledger = new Ledger(plan.Pieces, plan.EngineOptions(null, 0, ticket.Timeout) with { Journal = log is null ? null : log.Append },
+            var ledger = new Ledger(plan.WorkItems(), plan.EngineOptions(null, 0, ticket.Timeout) with { Journal = log is null ? null : log.Append },
                 LeaseTime, replay);
             var id = Guid.NewGuid().ToString("N");
             _jobs[id] = new Job(id, ticket, ledger, log);

@@ -1,14 +1,12 @@
-using QEquiv.Falsification;
-using QEquiv.Quantization;
 using QEquiv.Regions;
 using QEquiv.Scheduling;
-using QEquiv.Verification;
 
 namespace QEquiv.Cluster.Wire;
 
 // Orleans serializes the engine's own records through these surrogates, so QEquiv.Core stays free of Orleans: the
 // single-machine default never loads it. Each surrogate mirrors its record field for field; ids are the wire format
-// and must never be renumbered.
+// and must never be renumbered. Only the engine's records cross: what a work item asks, its witness and its solver's
+// numbers are the owner's bytes, which the cluster moves without reading.
 
 [GenerateSerializer]
 public struct BoxSurrogate
@@ -25,97 +23,45 @@ public sealed class BoxConverter : IConverter<Box, BoxSurrogate>
 }
 
 [GenerateSerializer]
-public struct CodeRangeSurrogate
-{
-    [Id(0)] public int Lo;
-    [Id(1)] public int Hi;
-}
-
-[RegisterConverter]
-public sealed class CodeRangeConverter : IConverter<CodeRange, CodeRangeSurrogate>
-{
-    public CodeRange ConvertFromSurrogate(in CodeRangeSurrogate s) => new(s.Lo, s.Hi);
-    public CodeRangeSurrogate ConvertToSurrogate(in CodeRange v) => new() { Lo = v.Lo, Hi = v.Hi };
-}
-
-[GenerateSerializer]
-public struct SubProblemSurrogate
+public struct WorkItemSurrogate
 {
     [Id(0)] public int Id;
-    [Id(1)] public int Output;
-    [Id(2)] public int Sign;
+    [Id(1)] public int? Parent;
+    [Id(2)] public int Depth;
     [Id(3)] public Box Box;
-    [Id(4)] public double Delta;
-    [Id(5)] public int Depth;
-    [Id(6)] public int? Parent;
-    [Id(7)] public TimeSpan? Timeout;
-    [Id(8)] public CodeRange? Codes;
+    [Id(4)] public byte[] Payload;
+    [Id(5)] public TimeSpan? Timeout;
 }
 
 [RegisterConverter]
-public sealed class SubProblemConverter : IConverter<SubProblem, SubProblemSurrogate>
+public sealed class WorkItemConverter : IConverter<WorkItem, WorkItemSurrogate>
 {
-    public SubProblem ConvertFromSurrogate(in SubProblemSurrogate s) =>
-        new(s.Id, s.Output, s.Sign, s.Box, s.Delta, s.Depth, s.Parent) { Timeout = s.Timeout, Codes = s.Codes };
+    public WorkItem ConvertFromSurrogate(in WorkItemSurrogate s) => new(s.Id, s.Parent, s.Depth, s.Box, s.Payload) { Timeout = s.Timeout };
 
-    public SubProblemSurrogate ConvertToSurrogate(in SubProblem v) => new()
+    public WorkItemSurrogate ConvertToSurrogate(in WorkItem v) => new()
     {
-        Id = v.Id, Output = v.Output, Sign = v.Sign, Box = v.Box, Delta = v.Delta, Depth = v.Depth, Parent = v.Parent,
-        Timeout = v.Timeout, Codes = v.Codes,
+        Id = v.Id, Parent = v.Parent, Depth = v.Depth, Box = v.Box, Payload = v.Payload, Timeout = v.Timeout,
     };
 }
 
 [GenerateSerializer]
-public struct WitnessSurrogate
+public struct WorkResultSurrogate
 {
-    [Id(0)] public float[] Input;
-    [Id(1)] public double[] FloatOutput;
-    [Id(2)] public float[] QuantOutput;
-    [Id(3)] public int Output;
-    [Id(4)] public double Difference;
-    [Id(5)] public double MaxAbsDifference;
-    [Id(6)] public float[]? Float32Output;
-    [Id(7)] public double[]? Float32Error;
+    [Id(0)] public WorkItem Item;
+    [Id(1)] public WorkOutcome Outcome;
+    [Id(2)] public double Seconds;
+    [Id(3)] public byte[]? Witness;
+    [Id(4)] public byte[]? Detail;
 }
 
 [RegisterConverter]
-public sealed class WitnessConverter : IConverter<Witness, WitnessSurrogate>
+public sealed class WorkResultConverter : IConverter<WorkResult, WorkResultSurrogate>
 {
-    public Witness ConvertFromSurrogate(in WitnessSurrogate s) =>
-        new(s.Input, s.FloatOutput, s.QuantOutput, s.Output, s.Difference, s.MaxAbsDifference, s.Float32Output, s.Float32Error);
+    public WorkResult ConvertFromSurrogate(in WorkResultSurrogate s) => new(s.Item, s.Outcome, s.Seconds, s.Witness, s.Detail);
 
-    public WitnessSurrogate ConvertToSurrogate(in Witness v) => new()
+    public WorkResultSurrogate ConvertToSurrogate(in WorkResult v) => new()
     {
-        Input = v.Input, FloatOutput = v.FloatOutput, QuantOutput = v.QuantOutput, Output = v.Output,
-        Difference = v.Difference, MaxAbsDifference = v.MaxAbsDifference, Float32Output = v.Float32Output, Float32Error = v.Float32Error,
-    };
-}
-
-[GenerateSerializer]
-public struct SubProblemResultSurrogate
-{
-    [Id(0)] public SubProblem SubProblem;
-    [Id(1)] public DecidedBy DecidedBy;
-    [Id(2)] public SubProblemOutcome Outcome;
-    [Id(3)] public double Seconds;
-    [Id(4)] public string? Solver;
-    [Id(5)] public string? SolverStatus;
-    [Id(6)] public double? Objective;
-    [Id(7)] public double? Bound;
-    [Id(8)] public long? Nodes;
-    [Id(9)] public Witness? Witness;
-}
-
-[RegisterConverter]
-public sealed class SubProblemResultConverter : IConverter<SubProblemResult, SubProblemResultSurrogate>
-{
-    public SubProblemResult ConvertFromSurrogate(in SubProblemResultSurrogate s) =>
-        new(s.SubProblem, s.DecidedBy, s.Outcome, s.Seconds, s.Solver, s.SolverStatus, s.Objective, s.Bound, s.Nodes, s.Witness);
-
-    public SubProblemResultSurrogate ConvertToSurrogate(in SubProblemResult v) => new()
-    {
-        SubProblem = v.SubProblem, DecidedBy = v.DecidedBy, Outcome = v.Outcome, Seconds = v.Seconds, Solver = v.Solver,
-        SolverStatus = v.SolverStatus, Objective = v.Objective, Bound = v.Bound, Nodes = v.Nodes, Witness = v.Witness,
+        Item = v.Item, Outcome = v.Outcome, Seconds = v.Seconds, Witness = v.Witness, Detail = v.Detail,
     };
 }
 
@@ -123,15 +69,15 @@ public sealed class SubProblemResultConverter : IConverter<SubProblemResult, Sub
 public struct LeaseSurrogate
 {
     [Id(0)] public long Id;
-    [Id(1)] public SubProblem SubProblem;
+    [Id(1)] public WorkItem Item;
     [Id(2)] public TimeSpan Limit;
 }
 
 [RegisterConverter]
 public sealed class LeaseConverter : IConverter<Lease, LeaseSurrogate>
 {
-    public Lease ConvertFromSurrogate(in LeaseSurrogate s) => new(s.Id, s.SubProblem, s.Limit);
-    public LeaseSurrogate ConvertToSurrogate(in Lease v) => new() { Id = v.Id, SubProblem = v.SubProblem, Limit = v.Limit };
+    public Lease ConvertFromSurrogate(in LeaseSurrogate s) => new(s.Id, s.Item, s.Limit);
+    public LeaseSurrogate ConvertToSurrogate(in Lease v) => new() { Id = v.Id, Item = v.Item, Limit = v.Limit };
 }
 
 [GenerateSerializer]
@@ -151,7 +97,7 @@ public sealed class SplitPlanConverter : IConverter<SplitPlan, SplitPlanSurrogat
 [GenerateSerializer]
 public struct AttemptReportSurrogate
 {
-    [Id(0)] public SubProblemResult Result;
+    [Id(0)] public WorkResult Result;
     [Id(1)] public SplitPlan? Plan;
     [Id(2)] public bool Cancelled;
 }
@@ -172,7 +118,7 @@ public struct AttemptSurrogate
     [Id(3)] public TimeSpan End;
     [Id(4)] public bool Cancelled;
     [Id(5)] public int Children;
-    [Id(6)] public SubProblemResult Result;
+    [Id(6)] public WorkResult Result;
     [Id(7)] public bool Resumed;
 }
 
@@ -192,25 +138,20 @@ public sealed class AttemptConverter : IConverter<Attempt, AttemptSurrogate>
 [GenerateSerializer]
 public struct RootProgressSurrogate
 {
-    [Id(0)] public int RootId;
-    [Id(1)] public int Output;
-    [Id(2)] public int Sign;
-    [Id(3)] public Box Box;
-    [Id(4)] public double ProvedVolume;
-    [Id(5)] public int ProvedLeaves;
-    [Id(6)] public int OpenLeaves;
+    [Id(0)] public WorkItem Root;
+    [Id(1)] public double ProvedVolume;
+    [Id(2)] public int ProvedLeaves;
+    [Id(3)] public int OpenLeaves;
 }
 
 [RegisterConverter]
 public sealed class RootProgressConverter : IConverter<RootProgress, RootProgressSurrogate>
 {
-    public RootProgress ConvertFromSurrogate(in RootProgressSurrogate s) =>
-        new(s.RootId, s.Output, s.Sign, s.Box, s.ProvedVolume, s.ProvedLeaves, s.OpenLeaves);
+    public RootProgress ConvertFromSurrogate(in RootProgressSurrogate s) => new(s.Root, s.ProvedVolume, s.ProvedLeaves, s.OpenLeaves);
 
     public RootProgressSurrogate ConvertToSurrogate(in RootProgress v) => new()
     {
-        RootId = v.RootId, Output = v.Output, Sign = v.Sign, Box = v.Box, ProvedVolume = v.ProvedVolume,
-        ProvedLeaves = v.ProvedLeaves, OpenLeaves = v.OpenLeaves,
+        Root = v.Root, ProvedVolume = v.ProvedVolume, ProvedLeaves = v.ProvedLeaves, OpenLeaves = v.OpenLeaves,
     };
 }
 
@@ -244,10 +185,9 @@ public sealed class EngineSnapshotConverter : IConverter<EngineSnapshot, EngineS
 public struct EngineResultSurrogate
 {
     [Id(0)] public EngineStatus Status;
-    [Id(1)] public Witness? Witness;
-    [Id(2)] public SubProblemResult? Violation;
-    [Id(3)] public SubProblemResult[] Proved;
-    [Id(4)] public SubProblemResult[] Open;
+    [Id(2)] public WorkResult? Violation;
+    [Id(3)] public WorkResult[] Proved;
+    [Id(4)] public WorkResult[] Open;
     [Id(5)] public RootProgress[] Roots;
     [Id(6)] public Attempt[] Attempts;
     [Id(7)] public bool DeadlineReached;
@@ -262,7 +202,7 @@ public struct EngineResultSurrogate
 public sealed class EngineResultConverter : IConverter<EngineResult, EngineResultSurrogate>
 {
     public EngineResult ConvertFromSurrogate(in EngineResultSurrogate s) =>
-        new(s.Status, s.Witness, s.Violation, s.Proved, s.Open, s.Roots, s.Attempts, s.DeadlineReached, s.WorkersStopped, s.Elapsed)
+        new(s.Status, s.Violation, s.Proved, s.Open, s.Roots, s.Attempts, s.DeadlineReached, s.WorkersStopped, s.Elapsed)
         {
             Resumed = s.Resumed,
             Reclaimed = s.Reclaimed,
@@ -271,7 +211,7 @@ public sealed class EngineResultConverter : IConverter<EngineResult, EngineResul
 
     public EngineResultSurrogate ConvertToSurrogate(in EngineResult v) => new()
     {
-        Status = v.Status, Witness = v.Witness, Violation = v.Violation, Proved = [.. v.Proved], Open = [.. v.Open],
+        Status = v.Status, Violation = v.Violation, Proved = [.. v.Proved], Open = [.. v.Open],
         Roots = [.. v.Roots], Attempts = [.. v.Attempts], DeadlineReached = v.DeadlineReached, WorkersStopped = v.WorkersStopped,
         Elapsed = v.Elapsed, Resumed = v.Resumed, Reclaimed = v.Reclaimed,
         WorkerNames = [.. v.WorkerNames],

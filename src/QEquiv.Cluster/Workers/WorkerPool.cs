@@ -81,7 +81,7 @@ public sealed class WorkerPool : IDisposable
                 }
                 var job = active.Select(Context).FirstOrDefault(c => c is { Stopped.IsCancellationRequested: false });
                 if (job is null) continue;
-                WorkerLoop.Run(slot, _cores.Around(job), job.Setup.Solver, job.Planner);
+                WorkerLoop.Run(slot, _cores.Around(job), job.Setup.Work, job.Planner);
                 seen = -1; // look again at once: another job may be waiting
             }
             catch (Exception e) when (!_shutdown.IsCancellationRequested)

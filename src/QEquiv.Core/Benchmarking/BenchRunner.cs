@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using QEquiv.Equivalence;
 using QEquiv.Model;
 using QEquiv.Onnx;
 using QEquiv.Quantization;

@@ -1,29 +1,18 @@
+using QEquiv.Equivalence;
 using QEquiv.Falsification;
 using QEquiv.Networks;
-using QEquiv.Regions;
-using QEquiv.Verification;
+using QEquiv.Scheduling;
 
 namespace QEquiv.Partitioning;
 
-/// <summary>Chooses the input to bisect when a sub-problem could not be decided in time.</summary>
-public interface ISplitHeuristic
-{
-    /// <returns>An input index whose width is &gt; 0 (the engine falls back to the widest input otherwise).</returns>
-    int Dimension(SubProblem problem);
-}
-
-/// <summary>The widest input: with no knowledge of the network, halving the longest side shrinks every bound most evenly.</summary>
-public sealed class WidestDimension : ISplitHeuristic
-{
-    public int Dimension(SubProblem problem) => problem.Box.WidestDimension();
-}
-
 /// <summary>
 /// width_i × |sensitivity_i|, largest first. The sensitivity function is called once per split and must be thread-safe;
-/// inputs of zero width are never chosen.
+/// inputs of zero width are never chosen. The engine hands over its work item; the sub-problem is read out of it.
 /// </summary>
 public sealed class SensitivityWeighted(Func<SubProblem, double[]> sensitivity) : ISplitHeuristic
 {
+    public int Dimension(WorkItem item) => Dimension(SubProblem.Of(item));
+
     public int Dimension(SubProblem problem)
     {
         var s = sensitivity(problem);
@@ -57,5 +46,5 @@ public sealed class GradientSmear(FloatNetwork n, QuantizedNetwork q) : ISplitHe
         return centre is null ? new double[p.Box.Dimension] : Falsifier.DifferenceGradient(n, q, centre, p.Output, p.Sign);
     });
 
-    public int Dimension(SubProblem problem) => _weighted.Dimension(problem);
+    public int Dimension(WorkItem item) => _weighted.Dimension(item);
 }

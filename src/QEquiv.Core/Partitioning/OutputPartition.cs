@@ -2,8 +2,8 @@ using QEquiv.Bounds;
 using QEquiv.Encoding;
 using QEquiv.Model;
 using QEquiv.Quantization;
+using QEquiv.Equivalence;
 using QEquiv.Regions;
-using QEquiv.Verification;
 
 namespace QEquiv.Partitioning;
 

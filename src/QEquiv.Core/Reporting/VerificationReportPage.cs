@@ -1,9 +1,9 @@
 using System.Globalization;
 using System.Text;
 using QEquiv.Bounds;
+using QEquiv.Equivalence;
 using QEquiv.Falsification;
 using QEquiv.Regions;
-using QEquiv.Scheduling;
 using QEquiv.Verification;
 
 namespace QEquiv.Reporting;
@@ -165,7 +165,7 @@ public static class VerificationReportPage
     }
 
     /// <summary>How an attempt ended, as the timeline colours it: split, cancelled, proved, violated or unknown.</summary>
-    public static string Kind(Attempt a) => a.Children > 0 ? "split" : a.Cancelled ? "cancelled" : BenchResultWord(a.Outcome);
+    public static string Kind(SubProblemAttempt a) => a.Children > 0 ? "split" : a.Cancelled ? "cancelled" : BenchResultWord(a.Outcome);
 
     private static string BenchResultWord<T>(T value) where T : Enum => Benchmarking.BenchResult.Word(value);
 

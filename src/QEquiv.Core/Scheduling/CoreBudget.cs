@@ -1,7 +1,7 @@
 namespace QEquiv.Scheduling;
 
 /// <summary>
-/// The cores of one process that its workers own: a worker holds one while it has a sub-problem, and a solver may
+/// The cores of one process that its workers own: a worker holds one while it has a work item, and a solver may
 /// borrow the idle ones for the duration of one MILP (a portfolio race on a core that would otherwise wait). A worker
 /// that gets new work while cores are lent out takes it anyway; the race ends with its MILP, so the excess is brief.
 /// Thread-safe.

@@ -1,28 +1,14 @@
-using QEquiv.Falsification;
-using QEquiv.Partitioning;
 using QEquiv.Regions;
-using QEquiv.Verification;
 
 namespace QEquiv.Scheduling;
 
-/// <summary>
-/// Decides one sub-problem within a time limit. Contract: Proved only with a proof; Violated only with a
-/// <see cref="SubProblemResult.Witness"/> already re-executed by <see cref="WitnessChecker"/>; Unknown otherwise
-/// (time limit, cancellation, spurious candidate). It must return soon after <paramref name="cancellation"/> fires:
-/// the engine promises to stop all workers within about a second of a witness.
-/// </summary>
-public interface ISubProblemSolver
-{
-    SubProblemResult Solve(SubProblem problem, TimeSpan timeout, CancellationToken cancellation);
-}
-
 /// <param name="Workers">Threads pulling from the queue; 0 means <see cref="Environment.ProcessorCount"/>.</param>
-/// <param name="InitialTimeout">Time limit of a depth-0 sub-problem (Marabou's split-and-conquer default, 5 s).</param>
+/// <param name="InitialTimeout">Time limit of a depth-0 item (Marabou's split-and-conquer default, 5 s).</param>
 /// <param name="TimeoutFactor">Children get their parent's limit × this factor (Marabou: 1.5): they are smaller but
-/// were hard enough to split once, and a growing limit guarantees that a deep sub-problem eventually gets a real try.</param>
+/// were hard enough to split once, and a growing limit guarantees that a deep item eventually gets a real try.</param>
 /// <param name="Bisections">Bisections per split: 1 gives 2 children, 2 gives 4 (Marabou's default), each halving a
 /// dimension chosen afresh on the half-box.</param>
-/// <param name="MaxDepth">Splits along one branch at most; a sub-problem at this depth that is not decided stays open.</param>
+/// <param name="MaxDepth">Splits (or retries) along one branch at most; an item at this depth that is not decided stays open.</param>
 /// <param name="GlobalTimeout">Wall time for the whole run; null: none.</param>
 /// <param name="StopGrace">After a stop (witness, deadline, caller), how long to wait for in-flight solver calls to
 /// return before giving up on them (they keep running on background threads; <see cref="EngineResult.WorkersStopped"/> says so).</param>
@@ -41,11 +27,11 @@ public sealed record EngineOptions(
     /// <summary>Called after every attempt from the worker that made it (keep it cheap and thread-safe).</summary>
     public Action<EngineSnapshot>? Progress { get; init; }
     /// <summary>
-    /// Whether bisecting an undecided sub-problem into these boxes is worth it (thread-safe; null: always). When not, the
-    /// sub-problem is queued again on its own box as a single child with its limit × factor × <see cref="RetryFactor"/>:
-    /// a solver restarted on a box no easier than before needs more time, not a smaller box.
+    /// Whether bisecting an undecided item into these boxes is worth it (thread-safe; null: always); the owner of the
+    /// question judges it. When not, the item is queued again on its own box as a single child with its limit × factor ×
+    /// <see cref="RetryFactor"/>: a solver restarted on a box no easier than before needs more time, not a smaller box.
     /// </summary>
-    public Func<SubProblem, IReadOnlyList<Box>, bool>? SplitPays { get; init; }
+    public Func<WorkItem, IReadOnlyList<Box>, bool>? SplitPays { get; init; }
     public double RetryFactor { get; init; } = 3;
     /// <summary>The process's cores, which workers hold while they solve and idle ones a solver may borrow; null: not counted.</summary>
     public CoreBudget? Cores { get; init; }
@@ -73,50 +59,53 @@ public enum EngineStatus { Proved, Violated, Unknown }
 
 /// <summary>
 /// One solver call. Times are offsets from the engine's start (monotonic clock). Children is the number of
-/// sub-problems the attempt was split into (0 when decided, cancelled, at the depth limit or unsplittable).
-/// <see cref="Result"/> is what the solver returned; the sub-problem's identity is read from it.
+/// items the attempt was split into (0 when decided, cancelled, at the depth limit or unsplittable).
+/// <see cref="Result"/> is what the solver returned; the item's identity is read from it.
 /// </summary>
-public sealed record Attempt(int Worker, TimeSpan Timeout, TimeSpan Start, TimeSpan End, bool Cancelled, int Children, SubProblemResult Result)
+public sealed record Attempt(int Worker, TimeSpan Timeout, TimeSpan Start, TimeSpan End, bool Cancelled, int Children, WorkResult Result)
 {
-    public int SubProblemId => Result.SubProblem.Id;
-    public int? Parent => Result.SubProblem.Parent;
-    public int Output => Result.SubProblem.Output;
-    public int Sign => Result.SubProblem.Sign;
-    public int Depth => Result.SubProblem.Depth;
-    public SubProblemOutcome Outcome => Result.Outcome;
-    public DecidedBy DecidedBy => Result.DecidedBy;
+    public int ItemId => Result.Item.Id;
+    public int? Parent => Result.Item.Parent;
+    public int Depth => Result.Item.Depth;
+    public WorkOutcome Outcome => Result.Outcome;
     /// <summary>Made by an earlier run and read back from its job log (its times are on that run's clock).</summary>
     public bool Resumed { get; init; }
 }
 
 /// <summary>A running engine's state, as handed to <see cref="EngineOptions.Progress"/> after every attempt.</summary>
 /// <param name="Proved">Leaves proved so far.</param>
-/// <param name="Waiting">Sub-problems queued, not yet taken.</param>
-/// <param name="Running">Sub-problems being solved right now.</param>
+/// <param name="Waiting">Items queued, not yet taken.</param>
+/// <param name="Running">Items being solved right now.</param>
 /// <param name="Open">Leaves given up on (depth limit, unsplittable).</param>
 /// <param name="ProvedVolume">Mean over roots of the proved share of the root's box.</param>
 public sealed record EngineSnapshot(int Attempts, int Proved, int Waiting, int Running, int Open, double ProvedVolume, bool Violated, TimeSpan Elapsed);
 
-/// <summary>Progress on one root sub-problem (one (output, sign) pair over the whole box).</summary>
+/// <summary>Progress on one root item (what its payload asks, over the root's whole box).</summary>
 /// <param name="ProvedVolume">Share of the root box's volume covered by proved leaves, in [0, 1].</param>
-public sealed record RootProgress(int RootId, int Output, int Sign, Box Box, double ProvedVolume, int ProvedLeaves, int OpenLeaves);
+public sealed record RootProgress(WorkItem Root, double ProvedVolume, int ProvedLeaves, int OpenLeaves)
+{
+    public int RootId => Root.Id;
+    public Box Box => Root.Box;
+}
 
 /// <param name="Proved">Leaves proved (their boxes tile the proved volume).</param>
 /// <param name="Open">Leaves never decided: attempted in vain at the depth limit, interrupted by a stop, or never attempted.</param>
 /// <param name="WorkersStopped">False when some solver call did not return within the grace period after a stop.</param>
 public sealed record EngineResult(
     EngineStatus Status,
-    Witness? Witness,
-    SubProblemResult? Violation,
-    IReadOnlyList<SubProblemResult> Proved,
-    IReadOnlyList<SubProblemResult> Open,
+    WorkResult? Violation,
+    IReadOnlyList<WorkResult> Proved,
+    IReadOnlyList<WorkResult> Open,
     IReadOnlyList<RootProgress> Roots,
     IReadOnlyList<Attempt> Attempts,
     bool DeadlineReached,
     bool WorkersStopped,
     TimeSpan Elapsed)
 {
-    /// <summary>Share of leaf sub-problems proved (a violated leaf counts as not proved).</summary>
+    /// <summary>The owner's serialised witness of the violation, when there is one.</summary>
+    public byte[]? Witness => Violation?.Witness;
+
+    /// <summary>Share of leaf items proved (a violated leaf counts as not proved).</summary>
     public double ProvedShare
     {
         get
@@ -132,7 +121,7 @@ public sealed record EngineResult(
     /// <summary>Attempts taken over from an earlier run's job log instead of being solved again.</summary>
     public int Resumed { get; init; }
 
-    /// <summary>Sub-problems handed out again because the worker holding them stopped renewing its lease (a cluster's dead worker).</summary>
+    /// <summary>Items handed out again because the worker holding them stopped renewing its lease (a cluster's dead worker).</summary>
     public int Reclaimed { get; init; }
 
     /// <summary>Names of the workers by <see cref="Attempt.Worker"/> number when they have any (a cluster's process/thread);
@@ -141,22 +130,25 @@ public sealed record EngineResult(
 }
 
 /// <summary>
-/// Split-and-conquer over input boxes (Marabou's S&amp;C, Wu et al. 2020): N workers pull sub-problems from one priority
-/// queue; a sub-problem not decided within its time limit is bisected and its children are queued with limit ×
-/// factor. The first witness stops everything; the engine knows nothing of how a sub-problem is solved.
+/// Split-and-conquer over input boxes (Marabou's S&amp;C, Wu et al. 2020): N workers pull work items from one priority
+/// queue, round by round (every item of a round gets its slice before any item of the next round gets a longer one);
+/// an item not decided within its time limit is bisected and its children are queued with limit × factor. The first
+/// witness stops everything. The engine knows nothing of what an item asks or how it is solved: the caller's
+/// <see cref="IWorkSolver"/> solves it, and the caller's <see cref="ISplitHeuristic"/> and
+/// <see cref="EngineOptions.SplitPays"/> say how to split it.
 /// Soundness rests on two facts only: children's boxes cover the parent's (<see cref="Box.Bisect"/>), so proving all
 /// leaves proves the root; and a verdict of Violated comes only from the solver's checked witness.
 /// The book-keeping is the <see cref="Ledger"/>'s and the loop each worker runs is <see cref="WorkerLoop"/>'s, so a
 /// cluster reuses both with workers elsewhere; this class runs them on threads of this process.
 /// </summary>
-public sealed class Engine(ISubProblemSolver solver, EngineOptions? options = null)
+public sealed class Engine(IWorkSolver solver, EngineOptions? options = null)
 {
-    private readonly ISubProblemSolver _solver = solver ?? throw new ArgumentNullException(nameof(solver));
+    private readonly IWorkSolver _solver = solver ?? throw new ArgumentNullException(nameof(solver));
     private readonly EngineOptions _options = EngineOptions.Validate(options ?? new EngineOptions());
 
     /// <summary>Runs the roots to a verdict. Root ids must be distinct; children get ids above the largest root id.</summary>
     /// <param name="replay">Attempts an earlier run of the same roots finished (its job log): they are not repeated.</param>
-    public EngineResult Run(IReadOnlyList<SubProblem> roots, IReadOnlyList<LedgerEntry>? replay = null)
+    public EngineResult Run(IReadOnlyList<WorkItem> roots, IReadOnlyList<LedgerEntry>? replay = null)
     {
         ArgumentNullException.ThrowIfNull(roots);
         var ledger = new Ledger(roots, _options, replay: replay);
@@ -188,7 +180,7 @@ public sealed class Engine(ISubProblemSolver solver, EngineOptions? options = nu
 /// </summary>
 public static class WorkerLoop
 {
-    public static void Run(int worker, IWorkSource source, ISubProblemSolver solver, SplitPlanner planner)
+    public static void Run(int worker, IWorkSource source, IWorkSolver solver, SplitPlanner planner)
     {
         while (source.TryTake(worker, out var lease))
         {
@@ -206,28 +198,28 @@ public static class WorkerLoop
         }
     }
 
-    public static AttemptReport Attempt(Lease lease, CancellationToken stopped, ISubProblemSolver solver, SplitPlanner planner)
+    public static AttemptReport Attempt(Lease lease, CancellationToken stopped, IWorkSolver solver, SplitPlanner planner)
     {
-        var p = lease.SubProblem;
+        var p = lease.Item;
         var r = lease.Limit > TimeSpan.Zero && !stopped.IsCancellationRequested
             ? solver.Solve(p, lease.Limit, stopped)
-            : new SubProblemResult(p, DecidedBy.Open, SubProblemOutcome.Unknown, 0);
+            : WorkResult.Open(p);
         var cancelled = stopped.IsCancellationRequested;
         // Bisection and the split-or-retry judgement happen here, on the worker, because the judgement bounds the halves.
-        var plan = r.Outcome == SubProblemOutcome.Unknown && !cancelled && lease.Limit > TimeSpan.Zero && r.SubProblem.Id == p.Id
+        var plan = r.Outcome == WorkOutcome.Unknown && !cancelled && lease.Limit > TimeSpan.Zero && r.Item.Id == p.Id
             ? planner.Plan(p) : null;
         return new AttemptReport(r, plan, cancelled);
     }
 }
 
-/// <summary>How an undecided sub-problem is split (the input heuristic, split-or-retry, growing limits, depth limit).</summary>
+/// <summary>How an undecided item is split (the input heuristic, split-or-retry, growing limits, depth limit).</summary>
 public sealed class SplitPlanner(EngineOptions options)
 {
     private readonly EngineOptions _options = options ?? throw new ArgumentNullException(nameof(options));
 
     /// <summary>Its bisected boxes, or (when the split would not pay) its own box again with a longer limit; null at the
     /// depth limit or when nothing can be bisected.</summary>
-    public SplitPlan? Plan(SubProblem p)
+    public SplitPlan? Plan(WorkItem p)
     {
         if (p.Depth >= _options.MaxDepth) return null;
         var boxes = new List<Box> { p.Box };
@@ -256,7 +248,7 @@ public sealed class SplitPlanner(EngineOptions options)
         TimeSpan.FromTicks((long)Math.Min(t.Ticks * factor, TimeSpan.FromDays(1).Ticks));
 
     /// <summary>The heuristic's choice if it can be bisected, else the widest input that can, else −1.</summary>
-    private int Choose(SubProblem p)
+    private int Choose(WorkItem p)
     {
         var dim = _options.Split.Dimension(p);
         if (dim >= 0 && dim < p.Box.Dimension && CanBisect(p.Box, dim)) return dim;

@@ -1,30 +1,28 @@
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Runtime.ExceptionServices;
-using QEquiv.Falsification;
 using QEquiv.Regions;
-using QEquiv.Verification;
 
 namespace QEquiv.Scheduling;
 
-/// <summary>A sub-problem handed to one worker with the time it may use. A remote worker's lease expires unless renewed.</summary>
-public sealed record Lease(long Id, SubProblem SubProblem, TimeSpan Limit);
+/// <summary>An item handed to one worker with the time it may use. A remote worker's lease expires unless renewed.</summary>
+public sealed record Lease(long Id, WorkItem Item, TimeSpan Limit);
 
 /// <summary>
-/// An undecided sub-problem's next step, chosen by the worker that tried it (it holds the networks the choice needs):
+/// An undecided item's next step, chosen by the worker that tried it (it holds what the owner's judgement needs):
 /// its bisected boxes, or its own box again (a single box) with a longer limit.
 /// </summary>
 public sealed record SplitPlan(IReadOnlyList<Box> Boxes, TimeSpan Timeout);
 
 /// <summary>What a worker hands back for a lease: the solver's answer, the split it proposes when undecided, and
 /// whether the run had been stopped by the time the call returned.</summary>
-public sealed record AttemptReport(SubProblemResult Result, SplitPlan? Plan, bool Cancelled);
+public sealed record AttemptReport(WorkResult Result, SplitPlan? Plan, bool Cancelled);
 
-/// <summary>A finished attempt as a job log stores it: the attempt and the sub-problems (with their ids) it created.</summary>
-public sealed record LedgerEntry(Attempt Attempt, IReadOnlyList<SubProblem> Children);
+/// <summary>A finished attempt as a job log stores it: the attempt and the items (with their ids) it created.</summary>
+public sealed record LedgerEntry(Attempt Attempt, IReadOnlyList<WorkItem> Children);
 
 /// <summary>
-/// Where workers get sub-problems and hand back answers. The engine's worker loop runs against this interface only, so
+/// Where workers get work items and hand back answers. The engine's worker loop runs against this interface only, so
 /// the same loop serves threads of this process (<see cref="Ledger"/>) and workers on other machines.
 /// </summary>
 public interface IWorkSource
@@ -42,14 +40,14 @@ public interface IWorkSource
 }
 
 /// <summary>
-/// The book-keeping of one split-and-conquer run, independent of where the workers are: the queue of open sub-problems,
-/// leases on the taken ones, the answers, the split tree (ids, root of every sub-problem, proved volume), the stop and
+/// The book-keeping of one split-and-conquer run, independent of where the workers are: the queue of open items,
+/// leases on the taken ones, the answers, the split tree (ids, root of every item, proved volume), the stop and
 /// the deadline. Thread-safe. In-process workers use it directly as their <see cref="IWorkSource"/>; a cluster
-/// coordinator hosts one and lets remote workers poll it, with leases that expire so that a dead worker's sub-problem
-/// goes back to the queue.
+/// coordinator hosts one and lets remote workers poll it, with leases that expire so that a dead worker's item
+/// goes back to the queue. It records outcomes and boxes only: payloads, witnesses and details are the owner's bytes.
 /// <para>
-/// Each sub-problem id is finished at most once: an answer for a sub-problem already answered (a lease that expired,
-/// was handed to someone else, and both reported) is ignored, and a queued copy of a finished sub-problem is skipped.
+/// Each item id is finished at most once: an answer for an item already answered (a lease that expired, was handed to
+/// someone else, and both reported) is ignored, and a queued copy of a finished item is skipped.
 /// </para>
 /// </summary>
 public sealed class Ledger : IWorkSource
@@ -60,19 +58,19 @@ public sealed class Ledger : IWorkSource
     private readonly CancellationTokenSource _stop;
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly TimeSpan? _leaseTime;
-    private readonly IReadOnlyList<SubProblem> _roots;
+    private readonly IReadOnlyList<WorkItem> _roots;
     private readonly Dictionary<long, Holding> _held = [];
     private readonly Dictionary<long, Holding> _expired = [];
     private readonly HashSet<int> _finished = [];
-    private readonly List<SubProblemResult> _proved = [];
-    private readonly List<SubProblemResult> _open = [];
+    private readonly List<WorkResult> _proved = [];
+    private readonly List<WorkResult> _open = [];
     private readonly List<Attempt> _attempts = [];
     private readonly Dictionary<int, int> _rootOf = [];
-    /// <summary>Every sub-problem the run created, by id (answers and log entries are checked against it).</summary>
-    private readonly Dictionary<int, SubProblem> _known = [];
+    /// <summary>Every item the run created, by id (answers and log entries are checked against it).</summary>
+    private readonly Dictionary<int, WorkItem> _known = [];
     private readonly Dictionary<int, double> _provedVolume = [];
     private readonly Dictionary<int, Box> _rootBox = [];
-    private SubProblemResult? _violation;
+    private WorkResult? _violation;
     private ExceptionDispatchInfo? _failure;
     private bool _deadline;
     private long _nextLease;
@@ -82,11 +80,11 @@ public sealed class Ledger : IWorkSource
 
     /// <param name="leaseTime">How long a lease lasts without renewal; null: forever (workers in this process cannot vanish).</param>
     /// <param name="replay">Attempts finished by an earlier run of the same roots (a job log): applied before anything is handed out.</param>
-    public Ledger(IReadOnlyList<SubProblem> roots, EngineOptions options, TimeSpan? leaseTime = null, IReadOnlyList<LedgerEntry>? replay = null)
+    public Ledger(IReadOnlyList<WorkItem> roots, EngineOptions options, TimeSpan? leaseTime = null, IReadOnlyList<LedgerEntry>? replay = null)
     {
         ArgumentNullException.ThrowIfNull(roots);
         ArgumentNullException.ThrowIfNull(options);
-        if (roots.Select(r => r.Id).Distinct().Count() != roots.Count) throw new ArgumentException("root sub-problem ids must be distinct");
+        if (roots.Select(r => r.Id).Distinct().Count() != roots.Count) throw new ArgumentException("root item ids must be distinct");
         _options = options;
         _leaseTime = leaseTime;
         _roots = roots;
@@ -142,8 +140,8 @@ public sealed class Ledger : IWorkSource
         }
     }
 
-    /// <summary>A taken sub-problem becomes a lease, unless it was finished meanwhile or the deadline is here.</summary>
-    private Lease? Admit(int worker, SubProblem p)
+    /// <summary>A taken item becomes a lease, unless it was finished meanwhile or the deadline is here.</summary>
+    private Lease? Admit(int worker, WorkItem p)
     {
         lock (_gate)
         {
@@ -160,7 +158,7 @@ public sealed class Ledger : IWorkSource
                 if (left <= TimeSpan.Zero)
                 {
                     // Our clock may pass the deadline a moment before the CancelAfter timer fires: stop now, as the deadline.
-                    // The sub-problem goes back unattempted and is reported open.
+                    // The item goes back unattempted and is reported open.
                     _queue.Complete([p]);
                     if (_violation is null && _failure is null && !_options.Cancellation.IsCancellationRequested) _deadline = true;
                     _stop.Cancel();
@@ -199,7 +197,7 @@ public sealed class Ledger : IWorkSource
                 _held.Remove(h.Lease.Id);
                 _expired[h.Lease.Id] = h;
                 // Complete with itself as the child: the queue stops counting it as busy and hands it out again.
-                _queue.Complete([h.Lease.SubProblem]);
+                _queue.Complete([h.Lease.Item]);
             }
             Reclaimed += expired.Count;
             return expired.Count;
@@ -210,9 +208,9 @@ public sealed class Ledger : IWorkSource
 
     /// <summary>
     /// Records a worker's answer and queues the children of its plan. An answer on an expired lease still counts when
-    /// nobody answered that sub-problem yet. Returns the entry for the job log, or null when the answer was a duplicate.
+    /// nobody answered that item yet. Returns the entry for the job log, or null when the answer was a duplicate.
     /// </summary>
-    /// <exception cref="InvalidOperationException">the answer is for another sub-problem, or claims a violation without a witness.</exception>
+    /// <exception cref="InvalidOperationException">the answer is for another item, or claims a violation without a witness.</exception>
     public LedgerEntry? Complete(long leaseId, AttemptReport report)
     {
         ArgumentNullException.ThrowIfNull(report);
@@ -222,26 +220,26 @@ public sealed class Ledger : IWorkSource
         {
             var fresh = _held.TryGetValue(leaseId, out var h);
             if (!fresh && !_expired.TryGetValue(leaseId, out h)) return null;
-            var p = h!.Lease.SubProblem;
-            if (r.SubProblem.Id != p.Id)
-                throw new InvalidOperationException($"the solver answered sub-problem {r.SubProblem.Id} when asked about {p.Id}");
+            var p = h!.Lease.Item;
+            if (r.Item.Id != p.Id)
+                throw new InvalidOperationException($"the solver answered item {r.Item.Id} when asked about {p.Id}");
             // An answer from another machine carries its own copy of the question: it must be the one asked.
-            if (!r.SubProblem.Equals(p))
-                throw new InvalidOperationException($"the answer for sub-problem {p.Id} is about another box, output or code range");
-            if (r.Outcome == SubProblemOutcome.Violated && r.Witness is null)
-                throw new InvalidOperationException($"the solver reported sub-problem {p.Id} violated without a witness");
+            if (!r.Item.Equals(p))
+                throw new InvalidOperationException($"the answer for item {p.Id} is about another box or another question");
+            if (r.Outcome == WorkOutcome.Violated && r.Witness is null)
+                throw new InvalidOperationException($"the solver reported item {p.Id} violated without a witness");
             // Proving every leaf proves the root only if children cover their parent: checked here, not assumed of the
             // worker that proposed the split.
             if (report.Plan is { } proposed && !p.Box.IsCoveredBy(proposed.Boxes))
-                throw new InvalidOperationException($"the split proposed for sub-problem {p.Id} does not cover its box");
+                throw new InvalidOperationException($"the split proposed for item {p.Id} does not cover its box");
             if (fresh) _held.Remove(leaseId);
             else _expired.Remove(leaseId);
 
-            IReadOnlyList<SubProblem> children = [];
+            IReadOnlyList<WorkItem> children = [];
             if (_finished.Add(p.Id))
             {
-                // A call given no time says nothing about the sub-problem; an undecided one without a plan stays open.
-                if (r.Outcome == SubProblemOutcome.Unknown && !report.Cancelled && report.Plan is { Boxes.Count: > 0 } plan)
+                // A call given no time says nothing about the item; an undecided one without a plan stays open.
+                if (r.Outcome == WorkOutcome.Unknown && !report.Cancelled && report.Plan is { Boxes.Count: > 0 } plan)
                     children = Children(p, plan);
                 var attempt = new Attempt(h.Worker, h.Lease.Limit, h.Start, _clock.Elapsed, report.Cancelled, children.Count, r);
                 Apply(attempt);
@@ -255,7 +253,7 @@ public sealed class Ledger : IWorkSource
             _options.Journal?.Invoke(entry);
             _options.Progress?.Invoke(Snapshot());
         }
-        if (r.Outcome == SubProblemOutcome.Violated) _stop.Cancel();
+        if (r.Outcome == WorkOutcome.Violated) _stop.Cancel();
         return entry;
     }
 
@@ -268,8 +266,8 @@ public sealed class Ledger : IWorkSource
             _failure ??= ExceptionDispatchInfo.Capture(error);
             if (_held.Remove(leaseId, out var h))
             {
-                _open.Add(new SubProblemResult(h.Lease.SubProblem, DecidedBy.Open, SubProblemOutcome.Unknown, 0));
-                _finished.Add(h.Lease.SubProblem.Id);
+                _open.Add(WorkResult.Open(h.Lease.Item));
+                _finished.Add(h.Lease.Item.Id);
                 _queue.Complete();
             }
         }
@@ -284,7 +282,7 @@ public sealed class Ledger : IWorkSource
 
     public bool IsFinished => _stop.IsCancellationRequested || _queue.IsFinished;
 
-    /// <summary>Sub-problems handed out and not yet answered.</summary>
+    /// <summary>Items handed out and not yet answered.</summary>
     public IReadOnlyList<Lease> Held()
     {
         lock (_gate) return _held.Values.Select(h => h.Lease).ToList();
@@ -294,15 +292,15 @@ public sealed class Ledger : IWorkSource
     private void Apply(Attempt a)
     {
         var r = a.Result;
-        var p = r.SubProblem;
+        var p = r.Item;
         switch (r.Outcome)
         {
             // A proof or a witness found after a stop is still valid, so it is kept.
-            case SubProblemOutcome.Proved:
+            case WorkOutcome.Proved:
                 _proved.Add(r);
                 _provedVolume[_rootOf[p.Id]] += p.Box.VolumeFractionOf(_rootBox[_rootOf[p.Id]]);
                 break;
-            case SubProblemOutcome.Violated:
+            case WorkOutcome.Violated:
                 _violation ??= r;
                 break;
             default:
@@ -314,16 +312,16 @@ public sealed class Ledger : IWorkSource
 
     private void Replay(LedgerEntry e)
     {
-        var p = e.Attempt.Result.SubProblem;
+        var p = e.Attempt.Result.Item;
         if (!_known.TryGetValue(p.Id, out var asked) || !asked.Equals(p))
-            throw new InvalidDataException($"the job log answers a sub-problem {p.Id} that neither the roots nor an earlier entry created");
+            throw new InvalidDataException($"the job log answers an item {p.Id} that neither the roots nor an earlier entry created");
         if (!_finished.Add(p.Id)) return;
         if (e.Children.Count > 0 && !p.Box.IsCoveredBy(e.Children.Select(c => c.Box).ToList()))
-            throw new InvalidDataException($"the job log's children of sub-problem {p.Id} do not cover its box");
+            throw new InvalidDataException($"the job log's children of item {p.Id} do not cover its box");
         foreach (var c in e.Children)
         {
             if (c.Parent != p.Id || _known.ContainsKey(c.Id) || !c.Equals(p with { Id = c.Id, Box = c.Box, Depth = p.Depth + 1, Parent = p.Id, Timeout = c.Timeout }))
-                throw new InvalidDataException($"the job log's sub-problem {c.Id} is not a new child of {p.Id}");
+                throw new InvalidDataException($"the job log's item {c.Id} is not a new child of {p.Id}");
             _known[c.Id] = c;
             _rootOf[c.Id] = _rootOf[p.Id];
             _nextId = Math.Max(_nextId, c.Id + 1);
@@ -334,13 +332,13 @@ public sealed class Ledger : IWorkSource
     }
 
     /// <summary>Children of a plan; called under the lock (ids and root map).</summary>
-    private List<SubProblem> Children(SubProblem p, SplitPlan plan)
+    private List<WorkItem> Children(WorkItem p, SplitPlan plan)
     {
         var root = _rootOf[p.Id];
-        var children = new List<SubProblem>(plan.Boxes.Count);
+        var children = new List<WorkItem>(plan.Boxes.Count);
         foreach (var b in plan.Boxes)
         {
-            // `with` keeps everything else the parent had (its output-code range in particular).
+            // `with` keeps the parent's payload: a child asks its parent's question on a part of its box.
             var child = p with { Id = _nextId++, Box = b, Depth = p.Depth + 1, Parent = p.Id, Timeout = plan.Timeout };
             _known[child.Id] = child;
             _rootOf[child.Id] = root;
@@ -361,7 +359,7 @@ public sealed class Ledger : IWorkSource
     }
 
     /// <summary>
-    /// The run's outcome. Sub-problems still queued, and those whose workers never answered, are open.
+    /// The run's outcome. Items still queued, and those whose workers never answered, are open.
     /// </summary>
     /// <param name="workersStopped">False when some worker did not return within the grace period after a stop.</param>
     /// <exception cref="Exception">the failure of a worker's attempt, rethrown.</exception>
@@ -372,12 +370,12 @@ public sealed class Ledger : IWorkSource
         {
             var open = _open.ToList();
             foreach (var p in _queue.Drain())
-                if (_finished.Add(p.Id)) open.Add(new SubProblemResult(p, DecidedBy.Open, SubProblemOutcome.Unknown, 0));
+                if (_finished.Add(p.Id)) open.Add(WorkResult.Open(p));
             _open.Clear();
             _open.AddRange(open);
-            var unanswered = _held.Values.Select(h => h.Lease.SubProblem).Concat(_expired.Values.Select(h => h.Lease.SubProblem))
+            var unanswered = _held.Values.Select(h => h.Lease.Item).Concat(_expired.Values.Select(h => h.Lease.Item))
                 .Where(p => !_finished.Contains(p.Id)).DistinctBy(p => p.Id).ToList();
-            open.AddRange(unanswered.Select(p => new SubProblemResult(p, DecidedBy.Open, SubProblemOutcome.Unknown, 0)));
+            open.AddRange(unanswered.Select(WorkResult.Open));
             var status = _violation is not null ? EngineStatus.Violated
                 : open.Count == 0 && _queue.IsFinished && _held.Count == 0 ? EngineStatus.Proved
                 : EngineStatus.Unknown;
@@ -387,8 +385,8 @@ public sealed class Ledger : IWorkSource
             var deadline = _deadline || (_options.GlobalTimeout is not null && _stop.IsCancellationRequested && _violation is null
                 && _failure is null && !_options.Cancellation.IsCancellationRequested && status != EngineStatus.Proved);
             var proved = _proved.ToList();
-            return new EngineResult(status, _violation?.Witness, _violation, proved, open, Progress(proved, open),
-                _attempts.OrderBy(a => a.Start).ThenBy(a => a.SubProblemId).ToList(), deadline, workersStopped, _clock.Elapsed)
+            return new EngineResult(status, _violation, proved, open, Progress(proved, open),
+                _attempts.OrderBy(a => a.Start).ThenBy(a => a.ItemId).ToList(), deadline, workersStopped, _clock.Elapsed)
             {
                 Resumed = Resumed,
                 Reclaimed = Reclaimed,
@@ -396,13 +394,13 @@ public sealed class Ledger : IWorkSource
         }
     }
 
-    private List<RootProgress> Progress(List<SubProblemResult> proved, List<SubProblemResult> open) =>
+    private List<RootProgress> Progress(List<WorkResult> proved, List<WorkResult> open) =>
         _roots.Select(root =>
         {
-            var mine = proved.Where(r => _rootOf[r.SubProblem.Id] == root.Id).ToList();
+            var mine = proved.Where(r => _rootOf[r.Item.Id] == root.Id).ToList();
             // Leaves of one root never overlap except on faces (measure zero), so their fractions add up.
-            var volume = Math.Min(1, mine.Sum(r => r.SubProblem.Box.VolumeFractionOf(root.Box)));
-            return new RootProgress(root.Id, root.Output, root.Sign, root.Box, volume, mine.Count,
-                open.Count(r => _rootOf.TryGetValue(r.SubProblem.Id, out var k) && k == root.Id));
+            var volume = Math.Min(1, mine.Sum(r => r.Item.Box.VolumeFractionOf(root.Box)));
+            return new RootProgress(_known[root.Id], volume, mine.Count,
+                open.Count(r => _rootOf.TryGetValue(r.Item.Id, out var k) && k == root.Id));
         }).ToList();
 }

@@ -1,15 +1,17 @@
 using System.Diagnostics.CodeAnalysis;
-using QEquiv.Verification;
 
 namespace QEquiv.Scheduling;
 
 /// <summary>
-/// The shared queue of open sub-problems that every worker pulls from. Order: shallower first (a breadth-first sweep
-/// keeps the work spread over all (output, sign) pairs instead of one worker drilling into one corner), then larger
-/// box first (more volume settled per solve), then lower id (deterministic for equal boxes).
+/// The shared queue of open items that every worker pulls from. Order: attempt round first, then larger box first (more
+/// volume settled per solve), then lower id (deterministic for equal boxes). An item's round is its depth: a root is
+/// in round 0, and every split or retry of an undecided item puts its children one round later, with a longer limit.
+/// So no item gets a second, longer slice while another is still waiting for its first: every open piece is attempted
+/// before any one of them can drill into its corner with growing limits and spend the budget there (a breadth-first
+/// sweep over the split tree, fair across roots).
 /// <para>
-/// Termination: the queue is finished when it is empty and no worker holds a sub-problem, because only a busy worker
-/// can add children. A taker therefore hands its sub-problem back through <see cref="Complete"/>, which adds the
+/// Termination: the queue is finished when it is empty and no worker holds an item, because only a busy worker
+/// can add children. A taker therefore hands its item back through <see cref="Complete"/>, which adds the
 /// children and releases it in one step, so no other worker can see "empty and idle" in between and quit early.
 /// </para>
 /// </summary>
@@ -19,25 +21,25 @@ public sealed class WorkQueue
 {
     // A plain object, not System.Threading.Lock: Monitor.Wait/PulseAll only work on monitor locks.
     private readonly object _gate = new();
-    private readonly PriorityQueue<SubProblem, (int Depth, double NegLogVolume, int Id)> _heap = new();
+    private readonly PriorityQueue<WorkItem, (int Round, double NegLogVolume, int Id)> _heap = new();
     private int _busy;
 
-    public WorkQueue(IEnumerable<SubProblem>? initial = null)
+    public WorkQueue(IEnumerable<WorkItem>? initial = null)
     {
         if (initial is not null)
             foreach (var p in initial) Add(p);
     }
 
-    /// <summary>Sub-problems waiting.</summary>
+    /// <summary>Items waiting.</summary>
     public int Count { get { lock (_gate) return _heap.Count; } }
 
-    /// <summary>Sub-problems taken and not yet completed.</summary>
+    /// <summary>Items taken and not yet completed.</summary>
     public int Busy { get { lock (_gate) return _busy; } }
 
     /// <summary>Nothing waiting and nobody working: nothing can be added any more.</summary>
     public bool IsFinished { get { lock (_gate) return _heap.Count == 0 && _busy == 0; } }
 
-    public void Add(SubProblem p)
+    public void Add(WorkItem p)
     {
         ArgumentNullException.ThrowIfNull(p);
         lock (_gate)
@@ -48,10 +50,10 @@ public sealed class WorkQueue
     }
 
     /// <summary>
-    /// Blocks until a sub-problem is available (true; the caller must later call <see cref="Complete"/>), the queue is
+    /// Blocks until an item is available (true; the caller must later call <see cref="Complete"/>), the queue is
     /// finished, or <paramref name="cancellation"/> fires (false for both).
     /// </summary>
-    public bool TryTake([NotNullWhen(true)] out SubProblem? item, CancellationToken cancellation = default)
+    public bool TryTake([NotNullWhen(true)] out WorkItem? item, CancellationToken cancellation = default)
     {
         // Waiters sleep on the monitor, so a cancellation has to pulse it to wake them; the callback runs outside
         // any lock held here (Register runs it inline only before we take the lock).
@@ -75,7 +77,7 @@ public sealed class WorkQueue
     }
 
     /// <summary>Non-blocking take for callers that cannot wait on a monitor (a grain): Taken, or Wait while someone is busy, or Finished.</summary>
-    public TakeStatus TryTakeNow(out SubProblem? item)
+    public TakeStatus TryTakeNow(out WorkItem? item)
     {
         lock (_gate)
         {
@@ -88,8 +90,8 @@ public sealed class WorkQueue
         }
     }
 
-    /// <summary>Returns a taken sub-problem, adding its children (if any) before it stops counting as busy.</summary>
-    public void Complete(IEnumerable<SubProblem>? children = null)
+    /// <summary>Returns a taken item, adding its children (if any) before it stops counting as busy.</summary>
+    public void Complete(IEnumerable<WorkItem>? children = null)
     {
         lock (_gate)
         {
@@ -103,11 +105,11 @@ public sealed class WorkQueue
     }
 
     /// <summary>Removes and returns everything still waiting (after a stop, these are the never-attempted ones).</summary>
-    public IReadOnlyList<SubProblem> Drain()
+    public IReadOnlyList<WorkItem> Drain()
     {
         lock (_gate)
         {
-            var rest = new List<SubProblem>(_heap.Count);
+            var rest = new List<WorkItem>(_heap.Count);
             while (_heap.TryDequeue(out var p, out _)) rest.Add(p);
             return rest;
         }
@@ -118,7 +120,11 @@ public sealed class WorkQueue
         lock (_gate) Monitor.PulseAll(_gate);
     }
 
-    private static (int, double, int) Key(SubProblem p) => (p.Depth, -LogVolume(p.Box), p.Id);
+    /// <summary>The round is the depth: splits and retries both deepen an item by one, and both give it a longer limit.</summary>
+    private static (int, double, int) Key(WorkItem p) => (Round(p), -LogVolume(p.Box), p.Id);
+
+    /// <summary>The attempt round an item belongs to (0 for roots).</summary>
+    public static int Round(WorkItem item) => item.Depth;
 
     /// <summary>Log of the box volume over its non-degenerate inputs (a plain product underflows with 784 inputs).</summary>
     private static double LogVolume(Regions.Box box)

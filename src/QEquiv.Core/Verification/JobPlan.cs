@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using QEquiv.Bounds;
+using QEquiv.Equivalence;
 using QEquiv.Model;
 using QEquiv.Networks;
 using QEquiv.Partitioning;
@@ -69,10 +70,29 @@ public sealed record JobPlan(
         Converters = { new JsonStringEnumConverter() },
     };
 
+    /// <summary>
+    /// The job log's format. 2: the engine's entries hold opaque work items (the question as a payload, the witness and
+    /// the solver's numbers as bytes); format 1 (no number in the plan) held the equivalence records themselves.
+    /// </summary>
+    public const int CurrentLogFormat = 2;
+
+    /// <summary>The format this plan's log is written in (<see cref="CurrentLogFormat"/> for every plan made now).</summary>
+    public int LogFormat { get; init; } = CurrentLogFormat;
+
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 
-    public static JobPlan FromJson(string json) =>
-        JsonSerializer.Deserialize<JobPlan>(json, Json) ?? throw new InvalidDataException("empty job plan");
+    /// <exception cref="InvalidDataException">the plan heads a log of another format (an older QEquiv wrote it).</exception>
+    public static JobPlan FromJson(string json)
+    {
+        // Read the number from the text: a plan without one would otherwise take the current format's default.
+        var format = System.Text.Json.Nodes.JsonNode.Parse(json)?["LogFormat"]?.GetValue<int>() ?? 1;
+        if (format != CurrentLogFormat)
+            throw new InvalidDataException($"written by another QEquiv version (job log format {format}, this one reads format {CurrentLogFormat}); give a new log path to start afresh");
+        return JsonSerializer.Deserialize<JobPlan>(json, Json) ?? throw new InvalidDataException("empty job plan");
+    }
+
+    /// <summary>The pieces as the engine schedules them.</summary>
+    public IReadOnlyList<WorkItem> WorkItems() => Pieces.Select(p => p.ToWorkItem()).ToList();
 
     /// <summary>
     /// SHA-256 of both networks' content (<see cref="Network.Fingerprint"/>: the operators as loaded, runtime applied), the
@@ -134,12 +154,16 @@ public sealed record JobPlan(
         {
             RetryFactor = Settings.RetryFactor,
             Split = worker?.Split ?? new WidestDimension(),
-            SplitPays = Settings.AlwaysSplit || worker is null ? null : (p, halves) => worker.Solver.SplitPays(p, halves),
+            SplitPays = Settings.AlwaysSplit || worker is null ? null : (item, halves) => worker.Solver.SplitPays(SubProblem.Of(item), halves),
         };
 }
 
 /// <summary>What one worker process builds from a plan: the sub-problem solver and the split heuristic.</summary>
-public sealed record WorkerSetup(MilpSubProblemSolver Solver, ISplitHeuristic Split);
+public sealed record WorkerSetup(MilpSubProblemSolver Solver, ISplitHeuristic Split)
+{
+    /// <summary>The solver as the engine calls it, on work items.</summary>
+    public IWorkSolver Work { get; } = new SubProblemWork(Solver);
+}
 
 /// <summary>
 /// A job log: the plan on the first line, then one finished attempt per line, appended as attempts finish and flushed
@@ -190,6 +214,7 @@ public sealed class JobLog : IDisposable
         JobPlan plan;
         try { plan = JobPlan.FromJson(lines[0]); }
         catch (JsonException e) { throw BadInputException.For(path, $"not a QEquiv job log (first line: {e.Message})"); }
+        catch (InvalidDataException e) { throw BadInputException.For(path, $"a job log {e.Message}"); }
         var entries = new List<LedgerEntry>();
         for (var i = 1; i < lines.Length; i++)
         {
@@ -237,7 +262,8 @@ public interface IJobRunner
     /// <exception cref="BadInputException">the log holds another job (models, box, δ or settings differ).</exception>
     JobPlan? Resumable(string log, string fingerprint);
 
-    /// <summary>Runs the plan's pieces to a verdict; notes worth showing the user are added to <paramref name="notes"/>.</summary>
+    /// <summary>Runs the plan's pieces to a verdict; notes worth showing the user are added to <paramref name="notes"/>. The
+    /// record is the engine's own (opaque items): <see cref="PartitionedRun.Of"/> reads it as sub-problems.</summary>
     EngineResult Run(JobPlan plan, JobRun run, ICollection<string> notes);
 }
 
@@ -262,14 +288,14 @@ public sealed class LocalJobRunner : IJobRunner
         using var log = run.Log is { } p ? JobLog.Open(p, plan, run.Resume) : null;
         var options = plan.EngineOptions(worker, run.Workers, run.Timeout);
         if (plan.Settings.RaceSpareCores) worker.Solver.Cores = run.Cores ?? new CoreBudget(options.WorkerCount);
-        var engine = new Engine(worker.Solver, options with
+        var engine = new Engine(worker.Work, options with
         {
             Cores = worker.Solver.Cores,
             Cancellation = run.Cancellation,
             Progress = run.Progress,
             Journal = log is null ? null : log.Append,
         });
-        var result = engine.Run(plan.Pieces, replay);
+        var result = engine.Run(plan.WorkItems(), replay);
         foreach (var note in setupNotes.Concat(worker.Solver.Notes)) if (!notes.Contains(note)) notes.Add(note);
         return result;
     }

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using QEquiv.Bounds;
 using QEquiv.Encoding;
+using QEquiv.Equivalence;
 using QEquiv.Falsification;
 using QEquiv.Model;
 using QEquiv.Networks;
@@ -89,10 +90,10 @@ public static class MaxError
         var solver = new Maximiser(reference, other, n, q, rb, ob, diff, options);
         TimeSpan? left = options.Timeout is { } t ? t - total.Elapsed : null;
         if (left is { } l && l <= TimeSpan.Zero) left = TimeSpan.FromTicks(1);
-        var run = new Engine(solver, new EngineOptions(options.Workers, left ?? TimeSpan.FromDays(1), MaxDepth: 0, GlobalTimeout: left)
+        var run = SubProblemWork.Run(solver, new EngineOptions(options.Workers, left ?? TimeSpan.FromDays(1), MaxDepth: 0, GlobalTimeout: left)
         {
             Cancellation = options.Cancellation,
-        }).Run(toSolve);
+        }, toSolve);
         foreach (var a in run.Attempts)
         {
             var r = a.Result;

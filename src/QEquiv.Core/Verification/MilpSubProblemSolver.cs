@@ -3,6 +3,7 @@ using System.Diagnostics;
 using QEquiv.Bounds;
 using QEquiv.Model;
 using QEquiv.Encoding;
+using QEquiv.Equivalence;
 using QEquiv.Falsification;
 using QEquiv.Networks;
 using QEquiv.Partitioning;

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using QEquiv.Branching;
 using QEquiv.Bounds;
 using QEquiv.Encoding;
+using QEquiv.Equivalence;
 using QEquiv.Falsification;
 using QEquiv.Model;
 using QEquiv.Networks;
@@ -396,14 +397,14 @@ public static class Verifier
             if (left is { } l && l <= TimeSpan.Zero) left = TimeSpan.FromTicks(1);
             var clock = Stopwatch.StartNew();
             progress(new EngineSnapshot(0, 0, plan.Pieces.Count, 0, 0, 0, false, TimeSpan.Zero));
-            var run = runner.Run(plan, new JobRun(reference, other, options.Workers, left, options.Log, resume)
+            var run = PartitionedRun.Of(runner.Run(plan, new JobRun(reference, other, options.Workers, left, options.Log, resume)
             {
                 Progress = progress,
                 Cancellation = options.Cancellation,
                 Split = options.Split,
                 RootBounds = screen.Other is { } ob ? (ob, screen.Difference) : null,
                 Cores = cores,
-            }, notes);
+            }, notes));
             var engineSeconds = clock.Elapsed.TotalSeconds;
             if (!run.WorkersStopped) notes.Add("some solver calls did not return within the grace period after the stop");
             if (run.Reclaimed > 0) notes.Add($"{run.Reclaimed} sub-problems went back to the queue after their worker stopped answering (lease expired)");
