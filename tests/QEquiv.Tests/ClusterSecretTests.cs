@@ -68,7 +68,7 @@ public class ClusterSecretTests
                 var n = OnnxImporter.LoadFloat(floatFile);
                 var q = OnnxImporter.LoadQuantized(quantFile);
                 var box = TestNetworks.RandomBox(new Random(3), n.InputSize, maxRadius: 0.08, lo: 0.1, hi: 0.9);
-                var bounds = MaxError.Analyse(n, q, box, new MaxErrorOptions(1e-6, TimeSpan.FromSeconds(60)));
+                var bounds = MaxError.Analyse(G(n), G(q), box, new MaxErrorOptions(1e-6, TimeSpan.FromSeconds(60)));
                 var onCluster = 0;
                 foreach (var (delta, expected) in new[] { (bounds.Lower * 0.6, Verdict.Falsified), (bounds.Upper * 1.2 + 1e-3, Verdict.Verified) })
                 {
@@ -76,7 +76,7 @@ public class ClusterSecretTests
                     {
                         FalsifierCap = TimeSpan.Zero, LpBudget = TimeSpan.Zero, OutputPieces = 2, Workers = 2,
                     };
-                    var remote = Verifier.Verify(n, q, box, options with { Runner = runner });
+                    var remote = Verifier.Verify(G(n), G(q), box, options with { Runner = runner });
                     Assert.True(remote.Verdict == expected, $"δ {delta:G4}: {remote.Verdict}, expected {expected}; {string.Join("; ", remote.Notes)}");
                     if (remote.Notes.Any(note => note.Contains("solved on the cluster"))) onCluster++;
                 }

@@ -56,7 +56,7 @@ public class ClusterTests(LocalCluster cluster)
                 for (var boxIndex = 0; boxIndex < 2; boxIndex++)
                 {
                     var box = TestNetworks.RandomBox(new Random(net * 10 + boxIndex), n.InputSize, maxRadius: 0.08, lo: 0.1, hi: 0.9);
-                    var bounds = MaxError.Analyse(n, q, box, new MaxErrorOptions(1e-6, TimeSpan.FromSeconds(60)));
+                    var bounds = MaxError.Analyse(G(n), G(q), box, new MaxErrorOptions(1e-6, TimeSpan.FromSeconds(60)));
                     foreach (var (delta, expected) in new[] { (bounds.Lower * 0.6, Verdict.Falsified), (bounds.Upper * 1.2 + 1e-3, Verdict.Verified) })
                     {
                         // Falsifier and LP off and two code pieces per pair, so that the engine, not the front end, decides.
@@ -67,12 +67,12 @@ public class ClusterTests(LocalCluster cluster)
                             OutputPieces = 2,
                             Workers = 2,
                         };
-                        var local = Verifier.Verify(n, q, box, options);
-                        var remote = Verifier.Verify(n, q, box, options with { Runner = cluster.Runner });
+                        var local = Verifier.Verify(G(n), G(q), box, options);
+                        var remote = Verifier.Verify(G(n), G(q), box, options with { Runner = cluster.Runner });
                         var what = $"net {net}, box {boxIndex}, δ {delta:G4}";
                         Assert.True(local.Verdict == expected, $"{what}: local {local.Verdict}, expected {expected}");
                         Assert.True(remote.Verdict == expected, $"{what}: cluster {remote.Verdict}, expected {expected}; notes: {string.Join("; ", remote.Notes)}");
-                        if (remote.Witness is { } w) Assert.NotNull(WitnessChecker.Check(n, q, w.Input, delta));
+                        if (remote.Witness is { } w) Assert.NotNull(WitnessChecker.Check(G(n), G(q), w.Input, delta));
                         if (remote.Engine is { Attempts.Count: > 0 }) engineRuns++;
                     }
                 }
@@ -89,9 +89,9 @@ public class ClusterTests(LocalCluster cluster)
     public void AWorkerKilledMidRunLeavesTheVerdictUnchanged()
     {
         var box = SlowBox();
-        var local = Verifier.Verify(N, Q, box, SlowOptions(null));
+        var local = Verifier.Verify(G(N), G(Q), box, SlowOptions(null));
         Process? victim = null;
-        var remote = Verifier.Verify(N, Q, box, SlowOptions(cluster.Runner) with
+        var remote = Verifier.Verify(G(N), G(Q), box, SlowOptions(cluster.Runner) with
         {
             // SIGKILL a worker as soon as both hold a sub-problem: its lease must expire and the survivor take the work over.
             Progress = p =>
@@ -122,14 +122,14 @@ public class ClusterTests(LocalCluster cluster)
     {
         // δ = 0.022 on the slow ball (its largest error is 0.0316): with the falsifier off, outputs 2 and 3 each need a
         // MILP of about five seconds to find a witness, so both workers are inside one when the first witness arrives.
-        var r = Verifier.Verify(N, Q, SlowBox(), new VerifyOptions(0.022, Strategy.OutputInput, Timeout: TimeSpan.FromSeconds(120))
+        var r = Verifier.Verify(G(N), G(Q), SlowBox(), new VerifyOptions(0.022, Strategy.OutputInput, Timeout: TimeSpan.FromSeconds(120))
         {
             FalsifierCap = TimeSpan.Zero,
             LpBudget = TimeSpan.Zero,
             Runner = cluster.Runner,
         });
         Assert.Equal(Verdict.Falsified, r.Verdict);
-        Assert.NotNull(WitnessChecker.Check(N, Q, r.Witness!.Input, 0.022));
+        Assert.NotNull(WitnessChecker.Check(G(N), G(Q), r.Witness!.Input, 0.022));
         var run = r.Engine!;
         Assert.True(run.WorkersStopped, "some worker did not hand its lease back after the witness");
         var timeline = string.Join("; ", run.Attempts.Select(a => $"#{a.SubProblemId} w{a.Worker} {a.Start.TotalSeconds:F2}-{a.End.TotalSeconds:F2} {a.Outcome}{(a.Cancelled ? " (stopped)" : "")}"));
@@ -169,7 +169,7 @@ public class ClusterTests(LocalCluster cluster)
         var remote = Verifier.Verify(n, torch, box, options with { Runner = cluster.Runner });
         Assert.True(remote.Verdict == Verdict.Falsified, $"cluster: {remote.Verdict}; notes: {string.Join("; ", remote.Notes)}");
         Assert.True(remote.Engine is { Attempts.Count: > 0 }, "the cluster's workers never ran");
-        Assert.True(WitnessChecker.Evaluate(Layering.ToFloat(n), Layering.ToQuantized(torch), remote.Witness!.Input).MaxAbsDifference >= 0.02);
+        Assert.True(WitnessChecker.Evaluate(G(Layering.ToFloat(n)), G(Layering.ToQuantized(torch)), remote.Witness!.Input).MaxAbsDifference >= 0.02);
         Assert.Equal(Verdict.Verified, Verifier.Verify(n, onnx, box, options with { Runner = cluster.Runner }).Verdict);
 
         var log = Path.Combine(Path.GetTempPath(), $"qequiv-runtime-job-{Guid.NewGuid():N}.log");
@@ -208,12 +208,12 @@ public class ClusterTests(LocalCluster cluster)
             Assert.True(logged.Count >= 2);
 
             cluster.Start();
-            var resumed = Verifier.Verify(N, Q, box, SlowOptions(cluster.Runner) with { Log = log });
+            var resumed = Verifier.Verify(G(N), G(Q), box, SlowOptions(cluster.Runner) with { Log = log });
             Assert.Equal(Verdict.Verified, resumed.Verdict);
             Assert.True(resumed.Engine!.Resumed >= logged.Count, $"resumed {resumed.Engine.Resumed} of {logged.Count} logged attempts");
             Assert.DoesNotContain(resumed.Engine.Attempts.Where(a => !a.Resumed), a => logged.Contains(a.SubProblemId));
             Assert.Contains(resumed.Notes, n => n.Contains("resumed the job"));
-            Assert.Equal(Verifier.Verify(N, Q, box, SlowOptions(null)).Verdict, resumed.Verdict);
+            Assert.Equal(Verifier.Verify(G(N), G(Q), box, SlowOptions(null)).Verdict, resumed.Verdict);
         }
         finally
         {

@@ -152,7 +152,7 @@ public class DifferentialBoundsTests(ITestOutputHelper output)
         }
         // The runtime's float32 outputs are covered once the dequantization rounding is added (the layered bounds are of Q in
         // real arithmetic; the graph's bounds include it, see LegacyDifference).
-        var runtime = WitnessChecker.Evaluate(n, q, x).Differences;
+        var runtime = WitnessChecker.Evaluate(G(n), G(q), x).Differences;
         var po = q.OutputQuantization;
         for (var j = 0; j < runtime.Length; j++)
             Assert.True(d.Tightest[j].Widen(0, EquivalenceMilp.SolverSlack + BoundPropagation.OutputRoundingError(

@@ -42,7 +42,7 @@ public class FalsificationTests
     {
         var (n, q) = Identity1D();
         // 0.125/0.25 = 0.5 rounds to even 0: Q = 0, N − Q = +0.125.
-        var w = WitnessChecker.Check(n, q, [0.125f], 0.1);
+        var w = WitnessChecker.Check(G(n), G(q), [0.125f], 0.1);
         Assert.NotNull(w);
         Assert.Equal(0, w.Output);
         Assert.Equal(0.125, w.Difference);
@@ -51,13 +51,13 @@ public class FalsificationTests
         Assert.Equal(new[] { 0f }, w.QuantOutput);
         Assert.Equal(new[] { 0.125f }, w.Input);
         // 1.5 rounds to 2: Q = 0.5, N − Q = −0.125.
-        var neg = WitnessChecker.Check(n, q, [0.375f], 0.1);
+        var neg = WitnessChecker.Check(G(n), G(q), [0.375f], 0.1);
         Assert.NotNull(neg);
         Assert.Equal(-0.125, neg.Difference);
         // N runs in double on the float32 input: 0.3f is 0.30000001192…, Q = 0.25.
-        var e = WitnessChecker.Evaluate(n, q, [0.3f]);
+        var e = WitnessChecker.Evaluate(G(n), G(q), [0.3f]);
         Assert.Equal((double)0.3f - 0.25, e.Differences[0]);
-        Assert.Null(WitnessChecker.Check(n, q, [0.3f], 0.06));
+        Assert.Null(WitnessChecker.Check(G(n), G(q), [0.3f], 0.06));
     }
 
     [Fact]
@@ -66,23 +66,23 @@ public class FalsificationTests
         var (n, q) = Identity1D();
         // ‖N − Q‖ < δ is the property, so a difference of exactly δ refutes it — the least difference over N's float32
         // evaluations and real arithmetic, |N − Q| minus N's float32 error bound (tiny here, but not zero).
-        var guaranteed = WitnessChecker.Check(n, q, [0.125f], 0.1)!.GuaranteedAbsDifference;
+        var guaranteed = WitnessChecker.Check(G(n), G(q), [0.125f], 0.1)!.GuaranteedAbsDifference;
         Assert.InRange(guaranteed, 0.125 - 1e-7, 0.125 - 1e-9);
-        Assert.NotNull(WitnessChecker.Check(n, q, [0.125f], guaranteed));
-        Assert.Null(WitnessChecker.Check(n, q, [0.125f], Math.BitIncrement(guaranteed)));
+        Assert.NotNull(WitnessChecker.Check(G(n), G(q), [0.125f], guaranteed));
+        Assert.Null(WitnessChecker.Check(G(n), G(q), [0.125f], Math.BitIncrement(guaranteed)));
         // A difference of exactly δ in double is no longer enough: a float32 runtime's N might fall short of it.
-        Assert.Null(WitnessChecker.Check(n, q, [0.125f], 0.125));
+        Assert.Null(WitnessChecker.Check(G(n), G(q), [0.125f], 0.125));
     }
 
     [Fact]
     public void CheckerRejectsBadArguments()
     {
         var (n, q) = Identity1D();
-        Assert.Throws<ArgumentOutOfRangeException>(() => WitnessChecker.Check(n, q, [0f], 0));
-        Assert.Throws<ArgumentOutOfRangeException>(() => WitnessChecker.Check(n, q, [0f], double.NaN));
-        Assert.Throws<ArgumentException>(() => WitnessChecker.Check(n, q, [0f, 1f], 0.1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => WitnessChecker.Check(G(n), G(q), [0f], 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => WitnessChecker.Check(G(n), G(q), [0f], double.NaN));
+        Assert.Throws<ArgumentException>(() => WitnessChecker.Check(G(n), G(q), [0f, 1f], 0.1));
         var (n20, _) = Sum20(4);
-        Assert.Throws<ArgumentException>(() => WitnessChecker.Check(n20, q, [0f], 0.1));
+        Assert.Throws<ArgumentException>(() => WitnessChecker.Check(G(n20), G(q), [0f], 0.1));
     }
 
     [Fact]
@@ -90,27 +90,27 @@ public class FalsificationTests
     {
         var (n, q) = Identity1D();
         var box = Unit(1);
-        var r = Falsifier.Search(n, q, box, 0.1, new FalsifierOptions(Seed: 1));
+        var r = Falsifier.Search(G(n), G(q), box, 0.1, new FalsifierOptions(Seed: 1));
         Assert.Equal(FalsifierStop.WitnessFound, r.Stop);
         var w = Assert.IsType<Witness>(r.Witness);
         Assert.True(w.MaxAbsDifference >= 0.1);
         Assert.True(box.Contains(w.Input));
         // The reported witness must survive an independent re-check.
-        Assert.NotNull(WitnessChecker.Check(n, q, w.Input, 0.1));
+        Assert.NotNull(WitnessChecker.Check(G(n), G(q), w.Input, 0.1));
     }
 
     [Fact]
     public void FalsifierReportsNoneBelowDeltaButKeepsTheObservedMaximum()
     {
         var (n, q) = Identity1D();
-        var r = Falsifier.Search(n, q, Unit(1), 0.2, new FalsifierOptions(Seed: 7));
+        var r = Falsifier.Search(G(n), G(q), Unit(1), 0.2, new FalsifierOptions(Seed: 7));
         Assert.Null(r.Witness);
         Assert.Equal(FalsifierStop.Completed, r.Stop);
         Assert.InRange(r.BestMaxAbsDifference, 0.1, 0.125);
         var o = Assert.Single(r.PerOutput);
         Assert.Equal(r.BestMaxAbsDifference, o.MaxAbsDifference);
         Assert.True(o.MaxDifference > 0 && o.MinDifference < 0, "the sawtooth has both signs");
-        Assert.Equal(o.MaxAbsDifference, Math.Abs(WitnessChecker.Evaluate(n, q, o.MaxAbsInput).Differences[0]));
+        Assert.Equal(o.MaxAbsDifference, Math.Abs(WitnessChecker.Evaluate(G(n), G(q), o.MaxAbsInput).Differences[0]));
         Assert.True(r.Evaluations >= 500);
     }
 
@@ -118,13 +118,13 @@ public class FalsificationTests
     public void CoordinateSearchReachesTheViolatingCorner()
     {
         var (n, q) = Sum20(5);
-        Assert.Equal(-5.0, WitnessChecker.Evaluate(n, q, Enumerable.Repeat(1f, 20).ToArray()).Differences[0]);
+        Assert.Equal(-5.0, WitnessChecker.Evaluate(G(n), G(q), Enumerable.Repeat(1f, 20).ToArray()).Differences[0]);
 
         // Sampling alone cannot reach it: a random corner hits all-ones with probability 2^-20.
-        var sampled = Falsifier.Search(n, q, Unit(20), 4.9, new FalsifierOptions(Seed: 3) { MaxSearchEvaluations = 0, GradientSteps = 0 });
+        var sampled = Falsifier.Search(G(n), G(q), Unit(20), 4.9, new FalsifierOptions(Seed: 3) { MaxSearchEvaluations = 0, GradientSteps = 0 });
         Assert.Null(sampled.Witness);
 
-        var r = Falsifier.Search(n, q, Unit(20), 4.9, new FalsifierOptions(Seed: 3) { GradientSteps = 0 });
+        var r = Falsifier.Search(G(n), G(q), Unit(20), 4.9, new FalsifierOptions(Seed: 3) { GradientSteps = 0 });
         var w = Assert.IsType<Witness>(r.Witness);
         Assert.Equal(-5.0, w.Difference);
         Assert.All(w.Input, v => Assert.Equal(1f, v));
@@ -137,13 +137,13 @@ public class FalsificationTests
         var (n, q) = Sum20(5);
         // Only the centre is sampled and the coordinate-wise search is off: what finds −5 is gradient ascent.
         var only = new FalsifierOptions(Seed: 3, RandomPoints: 0) { RandomCorners = 0, MaxSearchEvaluations = 0 };
-        Assert.Null(Falsifier.Search(n, q, Unit(20), 4.9, only with { GradientSteps = 0 }).Witness);
+        Assert.Null(Falsifier.Search(G(n), G(q), Unit(20), 4.9, only with { GradientSteps = 0 }).Witness);
 
-        var r = Falsifier.Search(n, q, Unit(20), 4.9, only);
+        var r = Falsifier.Search(G(n), G(q), Unit(20), 4.9, only);
         var w = Assert.IsType<Witness>(r.Witness);
         Assert.Equal(-5.0, w.Difference);
         Assert.All(w.Input, v => Assert.Equal(1f, v));
-        Assert.NotNull(WitnessChecker.Check(n, q, w.Input, 4.9));
+        Assert.NotNull(WitnessChecker.Check(G(n), G(q), w.Input, 4.9));
         // ∂(Q − N)/∂x_i = 0.25 everywhere, so the first sign step from the centre (½ width) lands on the corner.
         Assert.True(r.Evaluations <= 3, $"{r.Evaluations} evaluations");
     }
@@ -160,7 +160,7 @@ public class FalsificationTests
             lo[4] = hi[4] = 0.5; // a float32 value
             var box = Box.Create(lo, hi, "t");
             var iterates = new List<float[]>();
-            var r = Falsifier.Search(pair.Float, pair.Quantized, box, 100, new FalsifierOptions(Seed: seed, RandomPoints: 20)
+            var r = Falsifier.Search(G(pair.Float), G(pair.Quantized), box, 100, new FalsifierOptions(Seed: seed, RandomPoints: 20)
             {
                 MaxSearchEvaluations = 0,
                 GradientIterateObserver = x => iterates.Add((float[])x.Clone()),
@@ -182,7 +182,7 @@ public class FalsificationTests
     public void FalsifierFindsNothingWhenNetworksAgreeWithinDelta()
     {
         var (n, q) = Sum20(4);
-        var r = Falsifier.Search(n, q, Unit(20), 0.5, new FalsifierOptions(Seed: 5));
+        var r = Falsifier.Search(G(n), G(q), Unit(20), 0.5, new FalsifierOptions(Seed: 5));
         Assert.Null(r.Witness);
         Assert.Equal(FalsifierStop.Completed, r.Stop);
         Assert.InRange(r.BestMaxAbsDifference, 1e-12, 20.0 / 128 + 1.0 / 16);
@@ -192,16 +192,16 @@ public class FalsificationTests
     public void KeepsSearchingForTheLargestErrorWhenAsked()
     {
         var (n, q) = Sum20(5);
-        var r = Falsifier.Search(n, q, Unit(20), 0.1, new FalsifierOptions(Seed: 2) { StopAtFirstWitness = false });
+        var r = Falsifier.Search(G(n), G(q), Unit(20), 0.1, new FalsifierOptions(Seed: 2) { StopAtFirstWitness = false });
         Assert.Equal(FalsifierStop.Completed, r.Stop);
         // The all-ones corner gives −5; interior points whose input codes round up do slightly worse
         // (N sees x, Q sees the rounded-up code), up to 20·(½/64) + 1/16 more. Gradient ascent visits them.
         Assert.InRange(r.BestMaxAbsDifference, 5.0, 5.0 + 20 * 0.5 / 64 + 1.0 / 16);
         Assert.Equal(r.BestMaxAbsDifference, r.Witness!.MaxAbsDifference);
         Assert.Equal(-r.BestMaxAbsDifference, r.PerOutput[0].MinDifference);
-        Assert.Equal(r.Witness.Difference, WitnessChecker.Evaluate(n, q, r.Witness.Input).Differences[0]);
+        Assert.Equal(r.Witness.Difference, WitnessChecker.Evaluate(G(n), G(q), r.Witness.Input).Differences[0]);
         // Coordinate ascent alone only visits bounds and stops at the corner.
-        var corners = Falsifier.Search(n, q, Unit(20), 0.1, new FalsifierOptions(Seed: 2) { StopAtFirstWitness = false, GradientSteps = 0 });
+        var corners = Falsifier.Search(G(n), G(q), Unit(20), 0.1, new FalsifierOptions(Seed: 2) { StopAtFirstWitness = false, GradientSteps = 0 });
         Assert.Equal(5.0, corners.BestMaxAbsDifference);
     }
 
@@ -209,14 +209,14 @@ public class FalsificationTests
     public void StopsOnBudgetOrCancellation()
     {
         var (n, q) = Sum20(5);
-        var timedOut = Falsifier.Search(n, q, Unit(20), 4.9, new FalsifierOptions(TimeBudget: TimeSpan.Zero));
+        var timedOut = Falsifier.Search(G(n), G(q), Unit(20), 4.9, new FalsifierOptions(TimeBudget: TimeSpan.Zero));
         Assert.Equal(FalsifierStop.TimeBudget, timedOut.Stop);
         Assert.Equal(0, timedOut.Evaluations);
         Assert.Empty(timedOut.PerOutput);
 
         using var cts = new CancellationTokenSource();
         cts.Cancel();
-        var cancelled = Falsifier.Search(n, q, Unit(20), 4.9, new FalsifierOptions(CancellationToken: cts.Token));
+        var cancelled = Falsifier.Search(G(n), G(q), Unit(20), 4.9, new FalsifierOptions(CancellationToken: cts.Token));
         Assert.Equal(FalsifierStop.Cancelled, cancelled.Stop);
         Assert.Null(cancelled.Witness);
     }
@@ -227,13 +227,13 @@ public class FalsificationTests
         var (n, q) = Identity1D();
         // 0.1 and 0.3 are not float32 values; (float)0.1 > 0.1 and (float)0.3 > 0.3 would step outside.
         var box = Box.Create([0.1], [0.3], "t");
-        var r = Falsifier.Search(n, q, box, 10, new FalsifierOptions(RandomPoints: 50));
+        var r = Falsifier.Search(G(n), G(q), box, 10, new FalsifierOptions(RandomPoints: 50));
         var o = Assert.Single(r.PerOutput);
         Assert.True(box.Contains(o.MaxDifferenceInput));
         Assert.True(box.Contains(o.MinDifferenceInput));
 
         var noFloat = Box.Create([0.1], [0.1], "t");
-        Assert.Equal(FalsifierStop.NoFloat32Point, Falsifier.Search(n, q, noFloat, 1).Stop);
+        Assert.Equal(FalsifierStop.NoFloat32Point, Falsifier.Search(G(n), G(q), noFloat, 1).Stop);
     }
 
     [Fact]

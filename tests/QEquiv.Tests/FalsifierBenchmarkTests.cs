@@ -23,7 +23,7 @@ public class FalsifierBenchmarkTests(ITestOutputHelper output)
         const double delta = 0.04;
 
         var clock = Stopwatch.StartNew();
-        var r = Falsifier.Search(n, q, box, delta, new FalsifierOptions(TimeBudget: TimeSpan.FromSeconds(20)));
+        var r = Falsifier.Search(G(n), G(q), box, delta, new FalsifierOptions(TimeBudget: TimeSpan.FromSeconds(20)));
         var seconds = clock.Elapsed.TotalSeconds;
         output.WriteLine($"{r.Stop} after {r.Evaluations} evaluations in {seconds:F2} s ({r.Evaluations / seconds:F0}/s), best |N−Q| {r.BestMaxAbsDifference:R}");
 
@@ -31,6 +31,6 @@ public class FalsifierBenchmarkTests(ITestOutputHelper output)
         var w = Assert.IsType<Witness>(r.Witness);
         Assert.True(box.Contains(w.Input));
         Assert.True(w.MaxAbsDifference >= delta);
-        Assert.NotNull(WitnessChecker.Check(n, q, w.Input, delta));
+        Assert.NotNull(WitnessChecker.Check(G(n), G(q), w.Input, delta));
     }
 }

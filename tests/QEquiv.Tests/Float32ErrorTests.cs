@@ -164,7 +164,7 @@ public class Float32ErrorTests(ITestOutputHelper output)
         foreach (var region in new[] { "mnistfc/prop_0_0.03.vnnlib", "ball:0.0005" })
         {
             var box = BoxOf(region);
-            var diff = Verifier.Bound(N, Q, box, true, []).Difference!;
+            var diff = Verifier.Bound(G(N), G(Q), box, true, []).Difference!;
             var withN = Enumerable.Range(0, N.OutputSize).Select(j => EquivalenceMilp.MarginFor(diff.Reference, diff.Other, j)).ToArray();
             var nOnly = Float32Error.OverBox(diff.Reference);
             Assert.All(Float32Error.OverBox(diff.Other), e => Assert.Equal(0, e)); // Q's float32 roundings are in its bounds
@@ -204,7 +204,7 @@ public class Float32ErrorTests(ITestOutputHelper output)
     {
         var (n, q, path, box) = Pair(pairName);
         using var ort = new OrtOracle(path);
-        var search = Falsifier.Search(n, q, box, 1e6, new FalsifierOptions(Seed: 3, TimeBudget: TimeSpan.FromSeconds(20)));
+        var search = Falsifier.Search(G(n), G(q), box, 1e6, new FalsifierOptions(Seed: 3, TimeBudget: TimeSpan.FromSeconds(20)));
         Assert.NotEmpty(search.PerOutput);
         var unconfirmedByOrt = 0;
         var confirmable = 0;
@@ -212,7 +212,7 @@ public class Float32ErrorTests(ITestOutputHelper output)
         {
             var x = o.MaxAbsInput;
             var j = o.Output;
-            var e = WitnessChecker.Evaluate(n, q, x);
+            var e = WitnessChecker.Evaluate(G(n), G(q), x);
             var delta = Math.Abs(e.Differences[j]);
             output.WriteLine($"output {j}: witnessed |N − Q| = {delta:G6}, N = {e.FloatOutput[j]:G6}, Q = {e.QuantOutput[j]:G6}, float32 error bound {Float32Error.AtPoint(n, x)[j]:G3}");
             if (!(delta > 0)) continue;
@@ -220,7 +220,7 @@ public class Float32ErrorTests(ITestOutputHelper output)
             if (ortDifference < delta) unconfirmedByOrt++;
             var error = Float32Error.AtPoint(n, x);
             // In double the point reaches δ (the old rule's witness), but not by more than N's float32 error.
-            var w = WitnessChecker.Check(n, q, x, delta);
+            var w = WitnessChecker.Check(G(n), G(q), x, delta);
             if (w is not null)
             {
                 // Another output breaks δ by more than its error bound: then ORT must confirm that output.
@@ -231,7 +231,7 @@ public class Float32ErrorTests(ITestOutputHelper output)
             var guaranteed = delta - error[j];
             if (!(guaranteed > 0)) continue;
             confirmable++;
-            var lower = WitnessChecker.Check(n, q, x, guaranteed);
+            var lower = WitnessChecker.Check(G(n), G(q), x, guaranteed);
             Assert.NotNull(lower);
             Assert.True(lower.GuaranteedAbsDifference >= guaranteed);
             Assert.NotNull(lower.Float32Output);
@@ -244,9 +244,9 @@ public class Float32ErrorTests(ITestOutputHelper output)
         output.WriteLine($"{pairName}: at δ = each output's witnessed maximum, ORT's float32 N stayed below δ on {unconfirmedByOrt} of {search.PerOutput.Count} outputs; {confirmable} outputs' maxima exceed their float32 error bound");
 
         var best = search.PerOutput.MaxBy(o => o.MaxAbsDifference)!;
-        var delta0 = Math.Abs(WitnessChecker.Evaluate(n, q, best.MaxAbsInput).Differences[best.Output]);
-        Assert.Null(WitnessChecker.Check(n, q, best.MaxAbsInput, delta0));
-        var r = Verifier.Verify(n, q, box, new VerifyOptions(delta0, Timeout: TimeSpan.FromSeconds(30))
+        var delta0 = Math.Abs(WitnessChecker.Evaluate(G(n), G(q), best.MaxAbsInput).Differences[best.Output]);
+        Assert.Null(WitnessChecker.Check(G(n), G(q), best.MaxAbsInput, delta0));
+        var r = Verifier.Verify(G(n), G(q), box, new VerifyOptions(delta0, Timeout: TimeSpan.FromSeconds(30))
         {
             Workers = 1,
             FalsifierCap = TimeSpan.FromSeconds(10),
@@ -257,7 +257,7 @@ public class Float32ErrorTests(ITestOutputHelper output)
         // Well below the witnessed maximum (found by a longer search than verify's) the run is falsified, and ONNX
         // Runtime agrees with its witness.
         var clear = 0.5 * delta0;
-        var below = Verifier.Verify(n, q, box, new VerifyOptions(clear, Timeout: TimeSpan.FromSeconds(30))
+        var below = Verifier.Verify(G(n), G(q), box, new VerifyOptions(clear, Timeout: TimeSpan.FromSeconds(30))
         {
             Workers = 1,
             FalsifierCap = TimeSpan.FromSeconds(10),
@@ -280,14 +280,14 @@ public class Float32ErrorTests(ITestOutputHelper output)
     public void CheckerRequiresTheViolationBeyondTheFloat32Error()
     {
         var x = QuantizerTests.Calibration()[0];
-        var e = WitnessChecker.Evaluate(N, Q, x);
+        var e = WitnessChecker.Evaluate(G(N), G(Q), x);
         var j = e.WorstOutput;
         var error = Float32Error.AtPoint(N, x);
         Assert.True(error[j] > 0);
         var d = Math.Abs(e.Differences[j]);
-        Assert.Null(WitnessChecker.Check(N, Q, x, d));
-        Assert.Null(WitnessChecker.Check(N, Q, x, d - error[j] / 2));
-        var w = WitnessChecker.Check(N, Q, x, d - error[j]);
+        Assert.Null(WitnessChecker.Check(G(N), G(Q), x, d));
+        Assert.Null(WitnessChecker.Check(G(N), G(Q), x, d - error[j] / 2));
+        var w = WitnessChecker.Check(G(N), G(Q), x, d - error[j]);
         Assert.NotNull(w);
         Assert.Equal(j, w.Output);
         Assert.Equal(d, w.MaxAbsDifference);

@@ -47,7 +47,7 @@ public class LpTighteningTests
         var pair = TestNetworks.Random(seed, [4, 8, 6, 3]);
         var rng = new Random(seed);
         var box = TestNetworks.RandomBox(rng, 4, maxRadius: 0.2, lo: 0.1, hi: 0.9);
-        var diff = Verification.LegacyDifference.Of(pair.Reference, pair.Other, box);
+        var diff = DifferentialBounds.Of(pair.Reference, pair.Other, box);
         var pairs = Enumerable.Range(0, 3).SelectMany(j => new[] { (j, 1), (j, -1) }).ToList();
         var upper = LpTightening.DifferenceUpperBounds(pair.Reference, pair.Other, box, diff.Reference, diff.Other, diff, pairs, TimeSpan.FromSeconds(30));
         Assert.All(upper, u => Assert.NotNull(u));
@@ -55,7 +55,7 @@ public class LpTighteningTests
         Array.Fill(seen, double.NegativeInfinity);
         for (var k = 0; k < 5000; k++)
         {
-            var e = Falsification.WitnessChecker.Evaluate(pair.Float, pair.Quantized, TestNetworks.SamplePoint(rng, box));
+            var e = Falsification.WitnessChecker.Evaluate(G(pair.Float), G(pair.Quantized), TestNetworks.SamplePoint(rng, box));
             for (var p = 0; p < pairs.Count; p++) seen[p] = Math.Max(seen[p], e.SignedDifference(pairs[p].Item1, pairs[p].Item2));
         }
         for (var p = 0; p < pairs.Count; p++)

@@ -31,12 +31,12 @@ public class PartitioningTests
         var pair = VerificationTests.CrossCheckNetwork(network);
         var (n, q) = (pair.Float, pair.Quantized);
         var box = TestNetworks.RandomBox(new Random(network), n.InputSize, maxRadius: 0.3, lo: 0.0, hi: 1.0);
-        var diff = Verification.LegacyDifference.Of(pair.Reference, pair.Other, box);
+        var diff = DifferentialBounds.Of(pair.Reference, pair.Other, box);
         var (fb, qb) = (diff.Reference, diff.Other);
         var outputCodes = OutputPartition.OutputCodes(qb)!;
         var rng = new Random(network + 100);
         var points = Enumerable.Range(0, 2000).Select(_ => TestNetworks.SamplePoint(rng, box)).ToList();
-        var evaluations = points.Select(x => (Codes: QuantizedEvaluator.Trace(q, x)[^1], Eval: WitnessChecker.Evaluate(n, q, x))).ToList();
+        var evaluations = points.Select(x => (Codes: QuantizedEvaluator.Trace(q, x)[^1], Eval: WitnessChecker.Evaluate(G(n), G(q), x))).ToList();
         var discharges = 0;
         foreach (var root in OutputPartition.Roots(n.OutputSize, box, 1))
         {
@@ -93,14 +93,14 @@ public class PartitioningTests
         // while the other worker is inside another MILP that only the stop ends.
         var image = MnistVerificationTests.ImageOf(VnnLib.ParseBox(TestData.Bench("mnistfc/prop_0_0.03.vnnlib")).Box, 0.03);
         var box = Region.BallAround(image, 0.0005, (0, 1));
-        var r = Verifier.Verify(N, Q, box, new VerifyOptions(0.0150, Strategy.OutputInput, Timeout: TimeSpan.FromSeconds(120))
+        var r = Verifier.Verify(G(N), G(Q), box, new VerifyOptions(0.0150, Strategy.OutputInput, Timeout: TimeSpan.FromSeconds(120))
         {
             FalsifierCap = TimeSpan.Zero,
             Workers = 2,
             LpBudget = TimeSpan.Zero,
         });
         Assert.Equal(Verdict.Falsified, r.Verdict);
-        Assert.NotNull(WitnessChecker.Check(N, Q, r.Witness!.Input, 0.0150));
+        Assert.NotNull(WitnessChecker.Check(G(N), G(Q), r.Witness!.Input, 0.0150));
         var run = r.Engine!;
         Assert.True(run.WorkersStopped);
         var found = run.Attempts.First(a => a.Outcome == SubProblemOutcome.Violated).End;
@@ -119,14 +119,14 @@ public class PartitioningTests
         // MILP takes SCIP without presolve a few seconds on this machine (with presolve it can be over before a core frees;
         // the test is about lending cores, not about the solver).
         var box = BallAroundRow(1, 0.0015);
-        var (fb, qb, diff, _) = Verifier.Bound(N, Q, box, true, []);
+        var (fb, qb, diff, _) = Verifier.Bound(G(N), G(Q), box, true, []);
         var (output, sign) = Enumerable.Range(0, N.OutputSize).SelectMany(j => new[] { (j, 1), (j, -1) })
             .MaxBy(p => Verifier.Upper(fb, qb, diff, p.Item1, p.Item2));
         var problem = SubProblem.Create(0, output, sign, box, 0.04);
         var cores = new CoreBudget(2);
         cores.Acquire(); // the worker solving it
         cores.Acquire(); // whatever else holds the second core (the counterexample search beside the proofs)
-        var solver = new MilpSubProblemSolver(N, Q, [SolverConfiguration.ScipWithoutPresolve]) { Cores = cores };
+        var solver = new MilpSubProblemSolver(G(N), G(Q), [SolverConfiguration.ScipWithoutPresolve]) { Cores = cores };
         SubProblemResult? result = null;
         var solving = new Thread(() => result = solver.Solve(problem, TimeSpan.FromSeconds(60), CancellationToken.None));
         solving.Start();
@@ -150,9 +150,9 @@ public class PartitioningTests
         // 256x2 around MNIST row 2, ±0.002, δ = 0.04: the quick search misses, the bounds leave pairs open, and the full
         // search finds a witness after about a second, while the MILPs would need far longer (unknown after 15 s).
         var box = BallAroundRow(2, 0.002);
-        var r = Verifier.Verify(N, Q, box, new VerifyOptions(0.04, Strategy.OutputInput, Timeout: TimeSpan.FromSeconds(60)) { Workers = 2 });
+        var r = Verifier.Verify(G(N), G(Q), box, new VerifyOptions(0.04, Strategy.OutputInput, Timeout: TimeSpan.FromSeconds(60)) { Workers = 2 });
         Assert.Equal(Verdict.Falsified, r.Verdict);
-        Assert.NotNull(WitnessChecker.Check(N, Q, r.Witness!.Input, 0.04));
+        Assert.NotNull(WitnessChecker.Check(G(N), G(Q), r.Witness!.Input, 0.04));
         Assert.Contains(r.Notes, note => note.Contains("beside the proof stages", StringComparison.Ordinal));
         // Stopped by the witness, not by the 60 s deadline: the proofs alone need far longer. The margin is generous so that
         // a loaded machine (a worker's MILP noticing the stop late) cannot fail it; a proof stage that ignored the stop would.
@@ -160,7 +160,7 @@ public class PartitioningTests
             $"the run ended {r.Timings.Total - r.Timings.Falsify - r.Timings.Bounds:F2} s after the search's witness");
         // In line the search has its share of the time before any proof: all of it here, so that a loaded machine still
         // reaches the witness (the default 10 % share is a budget, and budgets shrink under load).
-        var serial = Verifier.Verify(N, Q, box, new VerifyOptions(0.04, Strategy.OutputInput, Timeout: TimeSpan.FromSeconds(120))
+        var serial = Verifier.Verify(G(N), G(Q), box, new VerifyOptions(0.04, Strategy.OutputInput, Timeout: TimeSpan.FromSeconds(120))
         {
             Workers = 2,
             SearchAlongside = false,
@@ -180,7 +180,7 @@ public class PartitioningTests
         var box = BallAroundRow(1, 0.0015);
         // SCIP without presolve keeps the MILP at a few seconds (with presolve it can take a tenth of one, too short to see
         // an overlap); the test is about the stages' timing, not the solver.
-        VerificationReport Run(bool alongside, int workers) => Verifier.Verify(N, Q, box,
+        VerificationReport Run(bool alongside, int workers) => Verifier.Verify(G(N), G(Q), box,
             new VerifyOptions(0.04, Strategy.OutputInput, Timeout: TimeSpan.FromSeconds(120))
             {
                 Workers = workers,
@@ -206,7 +206,7 @@ public class PartitioningTests
     {
         // 256x2 around MNIST row 1, ±0.0015, δ = 0.06: the interval bounds leave pairs that the LP relaxation proves.
         var box = BallAroundRow(1, 0.0015);
-        VerificationReport Run(TimeSpan lp) => Verifier.Verify(N, Q, box,
+        VerificationReport Run(TimeSpan lp) => Verifier.Verify(G(N), G(Q), box,
             // A deadline far beyond the run's few seconds: on a loaded machine a tight one would turn the verdict into unknown.
             new VerifyOptions(0.06, Strategy.OutputInput, Timeout: TimeSpan.FromSeconds(600)) { Workers = 1, DifferentialBounds = false, LpBudget = lp });
         var with = Run(VerifyOptions.DefaultLpBudget);
@@ -226,7 +226,7 @@ public class PartitioningTests
         var pair = VerificationTests.CrossCheckNetwork(5);
         var box = TestNetworks.RandomBox(new Random(3), pair.Float.InputSize, maxRadius: 0.2, lo: 0.1, hi: 0.9);
         var snapshots = new List<VerificationProgress>();
-        var r = Verifier.Verify(pair.Float, pair.Quantized, box, new VerifyOptions(1e-4, Strategy.OutputInput, Timeout: TimeSpan.FromSeconds(20))
+        var r = Verifier.Verify(G(pair.Float), G(pair.Quantized), box, new VerifyOptions(1e-4, Strategy.OutputInput, Timeout: TimeSpan.FromSeconds(20))
         {
             FalsifierCap = TimeSpan.Zero,
             Workers = 2,
@@ -271,7 +271,7 @@ public class PartitioningTests
         // A verifiable instance cut into output-code pieces that need real MILPs; the first run logs every attempt.
         var pair = VerificationTests.CrossCheckNetwork(5);
         var box = TestNetworks.RandomBox(new Random(3), pair.Float.InputSize, maxRadius: 0.2, lo: 0.1, hi: 0.9);
-        var delta = MaxError.Analyse(pair.Float, pair.Quantized, box, new MaxErrorOptions(1e-6, TimeSpan.FromSeconds(60))).Upper * 1.2 + 1e-3;
+        var delta = MaxError.Analyse(G(pair.Float), G(pair.Quantized), box, new MaxErrorOptions(1e-6, TimeSpan.FromSeconds(60))).Upper * 1.2 + 1e-3;
         var log = Path.Combine(Path.GetTempPath(), $"qequiv-resume-{Guid.NewGuid():N}.jsonl");
         try
         {
@@ -283,7 +283,7 @@ public class PartitioningTests
                 LpBudget = TimeSpan.Zero,
                 Log = log,
             };
-            var first = Verifier.Verify(pair.Float, pair.Quantized, box, options);
+            var first = Verifier.Verify(G(pair.Float), G(pair.Quantized), box, options);
             var lines = File.ReadAllLines(log);
             Assert.Equal(first.Engine!.Attempts.Count + 1, lines.Length); // the plan, then one line per attempt
             Assert.True(first.Engine.Attempts.Count >= 4, $"only {first.Engine.Attempts.Count} attempts: the instance does not exercise resuming");
@@ -292,7 +292,7 @@ public class PartitioningTests
             var kept = (lines.Length - 1) / 2;
             File.WriteAllText(log, string.Join('\n', lines.Take(1 + kept)) + "\n" + lines[1 + kept][..(lines[1 + kept].Length / 2)]);
             var done = lines.Skip(1).Take(kept).Select(l => JsonSerializer.Deserialize<LedgerEntry>(l, JobPlan.Json)!.Attempt.ItemId).ToHashSet();
-            var second = Verifier.Verify(pair.Float, pair.Quantized, box, options);
+            var second = Verifier.Verify(G(pair.Float), G(pair.Quantized), box, options);
             Assert.Equal(first.Verdict, second.Verdict);
             Assert.Equal(kept, second.Engine!.Resumed);
             Assert.Contains(second.Notes, note => note.Contains("resumed the job"));
@@ -302,13 +302,13 @@ public class PartitioningTests
             Assert.Equal(1.0, second.Engine.ProvedVolume, 9);
 
             // A log is only resumed by its own job: another δ is refused, naming the log.
-            var e = Assert.Throws<BadInputException>(() => Verifier.Verify(pair.Float, pair.Quantized, box, options with { Delta = delta * 2 }));
+            var e = Assert.Throws<BadInputException>(() => Verifier.Verify(G(pair.Float), G(pair.Quantized), box, options with { Delta = delta * 2 }));
             Assert.Contains(log, e.Message);
 
             // A plan that lost a piece would leave codes of some (output, sign) unanswered: refused, not verified.
             var plan = JobPlan.FromJson(lines[0]);
             File.WriteAllText(log, (plan with { Pieces = plan.Pieces.Skip(1).ToList() }).ToJson() + "\n");
-            var gap = Assert.Throws<BadInputException>(() => Verifier.Verify(pair.Float, pair.Quantized, box, options));
+            var gap = Assert.Throws<BadInputException>(() => Verifier.Verify(G(pair.Float), G(pair.Quantized), box, options));
             Assert.Contains("partly unanswered", gap.Message);
         }
         finally

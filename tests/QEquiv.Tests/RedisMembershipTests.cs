@@ -37,8 +37,8 @@ public class RedisMembershipTests
             var q = OnnxImporter.LoadQuantized(TestData.Bench("pytorch/mnist-net_256x2.qnnpack-qdq.onnx"));
             var box = Region.BallAroundFile(Path.Combine(TestData.RepoRoot, "bench/centers/row1.csv"), 0.0015, (0, 1));
             var options = new VerifyOptions(0.04, Strategy.OutputInput, Timeout: TimeSpan.FromSeconds(120)) { OutputPieces = 4, Workers = 1 };
-            var remote = Verifier.Verify(n, q, box, options with { Runner = cluster.Runner });
-            var local = Verifier.Verify(n, q, box, options);
+            var remote = Verifier.Verify(G(n), G(q), box, options with { Runner = cluster.Runner });
+            var local = Verifier.Verify(G(n), G(q), box, options);
             Assert.Equal(Verdict.Verified, local.Verdict);
             Assert.Equal(local.Verdict, remote.Verdict);
             Assert.True(remote.Engine!.Attempts.Count > 0, "no sub-problem reached the worker");

@@ -349,9 +349,9 @@ public class SchedulingTests
         // With 1 ms per MILP the roots time out and are split and re-bounded; whatever is decided must agree.
         var pair = VerificationTests.CrossCheckNetwork(5);
         var box = TestNetworks.RandomBox(new Random(3), pair.Float.InputSize, maxRadius: 0.2, lo: 0.1, hi: 0.9);
-        var bounds = MaxError.Analyse(pair.Float, pair.Quantized, box, new MaxErrorOptions(1e-6, TimeSpan.FromSeconds(60)));
+        var bounds = MaxError.Analyse(G(pair.Float), G(pair.Quantized), box, new MaxErrorOptions(1e-6, TimeSpan.FromSeconds(60)));
         var delta = bounds.Upper * 1.2 + 1e-3;
-        var r = Verifier.Verify(pair.Float, pair.Quantized, box, new VerifyOptions(delta, Strategy.OutputInput, Timeout: TimeSpan.FromSeconds(20))
+        var r = Verifier.Verify(G(pair.Float), G(pair.Quantized), box, new VerifyOptions(delta, Strategy.OutputInput, Timeout: TimeSpan.FromSeconds(20))
         {
             FalsifierCap = TimeSpan.Zero,
             Workers = 2,

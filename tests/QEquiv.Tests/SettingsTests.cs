@@ -36,7 +36,7 @@ public class SettingsTests
         // The same rule, named as the caller names the setting (the CLI passes its flags).
         var e = Assert.Throws<BadInputException>(() => options.Validated(s => $"<{s}>"));
         Assert.StartsWith($"<{setting}>: ", e.Message);
-        Assert.Throws<BadInputException>(() => Verifier.Verify(TestNetworks.Random(1, [2, 3, 2]).Float, TestNetworks.Random(1, [2, 3, 2]).Quantized,
+        Assert.Throws<BadInputException>(() => Verifier.Verify(G(TestNetworks.Random(1, [2, 3, 2]).Float), G(TestNetworks.Random(1, [2, 3, 2]).Quantized),
             Regions.Box.LInfBall(new double[2], 0.1), options));
     }
 }

@@ -59,7 +59,7 @@ public class VerificationTests
     {
         var pair = CrossCheckNetwork(network);
         var box = TestNetworks.RandomBox(new Random(network * 10 + boxIndex), pair.Float.InputSize, maxRadius: 0.08, lo: 0.1, hi: 0.9);
-        var bounds = MaxError.Analyse(pair.Float, pair.Quantized, box, new MaxErrorOptions(1e-6, TimeSpan.FromSeconds(60)));
+        var bounds = MaxError.Analyse(G(pair.Float), G(pair.Quantized), box, new MaxErrorOptions(1e-6, TimeSpan.FromSeconds(60)));
         Assert.True(bounds.Lower > 0, "the instance needs a non-zero error to be falsifiable");
         var falsifiable = bounds.Lower * 0.6;
         var verifiable = bounds.Upper * 1.2 + 1e-3;
@@ -68,13 +68,13 @@ public class VerificationTests
             var verdicts = new List<string>();
             foreach (var (backend, strategy, workers, portfolio, pieces) in CrossCheckRuns)
                 {
-                    var r = Verifier.Verify(pair.Float, pair.Quantized, box, SolverOnly(delta, backend, strategy, workers, portfolio, pieces));
+                    var r = Verifier.Verify(G(pair.Float), G(pair.Quantized), box, SolverOnly(delta, backend, strategy, workers, portfolio, pieces));
                     verdicts.Add($"{(portfolio ? "portfolio" : backend)}/{strategy}/w{workers}/p{pieces}: {r.Verdict}");
                     Assert.True(r.Verdict == expected, $"δ={delta}: expected {expected}; got {string.Join(", ", verdicts)}; notes: {string.Join("; ", r.Notes)}");
                     if (r.Witness is { } w)
                     {
                         Assert.True(box.Contains(w.Input));
-                        Assert.NotNull(WitnessChecker.Check(pair.Float, pair.Quantized, w.Input, delta));
+                        Assert.NotNull(WitnessChecker.Check(G(pair.Float), G(pair.Quantized), w.Input, delta));
                     }
                 }
         }
@@ -86,8 +86,8 @@ public class VerificationTests
     {
         var pair = CrossCheckNetwork(0);
         var box = TestNetworks.RandomBox(new Random(7), pair.Float.InputSize, maxRadius: 0.2, lo: 0.2, hi: 0.8);
-        var bounds = MaxError.Analyse(pair.Float, pair.Quantized, box, new MaxErrorOptions(1e-6, TimeSpan.FromSeconds(30)));
-        var r = Verifier.Verify(pair.Float, pair.Quantized, box, new VerifyOptions(bounds.Lower * 0.5));
+        var bounds = MaxError.Analyse(G(pair.Float), G(pair.Quantized), box, new MaxErrorOptions(1e-6, TimeSpan.FromSeconds(30)));
+        var r = Verifier.Verify(G(pair.Float), G(pair.Quantized), box, new VerifyOptions(bounds.Lower * 0.5));
         Assert.Equal(Verdict.Falsified, r.Verdict);
         Assert.Equal(1, r.Count(DecidedBy.Falsifier));
         Assert.True(r.Witness!.MaxAbsDifference >= bounds.Lower * 0.5);
@@ -98,9 +98,9 @@ public class VerificationTests
     {
         var pair = CrossCheckNetwork(0);
         var box = TestNetworks.RandomBox(new Random(11), pair.Float.InputSize, maxRadius: 0.1, lo: 0.2, hi: 0.8);
-        var bounds = MaxError.Analyse(pair.Float, pair.Quantized, box, new MaxErrorOptions(1e-6, TimeSpan.FromSeconds(30)));
+        var bounds = MaxError.Analyse(G(pair.Float), G(pair.Quantized), box, new MaxErrorOptions(1e-6, TimeSpan.FromSeconds(30)));
         var delta = bounds.Upper * 1.2 + 1e-3;
-        Assert.Equal(Verdict.Verified, Verifier.Verify(pair.Float, pair.Quantized, box, new VerifyOptions(delta)).Verdict);
+        Assert.Equal(Verdict.Verified, Verifier.Verify(G(pair.Float), G(pair.Quantized), box, new VerifyOptions(delta)).Verdict);
 
         // Change one int8 weight of the last layer by 120 codes, on the hidden unit that is most active on the box.
         var q = pair.Quantized;
@@ -111,12 +111,12 @@ public class VerificationTests
         var old = last.Weight(0, unit);
         var mutated = q.WithStages([.. q.Stages.Take(q.Stages.Count - 1), last.WithWeight(0, unit, old > 0 ? old - 120 : old + 120)]);
 
-        var r = Verifier.Verify(pair.Float, mutated, box, new VerifyOptions(delta));
+        var r = Verifier.Verify(G(pair.Float), G(mutated), box, new VerifyOptions(delta));
         Assert.Equal(Verdict.Falsified, r.Verdict);
-        var again = WitnessChecker.Check(pair.Float, mutated, r.Witness!.Input, delta);
+        var again = WitnessChecker.Check(G(pair.Float), G(mutated), r.Witness!.Input, delta);
         Assert.NotNull(again);
         Assert.Equal(r.Witness.MaxAbsDifference, again.MaxAbsDifference);
-        Assert.Null(WitnessChecker.Check(pair.Float, q, r.Witness.Input, delta)); // the original network was fine there
+        Assert.Null(WitnessChecker.Check(G(pair.Float), G(q), r.Witness.Input, delta)); // the original network was fine there
     }
 
     [Trait("Speed", "Slow")]
@@ -127,12 +127,12 @@ public class VerificationTests
     {
         var pair = CrossCheckNetwork(network);
         var box = TestNetworks.RandomBox(new Random(5), pair.Float.InputSize, maxRadius: 0.2, lo: 0.1, hi: 0.9);
-        var report = MaxError.Analyse(pair.Float, pair.Quantized, box, new MaxErrorOptions(1e-4, TimeSpan.FromSeconds(60)));
+        var report = MaxError.Analyse(G(pair.Float), G(pair.Quantized), box, new MaxErrorOptions(1e-4, TimeSpan.FromSeconds(60)));
         var rng = new Random(99);
         var seen = new double[pair.Float.OutputSize];
         for (var k = 0; k < 10_000; k++)
         {
-            var e = WitnessChecker.Evaluate(pair.Float, pair.Quantized, TestNetworks.SamplePoint(rng, box));
+            var e = WitnessChecker.Evaluate(G(pair.Float), G(pair.Quantized), TestNetworks.SamplePoint(rng, box));
             for (var j = 0; j < seen.Length; j++) seen[j] = Math.Max(seen[j], Math.Abs(e.Differences[j]));
         }
         foreach (var o in report.PerOutput)
@@ -142,7 +142,7 @@ public class VerificationTests
             // The lower bound is witnessed: its input re-executes to exactly that error, and it is at least what sampling saw
             // up to the gap (the MILP maximised to a 1e-4 relative gap).
             Assert.True(box.Contains(o.LowerInput));
-            Assert.Equal(o.Lower, Math.Abs(WitnessChecker.Evaluate(pair.Float, pair.Quantized, o.LowerInput).Differences[o.Output]));
+            Assert.Equal(o.Lower, Math.Abs(WitnessChecker.Evaluate(G(pair.Float), G(pair.Quantized), o.LowerInput).Differences[o.Output]));
             Assert.True(o.Lower >= seen[o.Output] * (1 - 1e-3) - 1e-6, $"output {o.Output}: witnessed {o.Lower} below sampled {seen[o.Output]}");
         }
     }
@@ -154,7 +154,7 @@ public class VerificationTests
         var box = TestNetworks.RandomBox(new Random(4), pair.Float.InputSize, maxRadius: 0.05, lo: 0.2, hi: 0.8);
         foreach (var strategy in Enum.GetValues<Strategy>())
         {
-            var r = Verifier.Verify(pair.Float, pair.Quantized, box, new VerifyOptions(100, strategy));
+            var r = Verifier.Verify(G(pair.Float), G(pair.Quantized), box, new VerifyOptions(100, strategy));
             Assert.Equal(Verdict.Verified, r.Verdict);
             Assert.All(r.SubProblems, s => Assert.Equal(DecidedBy.Bounds, s.DecidedBy));
             Assert.Equal(0, r.MilpCalls);
@@ -168,7 +168,7 @@ public class VerificationTests
         // The backend name is a cell of the bench CSV; a comma in it once shifted every later column.
         var pair = CrossCheckNetwork(1);
         var box = TestNetworks.RandomBox(new Random(5), pair.Float.InputSize, maxRadius: 0.05, lo: 0.2, hi: 0.8);
-        var r = Verifier.Verify(pair.Float, pair.Quantized, box, new VerifyOptions(1e-3) { Portfolio = true, FalsifierCap = TimeSpan.Zero });
+        var r = Verifier.Verify(G(pair.Float), G(pair.Quantized), box, new VerifyOptions(1e-3) { Portfolio = true, FalsifierCap = TimeSpan.Zero });
         Assert.Equal("portfolio(scip+scip-seed7+highs)", r.Backend);
         Assert.DoesNotContain(",", r.Backend);
     }
@@ -179,16 +179,16 @@ public class VerificationTests
         // A timeout too short for any MILP must give unknown, never verified.
         var pair = CrossCheckNetwork(5);
         var box = TestNetworks.RandomBox(new Random(3), pair.Float.InputSize, maxRadius: 0.4, lo: 0.1, hi: 0.9);
-        var r = Verifier.Verify(pair.Float, pair.Quantized, box,
+        var r = Verifier.Verify(G(pair.Float), G(pair.Quantized), box,
             new VerifyOptions(1e-9 + 1e-3, Timeout: TimeSpan.FromMilliseconds(1)) { FalsifierCap = TimeSpan.Zero });
         Assert.NotEqual(Verdict.Verified, r.Verdict);
         if (r.Verdict == Verdict.Unknown) Assert.Contains(r.SubProblems, s => s.Outcome != SubProblemOutcome.Proved);
         // The same through the counterexample search beside the proofs (falsifier on, two workers).
-        var beside = Verifier.Verify(pair.Float, pair.Quantized, box,
+        var beside = Verifier.Verify(G(pair.Float), G(pair.Quantized), box,
             new VerifyOptions(1e-9 + 1e-3, Timeout: TimeSpan.FromMilliseconds(1)) { Workers = 2 });
         Assert.NotEqual(Verdict.Verified, beside.Verdict);
         if (beside.Verdict == Verdict.Unknown) Assert.Contains(beside.SubProblems, s => s.Outcome != SubProblemOutcome.Proved);
-        if (beside.Verdict == Verdict.Falsified) Assert.NotNull(WitnessChecker.Check(pair.Float, pair.Quantized, beside.Witness!.Input, 1e-9 + 1e-3));
+        if (beside.Verdict == Verdict.Falsified) Assert.NotNull(WitnessChecker.Check(G(pair.Float), G(pair.Quantized), beside.Witness!.Input, 1e-9 + 1e-3));
     }
 }
 
@@ -207,11 +207,11 @@ public class MnistVerificationTests
     public void FalsifiedAtDelta004OnProp0()
     {
         var box = VnnLib.ParseBox(TestData.Bench("mnistfc/prop_0_0.03.vnnlib")).Box;
-        var r = Verifier.Verify(N, Q, box, new VerifyOptions(0.04, Timeout: TimeSpan.FromSeconds(120)) { FalsifierCap = TimeSpan.FromSeconds(60) });
+        var r = Verifier.Verify(G(N), G(Q), box, new VerifyOptions(0.04, Timeout: TimeSpan.FromSeconds(120)) { FalsifierCap = TimeSpan.FromSeconds(60) });
         Assert.Equal(Verdict.Falsified, r.Verdict);
         var w = r.Witness!;
         Assert.True(box.Contains(w.Input));
-        var again = WitnessChecker.Check(N, Q, w.Input, 0.04);
+        var again = WitnessChecker.Check(G(N), G(Q), w.Input, 0.04);
         Assert.NotNull(again);
         Assert.True(again.MaxAbsDifference >= 0.04);
     }
@@ -222,7 +222,7 @@ public class MnistVerificationTests
         // docs/verification.md: on the ±0.0005 ball the largest error is 0.0156912 (certified ≤ 0.0156924), so δ = 0.016 verifies.
         var image = ImageOf(VnnLib.ParseBox(TestData.Bench("mnistfc/prop_0_0.03.vnnlib")).Box, 0.03);
         var box = Region.BallAround(image, 0.0005, (0, 1));
-        var r = Verifier.Verify(N, Q, box, new VerifyOptions(0.016, Timeout: TimeSpan.FromSeconds(120)));
+        var r = Verifier.Verify(G(N), G(Q), box, new VerifyOptions(0.016, Timeout: TimeSpan.FromSeconds(120)));
         Assert.True(r.Verdict == Verdict.Verified, $"{r.Verdict}: {string.Join("; ", r.Notes)}");
         Assert.All(r.SubProblems, s => Assert.Equal(SubProblemOutcome.Proved, s.Outcome));
     }

@@ -42,7 +42,7 @@ public sealed class VerifyCliTests : IDisposable
         var n = OnnxImporter.LoadFloat(Float);
         var q = OnnxImporter.LoadQuantized(Quant);
         Assert.True(VnnLib.ParseBox(Prop0).Box.Contains(x));
-        var again = WitnessChecker.Check(n, q, x, 0.04);
+        var again = WitnessChecker.Check(G(n), G(q), x, 0.04);
         Assert.NotNull(again);
 
         using var doc = JsonDocument.Parse(File.ReadAllText(json));
@@ -122,7 +122,7 @@ public sealed class VerifyCliTests : IDisposable
         var falsified = CliRunner.Run("verify", "--float", Float, "--quant", Quant, "--vnnlib", Prop0, "--delta", "0.04",
             "--workers", "2", "--witness", witness, "--timeout", "120");
         Assert.Equal(10, falsified.Exit);
-        Assert.NotNull(WitnessChecker.Check(OnnxImporter.LoadFloat(Float), OnnxImporter.LoadQuantized(Quant), Csv.ReadRows(witness)[0], 0.04));
+        Assert.NotNull(WitnessChecker.Check(G(OnnxImporter.LoadFloat(Float)), G(OnnxImporter.LoadQuantized(Quant)), Csv.ReadRows(witness)[0], 0.04));
 
         var monolithic = CliRunner.Run("verify", "--float", Float, "--quant", Quant, "--vnnlib", Prop0, "--delta", "0.04",
             "--workers", "2", "--strategy", "monolithic");

@@ -69,7 +69,7 @@ public sealed class VnnCompScriptTests : IDisposable
         Assert.Equal(784, x.Length);
         var input = x.Select(v => (float)v).ToArray();
         Assert.True(VnnLib.ParseBox(Prop0).Box.Contains(input));
-        var witness = WitnessChecker.Check(OnnxImporter.LoadFloat(Float), OnnxImporter.LoadQuantized(Quant), input, 0.04);
+        var witness = WitnessChecker.Check(G(OnnxImporter.LoadFloat(Float)), G(OnnxImporter.LoadQuantized(Quant)), input, 0.04);
         Assert.NotNull(witness);
         Assert.Equal(witness.FloatOutput, y);
     }

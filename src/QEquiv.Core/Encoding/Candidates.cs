@@ -12,14 +12,6 @@ namespace QEquiv.Encoding;
 /// </summary>
 public static class Candidates
 {
-    // transition: remove when callers pass Networks
-    public static PointEvaluation Reexecute(FloatNetwork n, QuantizedNetwork q, ReadOnlySpan<double> x, Box? box = null) =>
-        Reexecute(LayeredViews.Graph(n), LayeredViews.Graph(q), x, box);
-
-    // transition: remove when callers pass Networks
-    public static PointEvaluation Reexecute(FloatNetwork n, QuantizedNetwork q, ReadOnlySpan<double> x, Box box, int[]? inputCodes,
-        Func<PointEvaluation, double> score) => Reexecute(LayeredViews.Graph(n), LayeredViews.Graph(q), x, box, inputCodes, score);
-
     /// <summary>
     /// Rounds x to the float32 point a runtime would receive — inside the box when one is given (solvers
     /// return points up to their tolerance outside the bounds) — and evaluates both networks exactly.

@@ -222,7 +222,9 @@ public sealed class EquivalenceMilp : IDisposable
     /// </summary>
     internal static void AddDifferenceConstraints(ModelBuilder model, EncodedNetwork reference, EncodedNetwork other, GraphDifference difference)
     {
-        foreach (var aligned in difference.Hidden)
+        // Level 0 (the input against the other's input codes) is implied by the input rounding bands already, and would
+        // add a row per input (784 on MNIST) to every LP and MILP.
+        foreach (var aligned in difference.Hidden.Where(a => a.Reference >= 0 && a.Other >= 0))
         {
             var h = reference.Tensor(aligned.Reference);
             var hq = other.Tensor(aligned.Other);

@@ -89,10 +89,6 @@ public sealed record FalsificationResult(
 /// </summary>
 public static class Falsifier
 {
-    // transition: remove when callers pass Networks
-    public static FalsificationResult Search(FloatNetwork network, QuantizedNetwork quantized, Box box, double delta, FalsifierOptions? options = null) =>
-        Search(LayeredViews.Graph(network), LayeredViews.Graph(quantized), box, delta, options);
-
     /// <summary>
     /// Searches <paramref name="box"/> for a point where the two networks differ by δ or more (N the reference, whose
     /// float32 error <see cref="WitnessChecker"/> allows for, Q the other; any two networks of the same input and output
@@ -294,10 +290,6 @@ public static class Falsifier
         }
         return true;
     }
-
-    // transition: remove when callers pass Networks
-    public static double[] DifferenceGradient(FloatNetwork network, QuantizedNetwork quantized, float[] x, int j, int s) =>
-        DifferenceGradient(LayeredViews.Graph(network), LayeredViews.Graph(quantized), x, j, s);
 
     /// <summary>
     /// ∂ s·(N_j − Q_j) / ∂x at a float32 point (for split heuristics): each network differentiated operator by operator,

@@ -38,17 +38,6 @@ public sealed record PointEvaluation(float[] Input, double[] FloatOutput, double
 /// </summary>
 public static class WitnessChecker
 {
-    // transition: remove when callers pass Networks
-    public static PointEvaluation Evaluate(FloatNetwork network, QuantizedNetwork quantized, float[] x) =>
-        Evaluate(LayeredViews.Graph(network), LayeredViews.Graph(quantized), x);
-
-    // transition: remove when callers pass Networks
-    public static Witness? Check(FloatNetwork network, QuantizedNetwork quantized, float[] x, double delta) =>
-        Check(LayeredViews.Graph(network), LayeredViews.Graph(quantized), x, delta);
-
-    // transition: remove when callers pass Networks
-    public static Witness? ToWitness(FloatNetwork network, PointEvaluation e, double delta) => ToWitness(LayeredViews.Graph(network), e, delta);
-
     /// <summary>
     /// Both networks on the float32 input (exactly the values the runtime gets), each in its own exact arithmetic
     /// (<see cref="Network.Evaluate(ReadOnlySpan{float})"/>: N's real arithmetic in double, Q's codes bit-exactly).

@@ -1,6 +1,6 @@
 using QEquiv.Equivalence;
 using QEquiv.Falsification;
-using QEquiv.Networks;
+using QEquiv.Model;
 using QEquiv.Scheduling;
 
 namespace QEquiv.Partitioning;
@@ -38,12 +38,12 @@ public sealed class SensitivityWeighted(Func<SubProblem, double[]> sensitivity) 
 /// its bounds most. Inputs with a zero gradient at the centre are still split once the others have shrunk, through
 /// the widest-input fallback of <see cref="SensitivityWeighted"/>.
 /// </summary>
-public sealed class GradientSmear(FloatNetwork n, QuantizedNetwork q) : ISplitHeuristic
+public sealed class GradientSmear(Network reference, Network other) : ISplitHeuristic
 {
     private readonly SensitivityWeighted _weighted = new(p =>
     {
         var centre = Float32Points.RoundInto(p.Box, p.Box.Center());
-        return centre is null ? new double[p.Box.Dimension] : Falsifier.DifferenceGradient(n, q, centre, p.Output, p.Sign);
+        return centre is null ? new double[p.Box.Dimension] : Falsifier.DifferenceGradient(reference, other, centre, p.Output, p.Sign);
     });
 
     public int Dimension(WorkItem item) => _weighted.Dimension(item);

@@ -2,7 +2,6 @@ using QEquiv.Branching;
 using QEquiv.Encoding;
 using QEquiv.Falsification;
 using QEquiv.Model;
-using QEquiv.Networks;
 using QEquiv.Regions;
 
 namespace QEquiv.Verification;
@@ -12,7 +11,7 @@ namespace QEquiv.Verification;
 /// re-executed by <see cref="WitnessChecker"/>, inputs are cut at the other network's input quantization boundaries, and
 /// the inputs tried are all of them for a small box, else the largest width × |∂Δ/∂x| at the centre.
 /// </summary>
-internal sealed class EquivalenceBranching(Network reference, Network other, FloatNetwork n, QuantizedNetwork q, bool differential)
+internal sealed class EquivalenceBranching(Network reference, Network other, bool differential)
     : IBranchingProblem
 {
     /// <summary>Boxes with at most this many inputs of positive width try every one of them per split.</summary>
@@ -32,7 +31,7 @@ internal sealed class EquivalenceBranching(Network reference, Network other, Flo
     }
 
     public float[]? Witness(Box box, IReadOnlyList<Goal> goals, double delta) =>
-        Float32Points.RoundInto(box, box.Center()) is { } x && WitnessChecker.Check(n, q, x, delta) is { } w ? w.Input : null;
+        Float32Points.RoundInto(box, box.Center()) is { } x && WitnessChecker.Check(reference, other, x, delta) is { } w ? w.Input : null;
 
     /// <summary>
     /// The quantization boundary (c + ½)·s nearest the midpoint when it lies in the middle half of the input's range: each
@@ -56,7 +55,7 @@ internal sealed class EquivalenceBranching(Network reference, Network other, Flo
         // Many inputs: rank by width × |gradient| of the first open goal's difference at the centre (ReluVal's smear).
         var centre = Float32Points.RoundInto(box, box.Center());
         if (centre is null) return [.. open.OrderByDescending(box.Width).Take(count)];
-        var g = Falsifier.DifferenceGradient(n, q, centre, goals[0].Output, goals[0].Sign);
+        var g = Falsifier.DifferenceGradient(reference, other, centre, goals[0].Output, goals[0].Sign);
         return [.. open.OrderByDescending(i => box.Width(i) * Math.Abs(g[i])).ThenByDescending(box.Width).Take(count)];
     }
 }

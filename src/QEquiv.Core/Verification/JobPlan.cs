@@ -140,8 +140,7 @@ public sealed record JobPlan(
         solver.Seed(Box, new MilpSubProblemSolver.BoxBounds(rb, ob, diff), RootLp.ToDictionary(r => (r.Output, r.Sign), r => r.Upper));
         var heuristic = split ?? Settings.Split switch
         {
-            // transition: the gradient heuristic still reads the layered views
-            JobSettings.GradientSmearSplit => new GradientSmear(Layering.ToFloat(reference), Layering.ToQuantized(other)),
+            JobSettings.GradientSmearSplit => new GradientSmear(reference, other),
             JobSettings.WidestSplit => (ISplitHeuristic)new WidestDimension(),
             var name => throw new InvalidDataException($"unknown split heuristic '{name}'"),
         };

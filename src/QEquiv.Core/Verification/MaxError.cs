@@ -49,16 +49,9 @@ public sealed record MaxErrorReport(IReadOnlyList<OutputError> PerOutput, double
 /// </summary>
 public static class MaxError
 {
-    /// <summary>The layered views' entry, for tests written against them (a transition, as <see cref="Layering"/>).</summary>
-    internal static MaxErrorReport Analyse(FloatNetwork n, QuantizedNetwork q, Box box, MaxErrorOptions options) =>
-        Analyse(Layering.ToGraph(n), Layering.ToGraph(q), box, options);
-
     public static MaxErrorReport Analyse(Network reference, Network other, Box box, MaxErrorOptions options)
     {
         Verifier.Validate(reference, other, box, 1);
-        // transition: the falsifier still reads the layered views
-        var n = Layering.ToFloat(reference);
-        var q = Layering.ToQuantized(other);
         if (!(options.RelativeGap >= 0) || !double.IsFinite(options.RelativeGap))
             throw new BadInputException($"--gap: must be a finite number ≥ 0, got {options.RelativeGap}");
         if (options.Workers < 0) throw new BadInputException($"--workers: must be ≥ 0 (0: all cores), got {options.Workers}");
@@ -66,28 +59,28 @@ public static class MaxError
         var total = Stopwatch.StartNew();
 
         // Observed maxima are witnessed lower bounds; they also spare the MILPs of pairs the bounds already pin down.
-        var observed = Falsifier.Search(n, q, box, double.MaxValue, new FalsifierOptions(options.Seed,
+        var observed = Falsifier.Search(reference, other, box, double.MaxValue, new FalsifierOptions(options.Seed,
             TimeBudget: options.SearchTime ?? TimeSpan.FromSeconds(Math.Min(5, (options.Timeout?.TotalSeconds ?? 50) * 0.1)),
             CancellationToken: options.Cancellation)
         { StopAtFirstWitness = false });
         var (rb, ob, diff, _) = Verifier.Bound(reference, other, box, options.DifferentialBounds, []);
 
-        var lower = new double[n.OutputSize];
-        var lowerInput = new float[n.OutputSize][];
-        for (var j = 0; j < n.OutputSize; j++)
+        var lower = new double[reference.OutputSize];
+        var lowerInput = new float[reference.OutputSize][];
+        for (var j = 0; j < reference.OutputSize; j++)
         {
             var obs = observed.PerOutput.Count > j ? observed.PerOutput[j] : null;
             lower[j] = obs?.MaxAbsDifference ?? 0;
             lowerInput[j] = obs?.MaxAbsInput ?? Float32Points.RoundInto(box, box.Center()) ?? [];
         }
         // δ is a placeholder: the maximisations carry none. Pairs whose bound cannot exceed the witnessed error need no MILP.
-        var roots = OutputPartition.Roots(n.OutputSize, box, 1);
+        var roots = OutputPartition.Roots(reference.OutputSize, box, 1);
         var upper = roots.Select(r => Verifier.Upper(rb, ob, diff, r.Output, r.Sign) + EquivalenceMilp.MarginFor(rb, ob, r.Output)).ToArray();
         var source = roots.Select(_ => "bounds").ToArray();
-        var seconds = new double[n.OutputSize];
+        var seconds = new double[reference.OutputSize];
         var toSolve = roots.Where(r => upper[r.Id] > lower[r.Output]).ToList();
 
-        var solver = new Maximiser(reference, other, n, q, rb, ob, diff, options);
+        var solver = new Maximiser(reference, other, rb, ob, diff, options);
         TimeSpan? left = options.Timeout is { } t ? t - total.Elapsed : null;
         if (left is { } l && l <= TimeSpan.Zero) left = TimeSpan.FromTicks(1);
         var run = SubProblemWork.Run(solver, new EngineOptions(options.Workers, left ?? TimeSpan.FromDays(1), MaxDepth: 0, GlobalTimeout: left)
@@ -105,7 +98,7 @@ public static class MaxError
         }
 
         var results = new List<OutputError>();
-        for (var j = 0; j < n.OutputSize; j++)
+        for (var j = 0; j < reference.OutputSize; j++)
         {
             var u = Math.Max(upper[2 * j], upper[2 * j + 1]);
             if (u < lower[j])
@@ -116,7 +109,7 @@ public static class MaxError
     }
 
     /// <summary>Maximises s·(N_j − Q_j) on a sub-problem's box; Proved means "the gap closed" (the bound is then final).</summary>
-    private sealed class Maximiser(Network reference, Network other, FloatNetwork n, QuantizedNetwork q, GraphBounds rb, GraphBounds ob, GraphDifference? diff,
+    private sealed class Maximiser(Network reference, Network other, GraphBounds rb, GraphBounds ob, GraphDifference? diff,
         MaxErrorOptions options) : ISubProblemSolver
     {
         /// <summary>Per sub-problem, the largest |N_j − Q_j| its candidates re-executed to, and where.</summary>
@@ -129,7 +122,7 @@ public static class MaxError
             var r = milp.Solve(new MilpOptions(timeout, options.RelativeGap), cancellation);
             if (r.Solution is { } x)
             {
-                var e = Candidates.Reexecute(n, q, x, p.Box, milp.LastInputCodes, c => Math.Abs(c.Differences[j]));
+                var e = Candidates.Reexecute(reference, other, x, p.Box, milp.LastInputCodes, c => Math.Abs(c.Differences[j]));
                 Best[p.Id] = (Math.Abs(e.Differences[j]), e.Input);
             }
             var outcome = r.Status == MilpStatus.Optimal ? SubProblemOutcome.Proved : SubProblemOutcome.Unknown;

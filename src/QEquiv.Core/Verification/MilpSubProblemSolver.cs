@@ -30,8 +30,7 @@ public sealed class MilpSubProblemSolver : ISubProblemSolver
 
     private readonly Network _reference;
     private readonly Network _other;
-    // transition: the falsifier's re-execution still reads the layered views
-    private readonly Lazy<(FloatNetwork N, QuantizedNetwork Q)> _views;
+
     private readonly IReadOnlyList<SolverConfiguration> _portfolio;
     private readonly bool _differential;
     private readonly ConcurrentDictionary<Box, Lazy<BoxBounds>> _cache = new();
@@ -42,7 +41,7 @@ public sealed class MilpSubProblemSolver : ISubProblemSolver
     {
         _reference = reference ?? throw new ArgumentNullException(nameof(reference));
         _other = other ?? throw new ArgumentNullException(nameof(other));
-        _views = new Lazy<(FloatNetwork, QuantizedNetwork)>(() => (Layering.ToFloat(reference), Layering.ToQuantized(other)));
+
         ArgumentNullException.ThrowIfNull(portfolio);
         if (portfolio.Count == 0) throw new ArgumentException("a portfolio needs at least one solver configuration", nameof(portfolio));
         _portfolio = portfolio;
@@ -51,17 +50,6 @@ public sealed class MilpSubProblemSolver : ISubProblemSolver
 
     public MilpSubProblemSolver(Network reference, Network other, MilpBackend backend = MilpBackends.Default, bool differentialBounds = true)
         : this(reference, other, [SolverConfiguration.Plain(backend)], differentialBounds)
-    {
-    }
-
-    /// <summary>Transition: the layered views' entry, for tests written against them.</summary>
-    internal MilpSubProblemSolver(FloatNetwork n, QuantizedNetwork q, IReadOnlyList<SolverConfiguration> portfolio, bool differentialBounds = true)
-        : this(Layering.ToGraph(n), Layering.ToGraph(q), portfolio, differentialBounds)
-    {
-    }
-
-    internal MilpSubProblemSolver(FloatNetwork n, QuantizedNetwork q, MilpBackend backend = MilpBackends.Default, bool differentialBounds = true)
-        : this(Layering.ToGraph(n), Layering.ToGraph(q), [SolverConfiguration.Plain(backend)], differentialBounds)
     {
     }
 
@@ -141,7 +129,7 @@ public sealed class MilpSubProblemSolver : ISubProblemSolver
         using var milp = EquivalenceMilp.ForOutput(_reference, _other, p.Box, p.Output, p.Sign, p.Delta, c.Backend, rb, ob, diff, p.Codes, c.ScipParameters);
         var r = milp.Solve(new MilpOptions(limit), cancellation);
         var notes = new List<string>();
-        var (result, _) = Verifier.Interpret(_views.Value.N, _views.Value.Q, p.Box, p, r, milp, notes);
+        var (result, _) = Verifier.Interpret(_reference, _other, p.Box, p, r, milp, notes);
         foreach (var note in notes) _notes.Enqueue(note);
         return result with { Solver = c.Name };
     }

@@ -156,18 +156,11 @@ public sealed record VerificationProgress(string Stage, TimeSpan Elapsed, double
 /// </summary>
 public static class Verifier
 {
-    /// <summary>The layered views' entry, for tests written against them (a transition, as <see cref="Layering"/>).</summary>
-    internal static VerificationReport Verify(FloatNetwork n, QuantizedNetwork q, Box box, VerifyOptions options) =>
-        Verify(Layering.ToGraph(n), Layering.ToGraph(q), box, options);
-
     /// <summary>Verifies the float network <paramref name="reference"/> against its quantized twin <paramref name="other"/>.</summary>
     public static VerificationReport Verify(Network reference, Network other, Box box, VerifyOptions options)
     {
         options = options.Validated() with { Runtime = other.Runtime ?? Runtime.Onnx };
         Validate(reference, other, box, options.Delta);
-        // transition: the falsifier still reads the layered views
-        var n = Layering.ToFloat(reference);
-        var q = Layering.ToQuantized(other);
         var settings = options.JobSettings();
         var total = Stopwatch.StartNew();
         var deadline = options.Timeout is { } t ? DateTime.UtcNow + t : DateTime.MaxValue;
@@ -177,13 +170,13 @@ public static class Verifier
         var runner = options.Runner ?? LocalJobRunner.Instance;
         var fingerprint = options.Strategy == Strategy.Monolithic ? ""
             : JobPlan.FingerprintOf(reference.Fingerprint, other.Fingerprint, box, delta, settings);
-        var run = new Run(reference, other, n, q, box, roots, options, runner, fingerprint, deadline, total, notes);
+        var run = new Run(reference, other, box, roots, options, runner, fingerprint, deadline, total, notes);
         if (options.Log is { } log && runner.Resumable(log, fingerprint) is { } resumed) return run.Resume(resumed, log);
 
         run.Report("falsify", 0);
         var alongside = options.SearchAlongside && options.Strategy != Strategy.Monolithic
             && (runner is not LocalJobRunner || EngineOptions.WorkersFor(options.Workers) >= 2);
-        var screen = Screen(reference, other, n, q, box, roots, options.Seed, FalsifierBudget(options.Timeout, options.FalsifierShare, options.FalsifierCap),
+        var screen = Screen(reference, other, box, roots, options.Seed, FalsifierBudget(options.Timeout, options.FalsifierShare, options.FalsifierCap),
             options.DifferentialBounds, options.Cancellation, notes, deferSearch: alongside);
         if (screen.Witness is { } found)
             return FalsifiedReport(roots, screen, found, options.Strategy, BackendName(options), total, notes);
@@ -196,7 +189,7 @@ public static class Verifier
     /// the partitioned phase runs, the job's fingerprint, the deadline and clock, and the run's notes. The proof stages are
     /// its methods, so that they share this state instead of passing it along.
     /// </summary>
-    private sealed class Run(Network reference, Network other, FloatNetwork n, QuantizedNetwork q, Box box, List<SubProblem> roots, VerifyOptions options, IJobRunner runner,
+    private sealed class Run(Network reference, Network other, Box box, List<SubProblem> roots, VerifyOptions options, IJobRunner runner,
         string fingerprint, DateTime deadline, Stopwatch total, List<string> notes)
     {
         public void Report(string stage, double best, EngineSnapshot? e = null) =>
@@ -204,7 +197,7 @@ public static class Verifier
 
         /// <summary>A run that differs only in its stop signal and its notes (the proof stages beside the search).</summary>
         private Run With(CancellationToken cancellation, List<string> otherNotes) =>
-            new(reference, other, n, q, box, roots, options with { Cancellation = cancellation }, runner, fingerprint, deadline, total, otherNotes);
+            new(reference, other, box, roots, options with { Cancellation = cancellation }, runner, fingerprint, deadline, total, otherNotes);
 
         /// <summary>Continues a job from its log: the front end's decisions are in the plan.</summary>
         public VerificationReport Resume(JobPlan resumed, string log)
@@ -235,7 +228,7 @@ public static class Verifier
             {
                 try
                 {
-                    var r = Falsifier.Search(n, q, box, options.Delta, search with { CancellationToken = searchStop.Token });
+                    var r = Falsifier.Search(reference, other, box, options.Delta, search with { CancellationToken = searchStop.Token });
                     if (r.Witness is not null) proofsStop.Cancel();
                     return (Result: r, Seconds: searchClock.Elapsed.TotalSeconds);
                 }
@@ -263,7 +256,7 @@ public static class Verifier
             var searched = screen with { FalsifySeconds = screen.FalsifySeconds + seconds, BestDifference = best };
             if (found.Witness is not { } w)
                 return proved with { Timings = proved.Timings with { Falsify = searched.FalsifySeconds } };
-            var witness = Confirm(n, q, w, options.Delta);
+            var witness = Confirm(reference, other, w, options.Delta);
             if (proved.Verdict == Verdict.Verified)
                 notes.Add("the proof stages reported every sub-problem proved, yet the counterexample search found a re-executed witness: a soundness defect in the proofs; please report it with this run's inputs");
             notes.Add($"the counterexample search ran beside the proof stages and found the witness after {seconds:F2} s");
@@ -335,7 +328,7 @@ public static class Verifier
             Report("branch", screen.BestDifference);
             var undecided = roots.Where(p => outcome[p.Id] is null).ToList();
             var goals = undecided.Select(p => new Goal(p.Output, p.Sign)).ToList();
-            var problem = new EquivalenceBranching(reference, other, n, q, options.DifferentialBounds);
+            var problem = new EquivalenceBranching(reference, other, options.DifferentialBounds);
             var small = Enumerable.Range(0, box.Dimension).Count(i => box.Width(i) > 0) <= EquivalenceBranching.SmallDimension;
             var result = BranchAndBound.Run(problem, box, goals, options.Delta, new BranchOptions(budget, Candidates: small ? EquivalenceBranching.SmallDimension : 2)
             {
@@ -346,7 +339,7 @@ public static class Verifier
             foreach (var note in problem.Notes.Distinct()) if (!notes.Contains(note)) notes.Add(note);
             if (result.Outcome == BranchOutcome.Violated)
             {
-                var witness = Confirm(n, q, WitnessChecker.Check(n, q, result.Witness!, options.Delta)!, options.Delta);
+                var witness = Confirm(reference, other, WitnessChecker.Check(reference, other, result.Witness!, options.Delta)!, options.Delta);
                 notes.Add($"branch and bound found the witness at a node's centre after {result.Nodes} bounds ({result.Seconds:F2} s)");
                 return FalsifiedReport(roots, screen, witness, options.Strategy, BackendName(options), total, notes);
             }
@@ -410,7 +403,7 @@ public static class Verifier
             if (run.Reclaimed > 0) notes.Add($"{run.Reclaimed} sub-problems went back to the queue after their worker stopped answering (lease expired)");
             if (run.Resumed > 0) notes.Add($"{run.Resumed} sub-problems finished by the earlier run were taken from the job log, not solved again");
 
-            Witness? witness = run.Witness is { } found ? Confirm(n, q, found, options.Delta) : null;
+            Witness? witness = run.Witness is { } found ? Confirm(reference, other, found, options.Delta) : null;
             var leaves = plan.Settled.Concat(run.Proved).Concat(run.Open).Concat(run.Violation is { } v ? [v] : [])
                 .OrderBy(r => r.SubProblem.Id).ToList();
             var verdict = witness is not null ? Verdict.Falsified
@@ -440,7 +433,7 @@ public static class Verifier
             using var milp = EquivalenceMilp.Monolithic(reference, other, box, options.Delta, options.Backend, rb, ob, diff);
             var r = milp.Solve(new MilpOptions(Remaining(deadline, 1)), options.Cancellation);
             // One MILP answers for every open pair at once, so its verdict is interpreted once and shared.
-            var (shared, witness) = Interpret(n, q, box, open[0], r, milp, notes, monolithic: true);
+            var (shared, witness) = Interpret(reference, other, box, open[0], r, milp, notes, monolithic: true);
             foreach (var p in open)
             {
                 var own = witness is not null && !(p.Output == witness.Output && Math.Sign(witness.Difference) == p.Sign)
@@ -501,12 +494,12 @@ public static class Verifier
     /// show there); bounds, which discharge what they can; and only while sub-problems remain open, the full
     /// gradient and coordinate search — a region that bounds verify needs no search at all.
     /// </summary>
-    internal static Screening Screen(Network reference, Network other, FloatNetwork n, QuantizedNetwork q, Box box, IReadOnlyList<SubProblem> subProblems, int seed,
+    internal static Screening Screen(Network reference, Network other, Box box, IReadOnlyList<SubProblem> subProblems, int seed,
         TimeSpan falsifierBudget, bool differential, CancellationToken cancellation, List<string> notes, bool deferSearch = false)
     {
         var delta = subProblems[0].Delta;
         var clock = Stopwatch.StartNew();
-        var quick = Falsifier.Search(n, q, box, delta, new FalsifierOptions(seed, RandomPoints: 64, TimeBudget: falsifierBudget, CancellationToken: cancellation)
+        var quick = Falsifier.Search(reference, other, box, delta, new FalsifierOptions(seed, RandomPoints: 64, TimeBudget: falsifierBudget, CancellationToken: cancellation)
         {
             RandomCorners = 64,
             MaxSearchEvaluations = 0,
@@ -515,7 +508,7 @@ public static class Verifier
         var falsifySeconds = clock.Elapsed.TotalSeconds;
         var outcome = new SubProblemResult?[subProblems.Count];
         if (quick.Witness is { } w)
-            return new Screening(Confirm(n, q, w, delta), null, null, null, [], outcome, falsifySeconds, 0) { BestDifference = quick.BestMaxAbsDifference };
+            return new Screening(Confirm(reference, other, w, delta), null, null, null, [], outcome, falsifySeconds, 0) { BestDifference = quick.BestMaxAbsDifference };
 
         clock.Restart();
         var (rb, ob, diff, outputBounds) = Bound(reference, other, box, differential, notes);
@@ -543,9 +536,9 @@ public static class Verifier
                     DeferredSearch = search with { TimeBudget = null },
                 };
             clock.Restart();
-            var full = Falsifier.Search(n, q, box, delta, search);
+            var full = Falsifier.Search(reference, other, box, delta, search);
             falsifySeconds += clock.Elapsed.TotalSeconds;
-            if (full.Witness is { } w2) witness = Confirm(n, q, w2, delta);
+            if (full.Witness is { } w2) witness = Confirm(reference, other, w2, delta);
             best = Math.Max(best, full.BestMaxAbsDifference);
         }
         return new Screening(witness, rb, ob, diff, outputBounds, outcome, falsifySeconds, boundsSeconds) { BestDifference = best };
@@ -572,7 +565,11 @@ public static class Verifier
         GraphDifference? diff = null;
         if (differential)
         {
-            try { diff = LegacyDifference.Of(reference, other, box); }
+            try
+            {
+                diff = DifferentialBounds.Of(reference, other, box);
+                if (diff.Notice is { } notice && !notes.Contains(notice)) notes.Add(notice);
+            }
             catch (NotSupportedException e) { notes.Add($"differential bounds not used: {e.Message}"); }
         }
         if (diff is not null)
@@ -583,11 +580,6 @@ public static class Verifier
         return (rb, ob, null, Enumerable.Range(0, reference.OutputSize)
             .Select(j => { var naive = rb.Outputs[j] - ob.Outputs[j]; return new OutputBounds(j, naive, null, null, naive); }).ToList());
     }
-
-    /// <summary>Transition: the layered views' entry, for tests written against them.</summary>
-    internal static (GraphBounds Reference, GraphBounds Other, GraphDifference? Difference, IReadOnlyList<OutputBounds> PerOutput)
-        Bound(FloatNetwork n, QuantizedNetwork q, Box box, bool differential, List<string> notes) =>
-        Bound(Layering.ToGraph(n), Layering.ToGraph(q), box, differential, notes);
 
     /// <summary>Upper bound of s·(R_j − O_j) from the tightest bounds at hand (before <see cref="EquivalenceMilp.MarginFor"/>).</summary>
     internal static double Upper(GraphBounds rb, GraphBounds ob, GraphDifference? diff, int output, int sign) =>
@@ -606,16 +598,16 @@ public static class Verifier
         if (!(delta > 0) || !double.IsFinite(delta))
             throw new BadInputException($"δ must be a finite number > 0, got {delta}");
         if (n.InputSize != q.InputSize)
-            throw BadInputException.For(q.Source, $"takes {q.InputSize} inputs but the float model {n.Source} takes {n.InputSize}");
+            throw BadInputException.For(q.Source, $"takes {q.InputSize} inputs but the reference model {n.Source} takes {n.InputSize}");
         if (n.OutputSize != q.OutputSize)
-            throw BadInputException.For(q.Source, $"has {q.OutputSize} outputs but the float model {n.Source} has {n.OutputSize}");
+            throw BadInputException.For(q.Source, $"has {q.OutputSize} outputs but the reference model {n.Source} has {n.OutputSize}");
         if (box.Dimension != n.InputSize)
             throw new BadInputException($"the region has {box.Dimension} inputs but the models take {n.InputSize}");
     }
 
     /// <summary>Re-checks a witness from any source; a verdict of falsified never rests on anything else.</summary>
-    internal static Witness Confirm(FloatNetwork n, QuantizedNetwork q, Witness w, double delta) =>
-        WitnessChecker.Check(n, q, w.Input, delta)
+    internal static Witness Confirm(Network reference, Network other, Witness w, double delta) =>
+        WitnessChecker.Check(reference, other, w.Input, delta)
         ?? throw new InvalidOperationException("a witness did not re-execute to a violation; refusing to report it");
 
     private static TimeSpan? Remaining(DateTime deadline, int share)
@@ -630,7 +622,7 @@ public static class Verifier
     /// it too (no point can reach the constraint); a solution is re-executed and only a real violation counts.
     /// Shared with <see cref="MilpSubProblemSolver"/> so that both schedulers read solver answers the same way.
     /// </summary>
-    internal static (SubProblemResult Result, Witness? Witness) Interpret(FloatNetwork n, QuantizedNetwork q, Box box, SubProblem p,
+    internal static (SubProblemResult Result, Witness? Witness) Interpret(Network reference, Network other, Box box, SubProblem p,
         MilpResult r, EquivalenceMilp milp, List<string> notes, bool monolithic = false)
     {
         var margin = milp.SafetyMargin;
@@ -644,9 +636,9 @@ public static class Verifier
         if (r.Status == MilpStatus.Infeasible) return (Make(SubProblemOutcome.Proved, DecidedBy.Milp), null);
         if (r.Solution is { } x)
         {
-            var e = Candidates.Reexecute(n, q, x, box, milp.LastInputCodes,
+            var e = Candidates.Reexecute(reference, other, x, box, milp.LastInputCodes,
                 c => monolithic ? c.MaxAbsDifference : c.SignedDifference(p.Output, p.Sign));
-            if (WitnessChecker.ToWitness(n, e, p.Delta) is { } w) return (Make(SubProblemOutcome.Violated, DecidedBy.Milp, w), w);
+            if (WitnessChecker.ToWitness(reference, e, p.Delta) is { } w) return (Make(SubProblemOutcome.Violated, DecidedBy.Milp, w), w);
             notes.Add(e.MaxAbsDifference >= p.Delta
                 ? $"sub-problem {p.Id}: the solver's candidate re-executes to max |N − Q| = {e.MaxAbsDifference:G6} ≥ δ in double, but not by more than N's float32 error bound (a runtime's float32 N may keep it below δ); left unknown"
                 : $"sub-problem {p.Id}: the solver's candidate re-executes to max |N − Q| = {e.MaxAbsDifference:G6} < δ (spurious, inside the rounding widening or solver tolerance); left unknown");

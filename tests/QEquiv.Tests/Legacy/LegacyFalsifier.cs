@@ -359,7 +359,7 @@ internal static class LegacyFalsifier
                 }
             }
             if (max >= delta && (_witness is null || max > _witness.MaxAbsDifference)
-                && WitnessChecker.Check(network, quantized, copy ?? pair.CopyInput(), delta) is { } w
+                && WitnessChecker.Check(G(network), G(quantized), copy ?? pair.CopyInput(), delta) is { } w
                 && (_witness is null || w.MaxAbsDifference > _witness.MaxAbsDifference))
                 _witness = w;
             return !ShouldStop();
@@ -389,7 +389,7 @@ internal static class LegacyFalsifier
             double[] Differences(float[] x)
             {
                 if (!exact.TryGetValue(x, out var d))
-                    exact[x] = d = WitnessChecker.Evaluate(network, quantized, x).Differences;
+                    exact[x] = d = WitnessChecker.Evaluate(G(network), G(quantized), x).Differences;
                 return d;
             }
             for (var j = 0; j < _obs.Length; j++)
