@@ -157,11 +157,12 @@ public class ClusterTests(LocalCluster cluster)
         var center = Data.Csv.ReadRows(TestData.Bench("pytorch/inputs.csv"))[19].Select(v => (double)v).ToArray();
         // An MNIST image: its pixels sit on Q's input grid, so ±0.0001 changes no input code and N only a little.
         var box = Region.BallAround(center, 0.0001, (0, 1));
-        // Falsifier and LP off: the pytorch pieces go to the engine's workers, which must find the witness.
+        // Falsifier, LP and branch and bound off: the pytorch pieces go to the engine's workers, which must find the witness.
         var options = new VerifyOptions(0.02, Strategy.OutputInput, Timeout: TimeSpan.FromSeconds(120))
         {
             FalsifierCap = TimeSpan.Zero,
             LpBudget = TimeSpan.Zero,
+            BranchBudget = TimeSpan.Zero,
             Workers = 2,
         };
         Assert.Equal(Verdict.Verified, Verifier.Verify(n, onnx, box, options).Verdict);
@@ -169,7 +170,7 @@ public class ClusterTests(LocalCluster cluster)
         var remote = Verifier.Verify(n, torch, box, options with { Runner = cluster.Runner });
         Assert.True(remote.Verdict == Verdict.Falsified, $"cluster: {remote.Verdict}; notes: {string.Join("; ", remote.Notes)}");
         Assert.True(remote.Engine is { Attempts.Count: > 0 }, "the cluster's workers never ran");
-        Assert.True(WitnessChecker.Evaluate(G(Layering.ToFloat(n)), G(Layering.ToQuantized(torch)), remote.Witness!.Input).MaxAbsDifference >= 0.02);
+        Assert.True(WitnessChecker.Evaluate(n, torch, remote.Witness!.Input).MaxAbsDifference >= 0.02);
         Assert.Equal(Verdict.Verified, Verifier.Verify(n, onnx, box, options with { Runner = cluster.Runner }).Verdict);
 
         var log = Path.Combine(Path.GetTempPath(), $"qequiv-runtime-job-{Guid.NewGuid():N}.log");

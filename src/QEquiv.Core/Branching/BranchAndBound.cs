@@ -40,6 +40,9 @@ public sealed record BranchOptions(TimeSpan Budget, int MaxNodes = 200_000, int 
     /// bounds stall: on a box of hundreds of inputs, halving one barely moves them) and is left for an exact method;
     /// null: always split.</summary>
     public double? StallShrink { get; init; }
+
+    /// <summary>Called for every (box, goal) the search prunes, with the bound that proved it (tests sample these boxes).</summary>
+    public Action<Box, Goal, double>? Pruned { get; init; }
 }
 
 public enum BranchOutcome { Proved, Violated, Open }
@@ -76,7 +79,7 @@ public static class BranchAndBound
         var stalled = new List<OpenNode>();
 
         // The goals still open on the box, and the largest of their bounds minus δ.
-        (List<Goal> Open, double Gap) Bound(Box box, IReadOnlyList<Goal> asked)
+        (List<Goal> Open, double Gap, double[] Upper) Bound(Box box, IReadOnlyList<Goal> asked)
         {
             nodes++;
             var upper = problem.Upper(box, asked);
@@ -88,20 +91,24 @@ public static class BranchAndBound
                     open.Add(asked[k]);
                     gap = Math.Max(gap, upper[k] - delta);
                 }
-            return (open, gap);
+            return (open, gap, upper);
         }
-        void Keep(Box box, IReadOnlyList<Goal> asked, List<Goal> open, double gap, int depth)
+        void Keep(Box box, IReadOnlyList<Goal> asked, List<Goal> open, double gap, double[] upper, int depth)
         {
             var share = box.VolumeFractionOf(root);
-            foreach (var g in asked)
-                if (!open.Contains(g)) proved[g] += share;
+            for (var k = 0; k < asked.Count; k++)
+                if (!open.Contains(asked[k]))
+                {
+                    proved[asked[k]] += share;
+                    options.Pruned?.Invoke(box, asked[k], upper[k]);
+                }
             if (open.Count == 0) return;
             maxDepth = Math.Max(maxDepth, depth);
             queue.Enqueue(new OpenNode(box, open, gap, depth), -gap);
         }
 
-        var (rootOpen, rootGap) = Bound(root, goals);
-        Keep(root, goals, rootOpen, rootGap, 0);
+        var (rootOpen, rootGap, rootUpper) = Bound(root, goals);
+        Keep(root, goals, rootOpen, rootGap, rootUpper, 0);
 
         while (queue.Count > 0)
         {
@@ -112,14 +119,14 @@ public static class BranchAndBound
 
             // Strong branching: every candidate input is cut and both halves bounded; the cut whose worse half is lowest wins
             // (ties: the one that leaves fewer goals open).
-            (Box Box, List<Goal> Open, double Gap)[]? best = null;
+            (Box Box, List<Goal> Open, double Gap, double[] Upper)[]? best = null;
             var bestScore = (double.PositiveInfinity, int.MaxValue);
             foreach (var dim in problem.Candidates(node.Box, node.Goals, options.Candidates))
             {
                 if (!(node.Box.Width(dim) > options.MinWidth) || nodes >= options.MaxNodes) continue;
                 var at = problem.SplitPoint(node.Box, dim);
                 if (!(at > node.Box.Lo[dim] && at < node.Box.Hi[dim])) continue;
-                var trial = Cut(node.Box, dim, at).Select(h => { var (open, gap) = Bound(h, node.Goals); return (h, open, gap); }).ToArray();
+                var trial = Cut(node.Box, dim, at).Select(h => { var (open, gap, upper) = Bound(h, node.Goals); return (h, open, gap, upper); }).ToArray();
                 var score = (trial.Max(t => t.open.Count > 0 ? t.gap : double.NegativeInfinity), trial.Sum(t => t.open.Count));
                 if (best is null || score.CompareTo(bestScore) < 0) (best, bestScore) = (trial, score);
                 if (score.Item2 == 0) break; // both halves proved: nothing better to find
@@ -130,7 +137,7 @@ public static class BranchAndBound
                 stalled.Add(node);
                 continue;
             }
-            foreach (var (box, open, gap) in best) Keep(box, node.Goals, open, gap, node.Depth + 1);
+            foreach (var (box, open, gap, upper) in best) Keep(box, node.Goals, open, gap, upper, node.Depth + 1);
         }
         var left = stalled.Concat(queue.UnorderedItems.Select(i => i.Element)).ToList();
         return new BranchResult(left.Count == 0 ? BranchOutcome.Proved : BranchOutcome.Open, null, left, nodes, maxDepth, proved,

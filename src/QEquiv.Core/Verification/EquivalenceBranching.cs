@@ -14,7 +14,7 @@ namespace QEquiv.Verification;
 internal sealed class EquivalenceBranching(Network reference, Network other, bool differential)
     : IBranchingProblem
 {
-    /// <summary>Boxes with at most this many inputs of positive width try every one of them per split.</summary>
+    /// <summary>Boxes with at most this many inputs of positive width are "small": cutting one input moves their bounds.</summary>
     public const int SmallDimension = 16;
 
     private readonly List<string> _notes = [];
@@ -51,8 +51,8 @@ internal sealed class EquivalenceBranching(Network reference, Network other, boo
     public IReadOnlyList<int> Candidates(Box box, IReadOnlyList<Goal> goals, int count)
     {
         var open = Enumerable.Range(0, box.Dimension).Where(i => box.Width(i) > 0).ToList();
-        if (open.Count <= Math.Max(count, SmallDimension)) return [.. open.OrderByDescending(box.Width)];
-        // Many inputs: rank by width × |gradient| of the first open goal's difference at the centre (ReluVal's smear).
+        if (open.Count <= count) return [.. open.OrderByDescending(box.Width)];
+        // Otherwise rank by width × |gradient| of the first open goal's difference at the centre (ReluVal's smear).
         var centre = Float32Points.RoundInto(box, box.Center());
         if (centre is null) return [.. open.OrderByDescending(box.Width).Take(count)];
         var g = Falsifier.DifferenceGradient(reference, other, centre, goals[0].Output, goals[0].Sign);
