@@ -31,9 +31,9 @@ public class DifferentialBoundsTests(ITestOutputHelper output)
             {
                 var box = TestNetworks.RandomBox(rng, sizes[0], maxRadius: b == 0 ? 0.02 : b == 1 ? 0.1 : 0.5);
                 var everyNeuron = b % 2 == 1;
-                var d = DifferentialBounds.Compute(pair.Float, pair.Quantized, box, new DifferentialOptions(EveryNeuron: everyNeuron));
+                var d = DifferentialBounds.Of(pair.Reference, pair.Other, box, new DifferentialOptions(EveryNeuron: everyNeuron));
                 AssertNeverLooserThanNaive(d);
-                for (var k = 0; k < 10_000; k++) CheckPoint(pair.Float, pair.Quantized, d, TestNetworks.SamplePoint(rng, box));
+                for (var k = 0; k < 10_000; k++) CheckPoint(pair.Reference, pair.Other, d, TestNetworks.SamplePoint(rng, box), everyTensor: k < 2000);
             }
         }
     }
@@ -43,8 +43,8 @@ public class DifferentialBoundsTests(ITestOutputHelper output)
     {
         var pair = TestNetworks.Random(7, [3, 6, 4, 2]);
         var x = new[] { 0.25, 0.5, 0.75 };
-        var d = DifferentialBounds.Compute(pair.Float, pair.Quantized, new Box(x, x));
-        var exact = RealDifferences(pair.Float, pair.Quantized, Array.ConvertAll(x, v => (float)v));
+        var d = DifferentialBounds.Of(pair.Reference, pair.Other, new Box(x, x));
+        var exact = WitnessChecker.Evaluate(pair.Reference, pair.Other, Array.ConvertAll(x, v => (float)v)).Differences;
         for (var j = 0; j < exact.Length; j++)
         {
             Assert.True(d.Tightest[j].Contains(exact[j]));
@@ -72,8 +72,7 @@ public class DifferentialBoundsTests(ITestOutputHelper output)
     [MemberData(nameof(MnistNetworks))]
     public void MnistTwinsAreBoundedSoundlyAndMuchTighterThanNaive(string name)
     {
-        var n = OnnxImporter.LoadFloat(TestData.Bench($"mnistfc/{name}.onnx"));
-        var q = OnnxImporter.LoadQuantized(TestData.Bench($"pytorch/{name}.qnnpack-qdq.onnx"));
+        var (n, q) = OnnxImporter.LoadPair(TestData.Bench($"mnistfc/{name}.onnx"), TestData.Bench($"pytorch/{name}.qnnpack-qdq.onnx"), Runtime.Onnx);
         var rows = Csv.ReadRows(TestData.Bench("pytorch/inputs.csv"), n.InputSize);
         // The 0.03 box is dominated by rounding errors that really are independent per neuron (Q's hidden scale is
         // about 0.16, so each rounding is worth ±0.08 there): the gain is smaller than on small balls.
@@ -87,16 +86,13 @@ public class DifferentialBoundsTests(ITestOutputHelper output)
         foreach (var (label, box, ratio) in boxes)
         {
             var clock = Stopwatch.StartNew();
-            var d = DifferentialBounds.Compute(n, q, box);
+            var d = DifferentialBounds.Of(n, q, box);
             var seconds = clock.Elapsed.TotalSeconds;
-            double naive = DifferenceBounds.AverageWidth(d.Naive), interval = DifferenceBounds.AverageWidth(d.IntervalDifferential),
-                symbolic = DifferenceBounds.AverageWidth(d.SymbolicDifferential), tightest = DifferenceBounds.AverageWidth(d.Tightest);
-            // Every intermediate value at 100 points, the outputs at 10 000 in all (the evaluators dominate the time).
+            double naive = Width(d.Naive), interval = Width(d.IntervalDifferential), symbolic = Width(d.SymbolicDifferential), tightest = Width(d.Tightest);
+            // Every tensor at 100 points, the outputs at 10 000 in all (the evaluations dominate the time).
             var observed = 0.0;
-            for (var k = 0; k < 100; k++)
-                observed = Math.Max(observed, CheckPoint(n, q, d, TestNetworks.SamplePoint(rng, box)));
-            for (var k = 100; k < 10_000; k++)
-                observed = Math.Max(observed, CheckOutputs(n, q, d, TestNetworks.SamplePoint(rng, box)));
+            for (var k = 0; k < 10_000; k++)
+                observed = Math.Max(observed, CheckPoint(n, q, d, TestNetworks.SamplePoint(rng, box), everyTensor: k < 100));
             output.WriteLine($"{name} {label}: average width naive {naive:G4}, interval-differential {interval:G4}, " +
                 $"symbolic-differential {symbolic:G4}, tightest {tightest:G4}; max |N−Q| seen {observed:G4}; {seconds:F2} s");
             AssertNeverLooserThanNaive(d);
@@ -104,92 +100,50 @@ public class DifferentialBoundsTests(ITestOutputHelper output)
         }
     }
 
+    private static double Width(IReadOnlyList<Interval> bounds) => bounds.Average(b => b.Width);
+
     private static Box Ball(float[] center, double eps)
     {
         var ball = Box.LInfBall(Array.ConvertAll(center, v => (double)v), eps);
         return new Box(Array.ConvertAll(ball.Lo, v => Math.Max(v, 0)), Array.ConvertAll(ball.Hi, v => Math.Min(v, 1)));
     }
 
-    private static void AssertNeverLooserThanNaive(DifferenceBounds d)
+    private static void AssertNeverLooserThanNaive(GraphDifference d)
     {
         for (var j = 0; j < d.Naive.Length; j++)
             Assert.True(d.Tightest[j].Lo >= d.Naive[j].Lo && d.Tightest[j].Hi <= d.Naive[j].Hi, $"output {j}: {d.Tightest[j]} vs naive {d.Naive[j]}");
     }
 
-    /// <summary>N − Q with Q dequantized in real arithmetic (the convention of the differential bounds).</summary>
-    private static double[] RealDifferences(FloatNetwork n, QuantizedNetwork q, float[] x)
+    /// <summary>
+    /// Checks the bounds at x against both networks' exact runtime arithmetic (Q's float32 dequantization included, as the
+    /// bounds are): the output differences; with <paramref name="everyTensor"/> also every tensor of both networks and
+    /// every aligned hidden difference. Returns max_j |R_j − O_j| there.
+    /// </summary>
+    private static double CheckPoint(QEquiv.Model.Network n, QEquiv.Model.Network q, GraphDifference d, float[] x, bool everyTensor)
     {
-        var y = FloatEvaluator.Evaluate(n, x);
-        var codes = QuantizedEvaluator.Trace(q, x)[^1];
-        var p = q.OutputQuantization;
-        var d = new double[y.Length];
-        for (var j = 0; j < d.Length; j++)
-            d[j] = y[j] - ((double)p.Scale * (codes[j] - p.ZeroPoint) + (q.OutputBias is { } b ? b[j] : 0.0));
-        return d;
-    }
-
-    /// <summary>Checks the output bounds at x; returns max_j |N_j − Q_j| there.</summary>
-    private static double CheckOutputs(FloatNetwork n, QuantizedNetwork q, DifferenceBounds d, float[] x)
-    {
-        var real = RealDifferences(n, q, x);
-        for (var j = 0; j < real.Length; j++)
-        {
-            Assert.True(d.IntervalDifferential[j].Contains(real[j]), $"output {j}: {real[j]} not in interval-differential {d.IntervalDifferential[j]}");
-            Assert.True(d.SymbolicDifferential[j].Contains(real[j]), $"output {j}: {real[j]} not in symbolic-differential {d.SymbolicDifferential[j]}");
-        }
-        return real.Max(Math.Abs);
-    }
-
-    /// <summary>Checks every bound at x; returns max_j |N_j − Q_j| there.</summary>
-    private static double CheckPoint(FloatNetwork n, QuantizedNetwork q, DifferenceBounds d, float[] x)
-    {
-        var real = RealDifferences(n, q, x);
-        for (var j = 0; j < real.Length; j++)
-        {
-            Assert.True(d.IntervalDifferential[j].Contains(real[j]), $"output {j}: {real[j]} not in interval-differential {d.IntervalDifferential[j]}");
-            Assert.True(d.SymbolicDifferential[j].Contains(real[j]), $"output {j}: {real[j]} not in symbolic-differential {d.SymbolicDifferential[j]}");
-            Assert.True(d.Tightest[j].Contains(real[j]), $"output {j}: {real[j]} not in {d.Tightest[j]}");
-        }
-        // The runtime's float32 outputs are covered once the dequantization rounding is added (the layered bounds are of Q in
-        // real arithmetic; the graph's bounds include it, see LegacyDifference).
-        var runtime = WitnessChecker.Evaluate(G(n), G(q), x).Differences;
-        var po = q.OutputQuantization;
+        var runtime = WitnessChecker.Evaluate(n, q, x).Differences;
         for (var j = 0; j < runtime.Length; j++)
-            Assert.True(d.Tightest[j].Widen(0, EquivalenceMilp.SolverSlack + BoundPropagation.OutputRoundingError(
-                    ((double)po.Scale * (d.Quantized.OutputCodes[j] + (-po.ZeroPoint))).MaxAbs + (q.OutputBias is { } ob ? Math.Abs(ob[j]) : 0),
-                    ((double)po.Scale * (d.Quantized.OutputCodes[j] + (-po.ZeroPoint))).MaxAbs + (q.OutputBias is { } ob2 ? Math.Abs(ob2[j]) : 0))).Contains(runtime[j]),
-                $"output {j}: runtime {runtime[j]} not in {d.Tightest[j]} ± margin");
-
-        // Layer by layer: N, Q (codes and the values they come from) and Δh = h − ĥ.
-        var h = Array.ConvertAll(x, v => (double)v);
-        var trace = QuantizedEvaluator.Trace(q, x);
-        var hq = Dequantize(trace[0], q.InputQuantization);
-        var stage = 0;
-        var level = 0;
-        BoundsTests.CheckQuantized(q, d.Quantized, x);
-        while (true)
         {
-            while (stage < q.Stages.Count && q.Stages[stage] is Requantize)
-                hq = Dequantize(trace[++stage], q.Stages[stage - 1].Output);
-            for (var i = 0; i < h.Length; i++)
-                Assert.True(d.Hidden[level][i].Contains(h[i] - hq[i]), $"level {level} Δh {i}: {h[i] - hq[i]} not in {d.Hidden[level][i]}");
-            if (level == n.Layers.Count) break;
-            var layer = n.Layers[level];
-            var pre = FloatEvaluator.Apply(layer.WithActivation(Activation.None), h);
-            h = FloatEvaluator.Apply(layer, h);
-            for (var j = 0; j < h.Length; j++)
-            {
-                Assert.True(d.Float.Layers[level].PreActivation[j].Contains(pre[j]), $"layer {level} pre {j}");
-                Assert.True(d.Float.Layers[level].Output[j].Contains(h[j]), $"layer {level} post {j}");
-            }
-            stage++;
-            hq = Dequantize(trace[stage], q.Stages[stage - 1].Output);
-            level++;
+            Assert.True(d.IntervalDifferential[j].Contains(runtime[j]), $"output {j}: {runtime[j]} not in interval-differential {d.IntervalDifferential[j]}");
+            Assert.True(d.SymbolicDifferential[j].Contains(runtime[j]), $"output {j}: {runtime[j]} not in symbolic-differential {d.SymbolicDifferential[j]}");
+            Assert.True(d.Tightest[j].Contains(runtime[j]), $"output {j}: {runtime[j]} not in {d.Tightest[j]}");
         }
-        return real.Max(Math.Abs);
+        if (!everyTensor) return runtime.Max(Math.Abs);
+        var input = Array.ConvertAll(x, v => (double)v);
+        var tn = n.Trace(input);
+        var tq = q.Trace(input);
+        for (var k = 0; k < n.Nodes.Count; k++)
+            for (var i = 0; i < tn[k + 1].Length; i++)
+                Assert.True(d.Reference.Nodes[k].Output[i].Contains(tn[k + 1][i]), $"reference node {k} value {i}: {tn[k + 1][i]} not in {d.Reference.Nodes[k].Output[i]}");
+        for (var k = 0; k < q.Nodes.Count; k++)
+            for (var i = 0; i < tq[k + 1].Length; i++)
+                Assert.True(d.Other.Nodes[k].Output[i].Contains(tq[k + 1][i]), $"other node {k} value {i}: {tq[k + 1][i]} not in {d.Other.Nodes[k].Output[i]}");
+        foreach (var a in d.Hidden)
+            for (var i = 0; i < a.Delta.Length; i++)
+            {
+                var delta = tn[a.Reference + 1][i] - (a.Scale[i] * tq[a.Other + 1][i] + a.Offset[i]);
+                Assert.True(a.Delta[i].Contains(delta), $"aligned {a.Reference}/{a.Other} value {i}: Δ {delta} not in {a.Delta[i]}");
+            }
+        return runtime.Max(Math.Abs);
     }
-
-
-
-    private static double[] Dequantize(int[] codes, QuantParams p) => Array.ConvertAll(codes, c => (double)p.Scale * (c - p.ZeroPoint));
 }

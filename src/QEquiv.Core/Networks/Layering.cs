@@ -4,9 +4,9 @@ using QEquiv.Quantization;
 namespace QEquiv.Networks;
 
 /// <summary>
-/// The layered views that the bound, MILP and falsifier code still work on, read off the operator graph (and the
-/// graph of a layered network, for tests that build one by hand). A transition: as each analysis moves onto the
-/// operators themselves it stops needing these views.
+/// The layered views read off the operator graph and back: the quantizer builds a <see cref="QuantizedNetwork"/> from a
+/// <see cref="FloatNetwork"/> and the exporter writes one; tests build small ones by hand. No analysis takes them: every
+/// analysis runs on the <see cref="Network"/> itself, one rule per operator.
 /// </summary>
 public static class Layering
 {
