@@ -42,7 +42,7 @@ internal static class VerifyCommand
         var lpBudget = new Option<double>("--lp-budget") { Description = "seconds of LP tightening of unstable neurons and LP relaxation of N − Q before the MILPs (0: no LP at all, also none per sub-problem)", DefaultValueFactory = _ => 2 };
         var branchTime = new Option<double?>("--branch-time")
         {
-            Description = "seconds of branch and bound on the differential bounds (input splits at Q's quantization boundaries) before the MILPs (default: half the time left with --timeout, else 60; 0: off); not with --strategy monolithic",
+            Description = "seconds of branch and bound on the differential bounds (input splits at Q's quantization boundaries) before the MILPs (default: half the time left with --timeout, at most 10; 0: off); not with --strategy monolithic",
         };
         var resume = new Option<string>("--resume")
         {

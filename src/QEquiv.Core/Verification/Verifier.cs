@@ -33,10 +33,12 @@ public sealed record VerifyOptions(
     /// neither there nor on the engine's pieces (ablations).</summary>
     public TimeSpan LpBudget { get; init; } = DefaultLpBudget;
     /// <summary>Time for branch and bound on the differential bounds (input splits) before any MILP; null: half of the time
-    /// left with a timeout, else <see cref="DefaultBranchBudget"/>; zero: off. The monolithic strategy (the paper's
+    /// left with a timeout, at most <see cref="DefaultBranchBudget"/>; zero: off. The monolithic strategy (the paper's
     /// baseline) never branches.</summary>
     public TimeSpan? BranchBudget { get; init; }
-    public static readonly TimeSpan DefaultBranchBudget = TimeSpan.FromSeconds(60);
+    /// <remarks>At most this much by default: on a small network whose bounds cannot close a pair, splitting could
+    /// otherwise hold back for half the run a MILP that answers in a second.</remarks>
+    public static readonly TimeSpan DefaultBranchBudget = TimeSpan.FromSeconds(10);
     public static readonly TimeSpan DefaultLpBudget = TimeSpan.FromSeconds(2);
     public CancellationToken Cancellation { get; init; }
 
@@ -323,7 +325,7 @@ public static class Verifier
         /// </summary>
         private VerificationReport? Branch(SubProblemResult?[] outcome, Screening screen)
         {
-            var budget = options.BranchBudget ?? (Remaining(deadline, 2) ?? VerifyOptions.DefaultBranchBudget);
+            var budget = options.BranchBudget ?? (Remaining(deadline, 2) is { } half && half < VerifyOptions.DefaultBranchBudget ? half : VerifyOptions.DefaultBranchBudget);
             if (budget <= TimeSpan.Zero) return null;
             Report("branch", screen.BestDifference);
             var undecided = roots.Where(p => outcome[p.Id] is null).ToList();
