@@ -32,7 +32,8 @@ public class BranchAndBoundTests(ITestOutputHelper output)
             {
                 var delta = Math.Max(1e-3, factor * max.Upper);
                 var problem = new EquivalenceBranching(n, q, differential: true);
-                var r = BranchAndBound.Run(problem, box, AllGoals(n.OutputSize), delta, new BranchOptions(TimeSpan.FromSeconds(20), Candidates: 16));
+                // A node cap rather than a time budget: the same tree on a loaded machine, and an open search ends in a second.
+                var r = BranchAndBound.Run(problem, box, AllGoals(n.OutputSize), delta, new BranchOptions(TimeSpan.FromSeconds(60), MaxNodes: 20_000, Candidates: 16));
                 var brute = Verifier.Verify(n, q, box, new VerifyOptions(delta, Strategy.Monolithic, Timeout: TimeSpan.FromSeconds(120)));
                 switch (r.Outcome)
                 {
@@ -58,7 +59,7 @@ public class BranchAndBoundTests(ITestOutputHelper output)
     }
 
     /// <summary>
-    /// Every (box, goal) the search prunes is checked by sampling: thousands of float32 points of the pruned box re-executed
+    /// Every (box, goal) the search prunes is checked by sampling: a hundred float32 points of each pruned box re-executed
     /// on both networks stay below δ and below the bound that pruned them.
     /// </summary>
     [Trait("Speed", "Slow")]
@@ -91,7 +92,7 @@ public class BranchAndBoundTests(ITestOutputHelper output)
         foreach (var (b, g, upper) in pruned)
         {
             Assert.True(upper < delta);
-            for (var k = 0; k < 300; k++)
+            for (var k = 0; k < 100; k++)
             {
                 var x = TestNetworks.SamplePoint(rng, b);
                 var d = g.Sign * WitnessChecker.Evaluate(n, q, x).Differences[g.Output];
@@ -120,5 +121,46 @@ public class BranchAndBoundTests(ITestOutputHelper output)
         Assert.All(r.ProvedVolume.Values, v => Assert.InRange(v, 0, 1 + 1e-9));
         if (r.Outcome == BranchOutcome.Proved) Assert.All(r.ProvedVolume.Values, v => Assert.True(v > 1 - 1e-6));
         Assert.True(r.ProvedVolume.Values.Average() > 0.5, "splitting proved less than half the volume");
+    }
+
+    /// <summary>A problem whose bounds are given as a function of the box, with no witness anywhere (the centres miss it).</summary>
+    private sealed class Synthetic(Func<Box, double> upper) : IBranchingProblem
+    {
+        public double[] Upper(Box box, IReadOnlyList<Goal> goals) => goals.Select(_ => upper(box)).ToArray();
+        public float[]? Witness(Box box, IReadOnlyList<Goal> goals, double delta) => null;
+        public double SplitPoint(Box box, int dimension) => (box.Lo[dimension] + box.Hi[dimension]) / 2;
+        public IReadOnlyList<int> Candidates(Box box, IReadOnlyList<Goal> goals, int count) => [.. Enumerable.Range(0, box.Dimension).Take(count)];
+    }
+
+    /// <summary>
+    /// The stall window ends a search whose largest gap stops falling deep in the tree (bounds converged above δ: a violation
+    /// the centres missed), long before its node cap, and lets a search whose gap only plateaus at a shallow level while it
+    /// cuts many equal boxes run on to its proof.
+    /// </summary>
+    [Fact]
+    public void TheStallWindowEndsOnlyASearchWhoseGapStopsFalling()
+    {
+        var box = new Box([0.0, 0.0], [1.0, 1.0]);
+        Goal[] goals = [new(0, 1)];
+        var options = new BranchOptions(TimeSpan.FromMinutes(1), MaxNodes: 100_000, Candidates: 2) { StallWindow = 200 };
+
+        // f = 0.7 − x₀ − x₁ bounded by its value at the low corner plus half the widths: the bounds converge to max f = 0.7 > δ =
+        // 0.5 at (0, 0), so the gap falls towards 0.2 and then barely moves.
+        var stuck = BranchAndBound.Run(new Synthetic(b => 0.7 - b.Lo.Sum() + 0.5 * (b.Width(0) + b.Width(1))), box, goals, 0.5, options);
+        Assert.Equal(BranchOutcome.Open, stuck.Outcome);
+        Assert.True(stuck.Stalled);
+        Assert.InRange(stuck.Nodes, 200, 5_000);
+        Assert.True(stuck.MaxDepth >= 20, $"stopped at depth {stuck.MaxDepth}, before 10 cuts per input");
+
+        // Proved once every box is narrower than 0.05: ~1 000 equal boxes per level, over which the head gap does not move.
+        var proving = BranchAndBound.Run(new Synthetic(b => 0.45 + Math.Max(b.Width(0), b.Width(1))), box, goals, 0.5, options);
+        Assert.Equal(BranchOutcome.Proved, proving.Outcome);
+        Assert.False(proving.Stalled);
+
+        // Without the window the stuck search runs to its node cap.
+        var capped = BranchAndBound.Run(new Synthetic(b => 0.7 - b.Lo.Sum() + 0.5 * (b.Width(0) + b.Width(1))), box, goals, 0.5,
+            options with { MaxNodes = 20_000, StallWindow = 0 });
+        Assert.False(capped.Stalled);
+        Assert.True(capped.Nodes >= 20_000);
     }
 }

@@ -59,11 +59,13 @@ public class ClusterTests(LocalCluster cluster)
                     var bounds = MaxError.Analyse(G(n), G(q), box, new MaxErrorOptions(1e-6, TimeSpan.FromSeconds(60)));
                     foreach (var (delta, expected) in new[] { (bounds.Lower * 0.6, Verdict.Falsified), (bounds.Upper * 1.2 + 1e-3, Verdict.Verified) })
                     {
-                        // Falsifier and LP off and two code pieces per pair, so that the engine, not the front end, decides.
+                        // Falsifier, LP and branch and bound off and two code pieces per pair, so that the engine, not the front
+                        // end, decides.
                         var options = new VerifyOptions(delta, Strategy.OutputInput, Timeout: TimeSpan.FromSeconds(60))
                         {
                             FalsifierCap = TimeSpan.Zero,
                             LpBudget = TimeSpan.Zero,
+                            BranchBudget = TimeSpan.Zero,
                             OutputPieces = 2,
                             Workers = 2,
                         };

@@ -95,7 +95,7 @@ public class GraphDifferentialTests(ITestOutputHelper output)
                 var d = DifferentialBounds.Of(n, q, box, new DifferentialOptions(EveryNeuron: b % 2 == 1));
                 Assert.Null(d.Notice);
                 AssertNeverLooserThanNaive(d);
-                CheckSampled(n, q, d, box, rng, 4000, everyTensor: 4000);
+                CheckSampled(n, q, d, box, rng, 1500, everyTensor: 1500);
                 var qq = DifferentialBounds.Of(q, q, box);
                 Assert.Null(qq.Notice);
                 CheckSampled(q, q, qq, box, rng, 1000, everyTensor: 1000);
@@ -187,12 +187,12 @@ public class GraphDifferentialTests(ITestOutputHelper output)
         {
             var d = DifferentialBounds.Of(n, q, box);
             Assert.Null(d.Notice);
-            CheckSampled(n, q, d, box, rng, 4000, everyTensor: 4000);
+            CheckSampled(n, q, d, box, rng, 1500, everyTensor: 1500);
             AssertTighterThanNaive(d, $"{name} {(box == full ? "property" : "centre")}");
         }
         var rounded = DifferentialBounds.Of(Load("pairs/ACASXU_run2a_1_1.onnx"), Load("pairs/ACASXU_run2a_1_1-rounded.onnx"), small);
         Assert.Null(rounded.Notice);
-        CheckSampled(Load("pairs/ACASXU_run2a_1_1.onnx"), Load("pairs/ACASXU_run2a_1_1-rounded.onnx"), rounded, small, rng, 2000, everyTensor: 2000);
+        CheckSampled(Load("pairs/ACASXU_run2a_1_1.onnx"), Load("pairs/ACASXU_run2a_1_1-rounded.onnx"), rounded, small, rng, 1000, everyTensor: 1000);
     }
 
     // ---- helpers ----

@@ -23,7 +23,7 @@ internal static class BenchCommand
         var quiet = VerifyCommand.QuietOption();
         var strategy = new Option<string[]>("--strategy")
         {
-            Description = "configurations to compare in one run: monolithic, output or output+input, each optionally with :nodiff (differential bounds off), :nobranch (no branch and bound before the MILPs), :wN (N workers; default all cores), :portfolio, :pK (K output-code pieces), :cluster (on the cluster of --cluster) and :norace (idle cores do not race other solver configurations); repeat or comma-separate; the first is the baseline of the speed-ups (default: monolithic,output+input)",
+            Description = "configurations to compare in one run: monolithic, output or output+input, each optionally with :nodiff (differential bounds off), :nobranch (no branch and bound before the MILPs), :nostall (branch and bound without its stall window), :wN (N workers; default all cores), :portfolio, :pK (K output-code pieces), :cluster (on the cluster of --cluster) and :norace (idle cores do not race other solver configurations); repeat or comma-separate; the first is the baseline of the speed-ups (default: monolithic,output+input)",
             AllowMultipleArgumentsPerToken = false,
         };
         var solver = VerifyCommand.SolverOption();

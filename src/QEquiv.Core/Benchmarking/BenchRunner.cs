@@ -14,7 +14,8 @@ namespace QEquiv.Benchmarking;
 /// One way of running the verifier that a benchmark compares: a strategy, with or without differential bounds
 /// (the ablation the bounds' benefit is measured by), on N workers (0: all cores), with or without the solver portfolio.
 /// Written "monolithic", "output", "output+input", with modifiers ":nodiff", ":nolp" (no LP at all: neither tightening nor relaxation, before or in the engine),
-/// ":nobranch" (no branch and bound on the differential bounds before the MILPs), ":wN", ":portfolio", ":pK" (K output-code pieces),
+/// ":nobranch" (no branch and bound on the differential bounds before the MILPs), ":nostall" (branch and bound without its
+/// stall window, <see cref="VerifyOptions.BranchStallWindow"/>: only its budget ends it), ":wN", ":portfolio", ":pK" (K output-code pieces),
 /// ":cluster", ":norace" (no idle-core race), ":serial" (the full counterexample search before the proofs, not beside them)
 /// and ":nopresolve" (every MILP on SCIP with all presolve off, <see cref="SolverConfiguration.ScipWithoutPresolve"/>: the
 /// presolve ablation; combine it with ":norace" to time SCIP alone), e.g. "output+input:w1".
@@ -22,11 +23,12 @@ namespace QEquiv.Benchmarking;
 /// <param name="Cluster">Run the sub-problems on the cluster given to the run (<see cref="BenchOptions.Cluster"/>) instead of this process.</param>
 public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBounds = true, int Workers = 0, bool Portfolio = false,
     int OutputPieces = VerifyOptions.DefaultOutputPieces, bool Cluster = false, bool RaceSpareCores = true, bool SearchAlongside = true,
-    bool UseLp = true, bool ScipPresolve = true, bool Branch = true)
+    bool UseLp = true, bool ScipPresolve = true, bool Branch = true, bool BranchStall = true)
 {
     public string Name => Strategies.Name(Strategy) + (DifferentialBounds ? "" : ":nodiff") + (UseLp ? "" : ":nolp") + (Workers == 0 ? "" : $":w{Workers}")
         + (Portfolio ? ":portfolio" : "") + (OutputPieces == VerifyOptions.DefaultOutputPieces ? "" : $":p{OutputPieces}") + (Cluster ? ":cluster" : "") + (RaceSpareCores ? "" : ":norace")
-        + (SearchAlongside ? "" : ":serial") + (ScipPresolve ? "" : ":nopresolve") + (Branch || Strategy == Strategy.Monolithic ? "" : ":nobranch");
+        + (SearchAlongside ? "" : ":serial") + (ScipPresolve ? "" : ":nopresolve") + (Branch || Strategy == Strategy.Monolithic ? "" : ":nobranch")
+        + (BranchStall || !Branch || Strategy == Strategy.Monolithic ? "" : ":nostall");
     public override string ToString() => Name;
 
     public VerificationReport Verify(PreparedInstance p, MilpBackend backend, TimeSpan? timeout, int seed, CancellationToken cancellation,
@@ -36,6 +38,7 @@ public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBoun
             DifferentialBounds = DifferentialBounds,
             LpBudget = UseLp ? VerifyOptions.DefaultLpBudget : TimeSpan.Zero,
             BranchBudget = Branch ? null : TimeSpan.Zero,
+            BranchStallWindow = BranchStall ? new VerifyOptions(1).BranchStallWindow : 0,
             Workers = Workers,
             Portfolio = Portfolio || !ScipPresolve,
             PortfolioConfigurations = ScipPresolve ? null : [SolverConfiguration.ScipWithoutPresolve],
@@ -49,7 +52,7 @@ public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBoun
     /// <exception cref="BadInputException">an unknown strategy or modifier.</exception>
     public static BenchConfiguration Parse(string word)
     {
-        BadInputException Bad() => new($"--strategy: unknown configuration '{word}' (expected monolithic, output or output+input, optionally with :nodiff, :nolp, :nobranch, :wN, :portfolio, :pK, :cluster, :norace, :serial and :nopresolve)");
+        BadInputException Bad() => new($"--strategy: unknown configuration '{word}' (expected monolithic, output or output+input, optionally with :nodiff, :nolp, :nobranch, :nostall, :wN, :portfolio, :pK, :cluster, :norace, :serial and :nopresolve)");
         var parts = word.Split(':');
         if (!Strategies.TryParse(parts[0], out var s)) throw Bad();
         var configuration = new BenchConfiguration(s);
@@ -58,6 +61,7 @@ public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBoun
             if (modifier == "nodiff") configuration = configuration with { DifferentialBounds = false };
             else if (modifier == "nolp") configuration = configuration with { UseLp = false };
             else if (modifier == "nobranch" && s != Strategy.Monolithic) configuration = configuration with { Branch = false };
+            else if (modifier == "nostall" && s != Strategy.Monolithic) configuration = configuration with { BranchStall = false };
             else if (modifier == "norace" && s != Strategy.Monolithic) configuration = configuration with { RaceSpareCores = false };
             else if (modifier == "serial" && s != Strategy.Monolithic) configuration = configuration with { SearchAlongside = false };
             else if (modifier == "portfolio" && s != Strategy.Monolithic && configuration.ScipPresolve) configuration = configuration with { Portfolio = true };

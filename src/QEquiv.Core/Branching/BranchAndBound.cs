@@ -41,6 +41,19 @@ public sealed record BranchOptions(TimeSpan Budget, int MaxNodes = 200_000, int 
     /// null: always split.</summary>
     public double? StallShrink { get; init; }
 
+    /// <summary>
+    /// Ends the search when, over the last <see cref="StallWindow"/> bound computations, the largest open gap (the head of
+    /// the queue) fell by less than <see cref="StallProgress"/> of the root's gap while the head lies at least
+    /// <see cref="StallDepthPerInput"/> cuts per open input deep (a cell a thousandth of the root's width on average): the
+    /// search is then digging towards one point — bounds converged above δ at a violation the centres missed, or crawling
+    /// around one tight point — and an exact method on the whole box is faster than splitting further. The depth condition
+    /// keeps a plateau of the head gap while many equal boxes are cut at a shallow level from ending a search that is on
+    /// its way to a proof. 0: no window (the budget and <see cref="BranchOptions.MaxNodes"/> alone).
+    /// </summary>
+    public int StallWindow { get; init; }
+    public double StallProgress { get; init; } = 1e-3;
+    public int StallDepthPerInput { get; init; } = 10;
+
     /// <summary>Called for every (box, goal) the search prunes, with the bound that proved it (tests sample these boxes).</summary>
     public Action<Box, Goal, double>? Pruned { get; init; }
 }
@@ -51,8 +64,12 @@ public enum BranchOutcome { Proved, Violated, Open }
 public sealed record OpenNode(Box Box, IReadOnlyList<Goal> Goals, double Gap, int Depth);
 
 /// <param name="ProvedVolume">Per goal, the share of the root box's volume on which it was proved.</param>
+/// <param name="Stalled">True when the stall window ended the search (<see cref="BranchOptions.StallWindow"/>).</param>
 public sealed record BranchResult(BranchOutcome Outcome, float[]? Witness, IReadOnlyList<OpenNode> Open, int Nodes, int MaxDepth,
-    IReadOnlyDictionary<Goal, double> ProvedVolume, double Seconds);
+    IReadOnlyDictionary<Goal, double> ProvedVolume, double Seconds)
+{
+    public bool Stalled { get; init; }
+}
 
 /// <summary>
 /// Branch and bound on input splits whose bounding step is a cheap sound bound (the differential bounds): the paper's
@@ -109,10 +126,24 @@ public static class BranchAndBound
 
         var (rootOpen, rootGap, rootUpper) = Bound(root, goals);
         Keep(root, goals, rootOpen, rootGap, rootUpper, 0);
+        var windowEnd = options.StallWindow;
+        var windowHead = rootGap;
+        var stallDepth = options.StallDepthPerInput * Math.Max(1, Enumerable.Range(0, root.Dimension).Count(i => root.Width(i) > 0));
+        var stalledOut = false;
 
         while (queue.Count > 0)
         {
             if (clock.Elapsed > options.Budget || nodes >= options.MaxNodes || options.Cancellation.IsCancellationRequested) break;
+            if (options.StallWindow > 0 && nodes >= windowEnd)
+            {
+                queue.TryPeek(out var head, out _);
+                if (windowHead - head!.Gap < options.StallProgress * Math.Max(rootGap, 0) && head.Depth >= stallDepth)
+                {
+                    stalledOut = true;
+                    break;
+                }
+                (windowHead, windowEnd) = (head.Gap, nodes + options.StallWindow);
+            }
             var node = queue.Dequeue();
             if (problem.Witness(node.Box, node.Goals, delta) is { } w)
                 return new BranchResult(BranchOutcome.Violated, w, [], nodes, maxDepth, proved, clock.Elapsed.TotalSeconds);
@@ -141,7 +172,7 @@ public static class BranchAndBound
         }
         var left = stalled.Concat(queue.UnorderedItems.Select(i => i.Element)).ToList();
         return new BranchResult(left.Count == 0 ? BranchOutcome.Proved : BranchOutcome.Open, null, left, nodes, maxDepth, proved,
-            clock.Elapsed.TotalSeconds);
+            clock.Elapsed.TotalSeconds) { Stalled = stalledOut };
     }
 
     private static Box[] Cut(Box box, int dim, double at)

@@ -27,13 +27,13 @@ public static class Candidates
     /// solver chose. A solver maximising the error parks x on rounding boundaries, where the model lets it pick
     /// the better code; the runtime picks one, so x itself may show far less error than the model claimed, while
     /// a point a few ulps away shows all of it. Returns the evaluation with the larger <paramref name="score"/>. The codes
-    /// are those of Q's input quantization (<see cref="InputQuantization"/>); without one there is nothing to snap to.
+    /// are those of Q's input quantization (<see cref="Network.InputQuantization"/>); without one there is nothing to snap to.
     /// </summary>
     public static PointEvaluation Reexecute(Network n, Network q, ReadOnlySpan<double> x, Box box, int[]? inputCodes,
         Func<PointEvaluation, double> score)
     {
         var raw = Reexecute(n, q, x, box);
-        if (inputCodes is null || InputQuantization(q) is not { } p || SnapToCodes(x, box, inputCodes, p) is not { } snapped) return raw;
+        if (inputCodes is null || q.InputQuantization is not { } p || SnapToCodes(x, box, inputCodes, p) is not { } snapped) return raw;
         var repaired = WitnessChecker.Evaluate(n, q, snapped);
         return score(repaired) > score(raw) ? repaired : raw;
     }
@@ -65,20 +65,6 @@ public static class Candidates
             f[i] = v;
         }
         return f;
-    }
-
-    /// <summary>
-    /// The parameters that quantize the network's input itself: a Quantize reached from the input through reshapes only.
-    /// Null otherwise (a float network, or one that normalises before quantizing, whose codes are not cells of x).
-    /// </summary>
-    public static QuantParams? InputQuantization(Network network)
-    {
-        foreach (var node in network.Nodes)
-        {
-            if (node.Operator is Reshape) continue;
-            return node.Operator is Quantize quantize ? quantize.Output : null;
-        }
-        return null;
     }
 
     private static float[] Plain(ReadOnlySpan<double> x)

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using QEquiv.Model;
 using QEquiv.Networks;
+using QEquiv.Quantization;
 using QEquiv.Regions;
 
 namespace QEquiv.Falsification;
@@ -14,6 +15,11 @@ public sealed record FalsifierOptions(int Seed = 0, int RandomPoints = 500, Time
     /// <summary>Up to this many inputs every corner is tried (2^n); above it only <see cref="RandomCorners"/>.</summary>
     public int MaxExhaustiveCornerDimension { get; init; } = 10;
     public int RandomCorners { get; init; } = 256;
+    /// <summary>
+    /// An input whose range spans at most this many cells of a network's input quantization is also moved to the ends
+    /// of each cell by the coordinate-wise search (1 keeps only the bounds, the search before cells were tried).
+    /// </summary>
+    public int MaxCellsPerInput { get; init; } = 8;
     /// <summary>
     /// Cap on evaluations of the coordinate-wise search, shared by all (output, sign) pairs. A move is
     /// evaluated incrementally (<see cref="IncrementalPair"/>): about 25–30 µs for a 784-256-256-10 pair on
@@ -117,6 +123,7 @@ public static class Falsifier
                 || !Float32Points.TryRound(box.Hi[i], box.Lo[i], box.Hi[i], out hiF[i]))
                 return run.Result(FalsifierStop.NoFloat32Point);
 
+        var levels = Levels(loF, hiF, reference.InputQuantization, other.InputQuantization, options.MaxCellsPerInput);
         var rng = new Random(options.Seed);
 
         var centre = Float32Points.RoundInto(box, box.Center())!;
@@ -165,11 +172,11 @@ public static class Falsifier
             if (gradient && !options.GradientFirst && !GradientAscent(run, pair, j, s, box, centre, rng)) return run.Result();
             var cap = remaining / (pairs.Length - k);
             if (cap == 0) continue;
-            if (!CoordinateAscent(run, pair, j, s, loF, hiF, cap, 0, rng, out var used)) return run.Result();
+            if (!CoordinateAscent(run, pair, j, s, levels, cap, 0, rng, out var used)) return run.Result();
             remaining -= used;
         }
         // Every ascent stopped in a local optimum with budget left: restart each pair from its best point
-        // with some coordinates thrown to random bounds, most promising pairs first, until the budget is spent.
+        // with some coordinates thrown to random levels, most promising pairs first, until the budget is spent.
         while (remaining > 0 && options.RestartPerturbation > 0)
         {
             pairs = pairs.OrderByDescending(t => run.Observation(t.Output).Best(t.Sign)).ToArray();
@@ -178,7 +185,7 @@ public static class Falsifier
             {
                 var cap = Math.Max(1, remaining / (pairs.Length - k));
                 var (j, s) = pairs[k];
-                if (!CoordinateAscent(run, pair, j, s, loF, hiF, cap, options.RestartPerturbation, rng, out var used)) return run.Result();
+                if (!CoordinateAscent(run, pair, j, s, levels, cap, options.RestartPerturbation, rng, out var used)) return run.Result();
                 remaining -= used;
                 spent += used;
             }
@@ -188,19 +195,19 @@ public static class Falsifier
     }
 
     /// <summary>
-    /// Greedy ascent of s·(N_j − Q_j): move one coordinate at a time to lo or hi and keep the move if it
-    /// improves; repeat passes until no move helps or the cap is spent. False when the search must stop.
+    /// Greedy ascent of s·(N_j − Q_j): move one coordinate at a time to one of its levels (<see cref="Levels"/>: its
+    /// bounds, then the ends of the input-code cells between them) and keep the first move that improves; repeat passes
+    /// until no move helps or the cap is spent. A restart throws inputs to random bounds. False when the search must stop.
     /// </summary>
-    private static bool CoordinateAscent(Run run, IncrementalPair pair, int j, int s, float[] loF, float[] hiF, int cap, double perturbation, Random rng, out int used)
+    private static bool CoordinateAscent(Run run, IncrementalPair pair, int j, int s, float[][] levels, int cap, double perturbation, Random rng, out int used)
     {
         var obs = run.Observation(j);
         pair.Reset(s > 0 ? obs.MaxDifferenceInput : obs.MinDifferenceInput);
         if (perturbation > 0)
             for (var i = 0; i < pair.InputSize; i++)
-                if (rng.NextDouble() < perturbation) pair.Set(i, rng.Next(2) == 0 ? loF[i] : hiF[i]);
+                if (rng.NextDouble() < perturbation) pair.Set(i, levels[i][Math.Min(rng.Next(2) == 0 ? 1 : 0, levels[i].Length - 1)]);
         var best = s * pair.Difference(j);
         var order = Enumerable.Range(0, pair.InputSize).ToArray();
-        Span<float> values = stackalloc float[2];
         used = 0;
         var improved = true;
         var score = new double[order.Length];
@@ -211,12 +218,14 @@ public static class Falsifier
             if (run.GradientOrder)
             {
                 // Most promising coordinates first: first-order gain of s·(N_j − Q_j) from moving x_i to its
-                // better bound, with Q's gradient estimated straight through its roundings.
+                // best level, with Q's gradient estimated straight through its roundings.
                 var g = pair.DifferenceGradient(j, s);
                 for (var i = 0; i < order.Length; i++)
                 {
                     var x = pair.Input[i];
-                    score[i] = -Math.Max(g[i] * ((double)hiF[i] - x), g[i] * ((double)loF[i] - x));
+                    var gain = double.NegativeInfinity;
+                    foreach (var v in levels[i]) gain = Math.Max(gain, g[i] * ((double)v - x));
+                    score[i] = -gain;
                 }
                 var keys = new double[order.Length];
                 for (var k = 0; k < order.Length; k++) keys[k] = score[order[k]];
@@ -225,9 +234,7 @@ public static class Falsifier
             foreach (var i in order)
             {
                 var old = pair.Input[i];
-                values[0] = hiF[i];
-                values[1] = loF[i];
-                foreach (var v in values)
+                foreach (var v in levels[i])
                 {
                     if (v == old || used >= cap) continue;
                     pair.Set(i, v);
@@ -245,6 +252,55 @@ public static class Falsifier
             }
         }
         return true;
+    }
+
+    /// <summary>
+    /// The values the coordinate-wise search tries for each input: its bounds, hi first, and where a network quantizes its
+    /// input, both ends of every code's cell inside the box (inputs spanning at most <paramref name="maxCells"/> cells; a
+    /// wider input keeps its bounds only). The bounds alone never reach the middle code of a ±1/255 MNIST pixel (three
+    /// codes), and an end of a cell is where N's part of the error is largest for its code, N being almost linear there:
+    /// measured, the ends of every cell found more than the middle codes' cells alone (docs/benchmarks.md).
+    /// </summary>
+    internal static float[][] Levels(float[] loF, float[] hiF, QuantParams? a, QuantParams? b, int maxCells)
+    {
+        var levels = new float[loF.Length][];
+        var values = new SortedSet<float>();
+        for (var i = 0; i < loF.Length; i++)
+        {
+            values.Clear();
+            foreach (var network in new[] { a, b })
+            {
+                if (network is not { } p) continue;
+                int cLo = QuantMath.Quantize(loF[i], p), cHi = QuantMath.Quantize(hiF[i], p);
+                if (cHi - cLo + 1 > maxCells) continue;
+                for (var c = cLo + 1; c <= cHi; c++)
+                    if (LowestWithCode(c, loF[i], hiF[i], p) is { } first)
+                    {
+                        values.Add(first);
+                        values.Add(MathF.BitDecrement(first));
+                    }
+            }
+            values.Remove(loF[i]);
+            values.Remove(hiF[i]);
+            levels[i] = [hiF[i], loF[i], .. values];
+            if (loF[i] == hiF[i]) levels[i] = [loF[i]];
+        }
+        return levels;
+    }
+
+    /// <summary>The smallest float32 in (lo, hi] whose code is at least c (the code is monotone in x), or null.</summary>
+    private static float? LowestWithCode(int c, float lo, float hi, QuantParams p)
+    {
+        var edge = ((double)c - p.ZeroPoint - 0.5) * (double)p.Scale;
+        if (!Float32Points.TryRound(edge, lo, hi, out var v)) return null;
+        // float32 division may round the other way near the edge: walk a few ulps to the exact first float of the cell.
+        for (var step = 0; step < 64 && v > lo && QuantMath.Quantize(MathF.BitDecrement(v), p) >= c; step++) v = MathF.BitDecrement(v);
+        for (var step = 0; step < 64 && QuantMath.Quantize(v, p) < c; step++)
+        {
+            if (v >= hi) return null;
+            v = MathF.BitIncrement(v);
+        }
+        return v > lo && QuantMath.Quantize(v, p) >= c && QuantMath.Quantize(MathF.BitDecrement(v), p) < c ? v : null;
     }
 
     /// <summary>

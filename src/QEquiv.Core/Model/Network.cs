@@ -77,8 +77,12 @@ public sealed class Network
     public QuantParams? OutputQuantization =>
         _nodes.LastOrDefault(n => n.Operator is Dequantize)?.Operator is Dequantize d ? d.Input : null;
 
-    /// <summary>The quantization of the input, when the network quantizes it first (no operator before the Quantize).</summary>
-    public QuantParams? InputQuantization => _nodes[0].Operator is Quantize q ? q.Output : null;
+    /// <summary>
+    /// The quantization of the input itself: a Quantize reached from the input through reshapes only, so that each input's
+    /// code is a cell of that input. Null otherwise (a float network, or one that normalises before quantizing).
+    /// </summary>
+    public QuantParams? InputQuantization =>
+        _nodes.FirstOrDefault(n => n.Operator is not Reshape)?.Operator is Quantize q ? q.Output : null;
 
     /// <summary>True when some operator works on integer codes (the network is quantized).</summary>
     public bool IsQuantized => _nodes.Any(n => n.Operator is Quantize);

@@ -62,7 +62,12 @@ public static class MaxError
         var observed = Falsifier.Search(reference, other, box, double.MaxValue, new FalsifierOptions(options.Seed,
             TimeBudget: options.SearchTime ?? TimeSpan.FromSeconds(Math.Min(5, (options.Timeout?.TotalSeconds ?? 50) * 0.1)),
             CancellationToken: options.Cancellation)
-        { StopAtFirstWitness = false });
+        // A search time the user gives is the witnessed side's to use up (an evaluation cap ended 90 s searches after 3 s);
+        // the default keeps the cap, so a small network's search ends once its ascents have converged.
+        {
+            StopAtFirstWitness = false,
+            MaxSearchEvaluations = options.SearchTime is null ? new FalsifierOptions().MaxSearchEvaluations : int.MaxValue,
+        });
         var (rb, ob, diff, _) = Verifier.Bound(reference, other, box, options.DifferentialBounds, []);
 
         var lower = new double[reference.OutputSize];
