@@ -1,8 +1,8 @@
 #!/bin/sh
-# Issue 10's 24 boxes (bench/hard.csv: 4 network pairs × MNIST test images 0, 1, 2 × radius 1/255 and 2/255, clipped to
-# [0,1]) as a max-error benchmark: for each box `max-error` with SEARCH seconds of counterexample search and TIMEOUT seconds
-# in all (one worker), run by this checkout's Release CLI and, when BASE is given, by BASE's (another checkout, e.g. a git
-# worktree of the commit before a change) right after it on the same box, so load drifts hit both alike.
+# Issue 10's 24 boxes (bench/hard-boxes.sh, the boxes of bench/hard.csv) as a max-error benchmark: for each box
+# `max-error` with SEARCH seconds of counterexample search and TIMEOUT seconds in all (one worker), run by this
+# checkout's Release CLI and, when BASE is given, by BASE's (another checkout, e.g. a git worktree of the commit before a
+# change) right after it on the same box, so load drifts hit both alike.
 # Writes OUT/max-error.csv: box, side, witnessed (lower), certified (upper), certified / witnessed, seconds.
 # Run from the repository root after `dotnet build -c Release` in each checkout:
 #   sh bench/max-error-boxes.sh OUT [SEARCH] [TIMEOUT] [BASE]
@@ -31,21 +31,13 @@ print(f"{box},{side},{lo:.6g},{hi:.6g},{hi / lo if lo > 0 else float('inf'):.3f}
 PY
   tail -1 "$csv"
 }
-for pair in \
-  "../shared/benchmarks/mnistfc/mnist-net_256x2.onnx ../shared/benchmarks/pytorch/mnist-net_256x2.qnnpack-qdq.onnx 256x2" \
-  "../shared/benchmarks/mnistfc/mnist-net_256x4.onnx ../shared/benchmarks/pytorch/mnist-net_256x4.qnnpack-qdq.onnx 256x4" \
-  "../shared/benchmarks/mnistfc/mnist-net_256x6.onnx ../shared/benchmarks/pytorch/mnist-net_256x6.qnnpack-qdq.onnx 256x6" \
-  "../shared/benchmarks/pairs/mnist_relu_3_100.onnx bench/hard/mnist_relu_3_100.qnnpack-qdq.onnx relu_3_100"; do
-  set -- $pair
-  for row in 0 1 2; do
-    for grey in 1 2; do
-      eps=$(awk "BEGIN { printf \"%.17g\", $grey / 255 }")
-      name="$3-row$row-grey$grey"
-      run new src/QEquiv.Cli/bin/Release/net10.0/qequiv "$1" "$2" "$row" "$eps" "$name"
-      [ -n "$base" ] && run base "$base/src/QEquiv.Cli/bin/Release/net10.0/qequiv" "$1" "$2" "$row" "$eps" "$name"
-    done
-  done
-done
+box() { # float quant row eps name
+  run new src/QEquiv.Cli/bin/Release/net10.0/qequiv "$1" "$2" "$3" "$4" "$5"
+  [ -n "$base" ] && run base "$base/src/QEquiv.Cli/bin/Release/net10.0/qequiv" "$1" "$2" "$3" "$4" "$5"
+  return 0
+}
+. bench/hard-boxes.sh
+for_each_hard_box box
 python3 - "$csv" <<'PY'
 import csv, math, sys
 rows = [r for r in csv.DictReader(open(sys.argv[1])) if r["ratio"]]
