@@ -11,23 +11,14 @@ timeout=${2:-180}
 q=src/QEquiv.Cli/bin/Release/net10.0/qequiv
 out=bench/hard/search
 mkdir -p "$out"
-for pair in \
-  "mnistfc/mnist-net_256x2.onnx ../shared/benchmarks/pytorch/mnist-net_256x2.qnnpack-qdq.onnx 256x2" \
-  "mnistfc/mnist-net_256x4.onnx ../shared/benchmarks/pytorch/mnist-net_256x4.qnnpack-qdq.onnx 256x4" \
-  "mnistfc/mnist-net_256x6.onnx ../shared/benchmarks/pytorch/mnist-net_256x6.qnnpack-qdq.onnx 256x6" \
-  "pairs/mnist_relu_3_100.onnx bench/hard/mnist_relu_3_100.qnnpack-qdq.onnx relu_3_100"; do
-  set -- $pair
-  for row in 0 1 2; do
-    for grey in 1 2; do
-      eps=$(awk "BEGIN { printf \"%.17g\", $grey / 255 }")
-      name="$3-row$row-grey$grey"
-      [ -s "$out/$name.json" ] && continue
-      "$q" max-error --float "../shared/benchmarks/$1" --quant "$2" --center "bench/centers/row$row.csv" --eps "$eps" --clip 0,1 \
-        --search-time "$search" --timeout "$timeout" --workers 1 --quiet --json "$out/$name.json" > "$out/$name.txt" || true
-      echo "$name: $(tail -1 "$out/$name.txt")"
-    done
-  done
-done
+search_box() { # float quant row eps name
+  [ -s "$out/$5.json" ] && return 0
+  "$q" max-error --float "$1" --quant "$2" --center "bench/centers/row$3.csv" --eps "$4" --clip 0,1 \
+    --search-time "$search" --timeout "$timeout" --workers 1 --quiet --json "$out/$5.json" > "$out/$5.txt" || true
+  echo "$5: $(tail -1 "$out/$5.txt")"
+}
+. bench/hard-boxes.sh
+for_each_hard_box search_box
 
 # The list: per box two δ, 1.1× and 0.9× the witnessed maximum (the overall "lower" of its JSON), 60 s each.
 list=bench/hard.csv
