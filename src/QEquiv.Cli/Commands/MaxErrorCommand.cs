@@ -23,7 +23,7 @@ internal static class MaxErrorCommand
         region.AddTo(command);
         var searchTime = new Option<double?>("--search-time")
         {
-            Description = "seconds of counterexample search for witnessed errors before the bounds and MILPs (default: a tenth of --timeout, at most 5)",
+            Description = "seconds of counterexample search for witnessed errors before the bounds and MILPs, used in full (default: a tenth of --timeout, at most 5, and at most 10^5 evaluations)",
             HelpName = "SECONDS",
         };
         foreach (var o in new Option[] { gap, solver, timeout, seed, workers, searchTime, json, quiet }) command.Options.Add(o);
