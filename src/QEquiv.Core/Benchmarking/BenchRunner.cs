@@ -38,7 +38,7 @@ public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBoun
             DifferentialBounds = DifferentialBounds,
             LpBudget = UseLp ? VerifyOptions.DefaultLpBudget : TimeSpan.Zero,
             BranchBudget = Branch ? null : TimeSpan.Zero,
-            BranchStallWindow = BranchStall ? new VerifyOptions(1).BranchStallWindow : 0,
+            BranchStallWindow = BranchStall ? VerifyOptions.DefaultBranchStallWindow : 0,
             Workers = Workers,
             Portfolio = Portfolio || !ScipPresolve,
             PortfolioConfigurations = ScipPresolve ? null : [SolverConfiguration.ScipWithoutPresolve],

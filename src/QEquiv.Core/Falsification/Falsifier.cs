@@ -25,7 +25,8 @@ public sealed record FalsifierOptions(int Seed = 0, int RandomPoints = 500, Time
     /// evaluated incrementally (<see cref="IncrementalPair"/>): about 25–30 µs for a 784-256-256-10 pair on
     /// this machine, so the default costs about 3 s there; set <see cref="TimeBudget"/> for a hard limit.
     /// </summary>
-    public int MaxSearchEvaluations { get; init; } = 100_000;
+    public int MaxSearchEvaluations { get; init; } = DefaultMaxSearchEvaluations;
+    public const int DefaultMaxSearchEvaluations = 100_000;
     /// <summary>
     /// Stop at the first witness (what verification wants); false keeps searching so the per-output
     /// maxima become as tight as possible (what a max-error report wants).
@@ -265,12 +266,12 @@ public static class Falsifier
     {
         var levels = new float[loF.Length][];
         var values = new SortedSet<float>();
+        QuantParams[] quantizations = [.. new[] { a, b }.OfType<QuantParams>()];
         for (var i = 0; i < loF.Length; i++)
         {
             values.Clear();
-            foreach (var network in new[] { a, b })
+            foreach (var p in quantizations)
             {
-                if (network is not { } p) continue;
                 int cLo = QuantMath.Quantize(loF[i], p), cHi = QuantMath.Quantize(hiF[i], p);
                 if (cHi - cLo + 1 > maxCells) continue;
                 for (var c = cLo + 1; c <= cHi; c++)

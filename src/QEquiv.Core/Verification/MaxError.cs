@@ -66,7 +66,7 @@ public static class MaxError
         // the default keeps the cap, so a small network's search ends once its ascents have converged.
         {
             StopAtFirstWitness = false,
-            MaxSearchEvaluations = options.SearchTime is null ? new FalsifierOptions().MaxSearchEvaluations : int.MaxValue,
+            MaxSearchEvaluations = options.SearchTime is null ? FalsifierOptions.DefaultMaxSearchEvaluations : int.MaxValue,
         });
         var (rb, ob, diff, _) = Verifier.Bound(reference, other, box, options.DifferentialBounds, []);
 

@@ -43,7 +43,8 @@ public sealed record VerifyOptions(
     /// a depth of 10 cuts per input (<see cref="BranchOptions.StallWindow"/>; 0: never): on a small network with a violation
     /// its centres miss, or one tight point, it would otherwise split for its whole budget in front of a MILP that answers
     /// in half a second.</summary>
-    public int BranchStallWindow { get; init; } = 1000;
+    public int BranchStallWindow { get; init; } = DefaultBranchStallWindow;
+    public const int DefaultBranchStallWindow = 1000;
     public static readonly TimeSpan DefaultLpBudget = TimeSpan.FromSeconds(2);
     public CancellationToken Cancellation { get; init; }
 
