@@ -90,7 +90,7 @@ public sealed class Ledger : IWorkSource
         _roots = roots;
         _stop = CancellationTokenSource.CreateLinkedTokenSource(options.Cancellation);
         _nextId = roots.Count == 0 ? 0 : roots.Max(r => r.Id) + 1;
-        _queue = new WorkQueue(roots.Select(r => r with { Timeout = r.Timeout ?? options.Initial }));
+        _queue = new WorkQueue(roots.Select(r => r with { Timeout = r.Timeout ?? options.Initial }), () => _clock.Elapsed);
         foreach (var r in roots)
         {
             _known[r.Id] = r with { Timeout = r.Timeout ?? options.Initial };
@@ -116,9 +116,9 @@ public sealed class Ledger : IWorkSource
     /// <summary>Blocking take for workers in this process.</summary>
     public bool TryTake(int worker, [NotNullWhen(true)] out Lease? lease)
     {
-        while (_queue.TryTake(out var p, _stop.Token))
+        while (_queue.TryTake(out var p, out var takenAt, _stop.Token))
         {
-            lease = Admit(worker, p);
+            lease = Admit(worker, p, takenAt);
             if (lease is not null) return true;
         }
         lease = null;
@@ -133,15 +133,16 @@ public sealed class Ledger : IWorkSource
         while (true)
         {
             if (_stop.IsCancellationRequested) return TakeStatus.Finished;
-            var status = _queue.TryTakeNow(out var p);
+            var status = _queue.TryTakeNow(out var p, out var takenAt);
             if (status != TakeStatus.Taken) return status;
-            lease = Admit(worker, p!);
+            lease = Admit(worker, p!, takenAt);
             if (lease is not null) return TakeStatus.Taken;
         }
     }
 
-    /// <summary>A taken item becomes a lease, unless it was finished meanwhile or the deadline is here.</summary>
-    private Lease? Admit(int worker, WorkItem p)
+    /// <summary>A taken item becomes a lease, unless it was finished meanwhile or the deadline is here. The attempt starts
+    /// when the queue handed the item out (<paramref name="takenAt"/>), so attempts order as the queue's takes did.</summary>
+    private Lease? Admit(int worker, WorkItem p, TimeSpan takenAt)
     {
         lock (_gate)
         {
@@ -167,7 +168,7 @@ public sealed class Ledger : IWorkSource
                 if (left < limit) limit = left;
             }
             var lease = new Lease(++_nextLease, p, limit);
-            _held[lease.Id] = new Holding(lease, worker, now, _leaseTime is { } t ? now + t : TimeSpan.MaxValue);
+            _held[lease.Id] = new Holding(lease, worker, takenAt, _leaseTime is { } t ? now + t : TimeSpan.MaxValue);
             return lease;
         }
     }

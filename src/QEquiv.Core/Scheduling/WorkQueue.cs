@@ -23,9 +23,14 @@ public sealed class WorkQueue
     private readonly object _gate = new();
     private readonly PriorityQueue<WorkItem, (int Round, double NegLogVolume, int Id)> _heap = new();
     private int _busy;
+    private readonly Func<TimeSpan>? _clock;
 
-    public WorkQueue(IEnumerable<WorkItem>? initial = null)
+    /// <param name="clock">Read under the queue's lock at every take (<see cref="TryTake(out WorkItem?, out TimeSpan, CancellationToken)"/>):
+    /// the times then order the takes exactly as the queue handed items out, which a reading taken after the take returns
+    /// (another worker may take and stamp in between) does not.</param>
+    public WorkQueue(IEnumerable<WorkItem>? initial = null, Func<TimeSpan>? clock = null)
     {
+        _clock = clock;
         if (initial is not null)
             foreach (var p in initial) Add(p);
     }
@@ -53,8 +58,13 @@ public sealed class WorkQueue
     /// Blocks until an item is available (true; the caller must later call <see cref="Complete"/>), the queue is
     /// finished, or <paramref name="cancellation"/> fires (false for both).
     /// </summary>
-    public bool TryTake([NotNullWhen(true)] out WorkItem? item, CancellationToken cancellation = default)
+    public bool TryTake([NotNullWhen(true)] out WorkItem? item, CancellationToken cancellation = default) =>
+        TryTake(out item, out _, cancellation);
+
+    /// <summary><see cref="TryTake(out WorkItem?, CancellationToken)"/>, with the clock's reading at the take.</summary>
+    public bool TryTake([NotNullWhen(true)] out WorkItem? item, out TimeSpan takenAt, CancellationToken cancellation = default)
     {
+        takenAt = default;
         // Waiters sleep on the monitor, so a cancellation has to pulse it to wake them; the callback runs outside
         // any lock held here (Register runs it inline only before we take the lock).
         using var registration = cancellation.Register(WakeAll);
@@ -66,6 +76,7 @@ public sealed class WorkQueue
                 if (_heap.TryDequeue(out item, out _))
                 {
                     _busy++;
+                    takenAt = _clock?.Invoke() ?? default;
                     return true;
                 }
                 if (_busy == 0) break;
@@ -77,13 +88,18 @@ public sealed class WorkQueue
     }
 
     /// <summary>Non-blocking take for callers that cannot wait on a monitor (a grain): Taken, or Wait while someone is busy, or Finished.</summary>
-    public TakeStatus TryTakeNow(out WorkItem? item)
+    public TakeStatus TryTakeNow(out WorkItem? item) => TryTakeNow(out item, out _);
+
+    /// <summary><see cref="TryTakeNow(out WorkItem?)"/>, with the clock's reading at the take.</summary>
+    public TakeStatus TryTakeNow(out WorkItem? item, out TimeSpan takenAt)
     {
+        takenAt = default;
         lock (_gate)
         {
             if (_heap.TryDequeue(out item, out _))
             {
                 _busy++;
+                takenAt = _clock?.Invoke() ?? default;
                 return TakeStatus.Taken;
             }
             return _busy == 0 ? TakeStatus.Finished : TakeStatus.Wait;
