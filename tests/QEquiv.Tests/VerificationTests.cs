@@ -147,6 +147,54 @@ public class VerificationTests
         }
     }
 
+    [Trait("Speed", "Slow")]
+    [Theory]
+    [InlineData(2)]
+    [InlineData(4)]
+    public void MaxErrorsLpRelaxationTightensTheBoundsAndStaysAboveTheExactMaximum(int network)
+    {
+        var pair = CrossCheckNetwork(network);
+        var (n, q) = (G(pair.Float), G(pair.Quantized));
+        var box = TestNetworks.RandomBox(new Random(5), pair.Float.InputSize, maxRadius: 0.2, lo: 0.1, hi: 0.9);
+        // A timeout too short for any MILP leaves the bounds alone, or the bounds and the LP relaxation.
+        var noMilp = TimeSpan.FromMilliseconds(1);
+        var bounds = MaxError.Analyse(n, q, box, new MaxErrorOptions(Timeout: noMilp) { LpBudget = TimeSpan.Zero, SearchTime = TimeSpan.Zero });
+        var lp = MaxError.Analyse(n, q, box, new MaxErrorOptions(Timeout: noMilp) { LpBudget = TimeSpan.FromSeconds(30), SearchTime = TimeSpan.Zero });
+        var exact = MaxError.Analyse(n, q, box, new MaxErrorOptions(1e-6, TimeSpan.FromSeconds(60)) { LpBudget = TimeSpan.Zero });
+        Assert.All(bounds.PerOutput, o => Assert.DoesNotContain("lp", o.UpperFrom));
+        foreach (var o in lp.PerOutput)
+        {
+            var before = bounds.PerOutput[o.Output].Upper;
+            Assert.True(o.Upper <= before, $"output {o.Output}: LP upper {o.Upper} above the bounds' {before}");
+            // The exact maximum (MILP to a 1e-6 gap, witnessed) is below every certified upper bound.
+            Assert.True(exact.PerOutput[o.Output].Lower <= o.Upper, $"output {o.Output}: exact {exact.PerOutput[o.Output].Lower} above the LP's {o.Upper}");
+        }
+        // A pair's source is "lp" only where the LP bound is below the bounds' (on these small pairs by 10⁻⁴ to 10⁻²).
+        Assert.Contains(lp.PerOutput, o => o.UpperFrom.Contains("lp"));
+    }
+
+    [Trait("Speed", "Slow")]
+    [Fact]
+    public void OnAnMnistBallTheLpRelaxationCutsTheCertifiedMaximumAndEverySampleStaysBelowIt()
+    {
+        // mnist-net_256x2 and its PyTorch twin on ±1/255 around test image 0 (bench/hard.csv's first box): the LP took the
+        // top pair's bound from 0.145 to 0.116 in 0.3 s.
+        var (n, q) = Onnx.OnnxImporter.LoadPair(TestData.Bench("mnistfc/mnist-net_256x2.onnx"),
+            TestData.Bench("pytorch/mnist-net_256x2.qnnpack-qdq.onnx"), Quantization.Runtime.PyTorch);
+        var box = Region.BallAroundFile(Path.Combine(TestData.RepoRoot, "bench/centers/row0.csv"), 1 / 255.0, (0, 1));
+        var noMilp = TimeSpan.FromMilliseconds(1);
+        var bounds = MaxError.Analyse(n, q, box, new MaxErrorOptions(Timeout: noMilp) { LpBudget = TimeSpan.Zero, SearchTime = TimeSpan.Zero });
+        var lp = MaxError.Analyse(n, q, box, new MaxErrorOptions(Timeout: noMilp) { LpBudget = TimeSpan.FromSeconds(4), SearchTime = TimeSpan.Zero });
+        Assert.True(lp.Upper < 0.9 * bounds.Upper, $"LP {lp.Upper} against the bounds' {bounds.Upper}");
+        var rng = new Random(3);
+        for (var k = 0; k < 300; k++)
+        {
+            var e = WitnessChecker.Evaluate(n, q, TestNetworks.SamplePoint(rng, box));
+            foreach (var o in lp.PerOutput)
+                Assert.True(Math.Abs(e.Differences[o.Output]) <= o.Upper, $"output {o.Output}: sampled {e.Differences[o.Output]} above {o.Upper}");
+        }
+    }
+
     [Fact]
     public void BoundsAloneVerifyWithoutSearchOrSolver()
     {

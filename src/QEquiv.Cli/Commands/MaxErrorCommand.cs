@@ -26,7 +26,12 @@ internal static class MaxErrorCommand
             Description = "seconds of counterexample search for witnessed errors before the bounds and MILPs, used in full (default: a tenth of --timeout, at most 5, and at most 10^5 evaluations)",
             HelpName = "SECONDS",
         };
-        foreach (var o in new Option[] { gap, solver, timeout, seed, workers, searchTime, json, quiet }) command.Options.Add(o);
+        var lpBudget = new Option<double?>("--lp-budget")
+        {
+            Description = "seconds of LP relaxation of N − Q after the bounds, pair by pair from the highest bound down (default: half the time left, 30 without --timeout; 0: none)",
+            HelpName = "SECONDS",
+        };
+        foreach (var o in new Option[] { gap, solver, timeout, seed, workers, searchTime, lpBudget, json, quiet }) command.Options.Add(o);
         command.SetAction(parse =>
         {
             var jsonPath = new OutputPaths().File(parse.GetValue(json), "--json", stdoutAllowed: true);
@@ -36,6 +41,9 @@ internal static class MaxErrorCommand
             var w = VerifyCommand.Workers(parse, workers, Strategy.Output);
             TimeSpan? search = parse.GetValue(searchTime) is { } ss
                 ? double.IsFinite(ss) && ss is >= 0 and < 1e9 ? TimeSpan.FromSeconds(ss) : throw new BadInputException($"--search-time: must be a number of seconds ≥ 0, got {ss}")
+                : null;
+            TimeSpan? lp = parse.GetValue(lpBudget) is { } ls
+                ? double.IsFinite(ls) && ls is >= 0 and < 1e9 ? TimeSpan.FromSeconds(ls) : throw new BadInputException($"--lp-budget: must be a number of seconds ≥ 0, got {ls}")
                 : null;
             var regionNotice = region.Check(parse);
             var quietRun = parse.GetValue(quiet);
@@ -50,6 +58,7 @@ internal static class MaxErrorCommand
                 {
                     Workers = w,
                     SearchTime = search,
+                    LpBudget = lp,
                     Cancellation = interrupt.Token,
                 });
                 (interrupted, signal) = (interrupt.Requested, interrupt.Signal);
