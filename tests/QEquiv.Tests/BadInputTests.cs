@@ -31,6 +31,19 @@ public sealed class BadInputTests : IDisposable
     }
 
     [Fact]
+    public void NnetWithWrongSizes()
+    {
+        // The sizes line ends in 3 outputs where the counts say 5: caught before any model of the pair is used.
+        var path = Path.Combine(_dir, "wrong.nnet");
+        var lines = File.ReadAllLines(TestData.Bench("neurodiff/nnet/ACASXU_run2a_1_1_batch_2000.nnet"));
+        var sizes = Array.FindIndex(lines, l => l.StartsWith("5,50,"));
+        lines[sizes] = lines[sizes][..^2] + "3,";
+        File.WriteAllLines(path, lines);
+        AssertBadInput(CliRunner.Run("max-error", "--float", path, "--quant", Quant, "--center", Path.Combine(TestData.RepoRoot, "bench/centers/row0.csv"), "--eps", "0.01"),
+            path, "the last layer size 3 is not the output count 5");
+    }
+
+    [Fact]
     public void GarbageOnnx()
     {
         var path = Path.Combine(_dir, "garbage.onnx");

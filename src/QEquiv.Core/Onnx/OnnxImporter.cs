@@ -1,5 +1,6 @@
 using QEquiv.Model;
 using QEquiv.Networks;
+using QEquiv.Nnet;
 using QEquiv.Quantization;
 
 namespace QEquiv.Onnx;
@@ -14,8 +15,9 @@ public static class OnnxImporter
 
     private static bool IsQuantized(OnnxGraph g) => g.Nodes.Any(n => QuantizedOps.Contains(n.OpType));
 
-    /// <summary>A float or quantized model, as its graph says.</summary>
-    public static Network Load(string path) => Import(new OnnxGraph(path));
+    /// <summary>A float or quantized model, as its graph says; a <c>.nnet</c> file is read as NNet text, in its normalised
+    /// units (<see cref="NnetReader"/>).</summary>
+    public static Network Load(string path) => NnetReader.IsNnet(path) ? NnetReader.Read(path) : Import(new OnnxGraph(path));
 
     /// <summary>A model that arrived as bytes (cluster workers get them with the job); <paramref name="name"/> names it.</summary>
     public static Network Load(string name, byte[] bytes) => Import(new OnnxGraph(name, bytes));
