@@ -119,8 +119,13 @@ public sealed class BadInputTests : IDisposable
     }
 
     [Fact]
-    public void FloatModelGivenAsQuantized() =>
-        AssertBadInput(CliRunner.Run("eval", "--float", Float, "--quant", Float, "--inputs", Inputs), Float, "this is a float model");
+    public void QuantizedModelGivenAsTheReferenceOfAFloatOne() =>
+        AssertBadInput(CliRunner.Run("eval", "--float", Quant, "--quant", Float, "--inputs", Inputs), Quant, "swap them");
+
+    [Fact]
+    public void PyTorchRuntimeWithTwoFloatModels() =>
+        AssertBadInput(CliRunner.Run("eval", "--float", Float, "--quant", Float, "--runtime", "pytorch", "--inputs", Inputs), Float,
+            "--runtime pytorch applies to a quantized model");
 
     private string[] Verify(params string[] region) =>
         ["verify", "--float", Float, "--quant", Quant, "--delta", "0.05", "--witness", Path.Combine(_dir, "w.csv"), .. region];

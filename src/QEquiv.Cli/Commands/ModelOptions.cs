@@ -8,11 +8,20 @@ namespace QEquiv.Cli.Commands;
 /// <summary>The --float/--quant/--runtime options every command that compares two networks takes.</summary>
 internal sealed class ModelOptions
 {
-    public Option<string> Float { get; } = new("--float") { Description = "the float (real-valued) ONNX model N", Required = true };
-    public Option<string> Quant { get; } = new("--quant") { Description = "the quantized ONNX model Q (QDQ or QOperator form)", Required = true };
+    // --reference/--other name the general pair; --float/--quant stay the names of the common case (and of the help text).
+    public Option<string> Float { get; } = new("--float", "--reference")
+    {
+        Description = "the reference network N: a float ONNX model (or an NNet file, in its normalised units)",
+        Required = true,
+    };
+    public Option<string> Quant { get; } = new("--quant", "--other")
+    {
+        Description = "the network Q compared with N: a quantized ONNX model (QDQ or QOperator form), or another float one (pruned, rounded, retrained; ONNX or NNet)",
+        Required = true,
+    };
     public Option<Runtime> Runtime { get; } = new("--runtime")
     {
-        Description = "whose arithmetic Q follows where they differ: onnx (the file as written; ONNX Runtime) or pytorch (PyTorch's kernels, which round the bias the exporter truncates)",
+        Description = "whose arithmetic a quantized Q follows where they differ: onnx (the file as written; ONNX Runtime) or pytorch (PyTorch's kernels, which round the bias the exporter truncates)",
         DefaultValueFactory = _ => Quantization.Runtime.Onnx,
     };
 

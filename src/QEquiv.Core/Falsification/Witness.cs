@@ -10,8 +10,8 @@ namespace QEquiv.Falsification;
 /// <param name="Float32Output">N in float32 with sequential summation (<see cref="Evaluation.Float32Sequential.Evaluate"/>):
 /// what a straightforward float32 runtime gives; ONNX Runtime's or PyTorch's kernels may differ in the last bits.</param>
 /// <param name="Float32Error">Per output, the rigorous bound on |N_f32 − N| for ANY float32 evaluation order
-/// (<see cref="Evaluation.Float32Error.AtPoint(Model.Network, ReadOnlySpan{float}, bool[])"/>); it covers N in real
-/// arithmetic too. Null only in witnesses made
+/// (<see cref="Evaluation.Float32Error.AtPoint(Model.Network, ReadOnlySpan{float}, bool[])"/>), plus Q's own where Q is
+/// a float network too (0 for a quantized Q); it covers N in real arithmetic too. Null only in witnesses made
 /// before these fields existed (a job log): <see cref="WitnessChecker.Check"/> fills them in again.</param>
 public sealed record Witness(float[] Input, double[] FloatOutput, float[] QuantOutput, int Output, double Difference, double MaxAbsDifference,
     float[]? Float32Output = null, double[]? Float32Error = null)

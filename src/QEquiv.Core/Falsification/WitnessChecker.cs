@@ -57,16 +57,16 @@ public static class WitnessChecker
 
     /// <summary>
     /// A witness when some output breaks δ for N in real arithmetic AND in every float32 evaluation order a runtime
-    /// may use: |N_j(x) − Q_j(x)| − err_j(x) ≥ <paramref name="delta"/>, N_j exact and err_j the rigorous bound of
-    /// <see cref="Float32Error.AtPoint(Network, ReadOnlySpan{float}, bool[])"/> (0 for a reference that is computed in
-    /// the runtime's arithmetic already, such as a quantized one; ≥ because equivalence is the strict &lt; δ), otherwise
+    /// may use: |N_j(x) − Q_j(x)| − err_j(x) ≥ <paramref name="delta"/>, N_j exact and err_j the sum of both networks'
+    /// rigorous bounds of <see cref="Float32Error.AtPoint(Network, ReadOnlySpan{float}, bool[])"/> (0 for a network that is
+    /// computed in the runtime's arithmetic already, such as a quantized one; ≥ because equivalence is the strict &lt; δ), otherwise
     /// null. NaN differences never count as a violation.
     /// </summary>
     public static Witness? Check(Network reference, Network other, float[] x, double delta)
     {
         if (!double.IsFinite(delta) || delta <= 0)
             throw new ArgumentOutOfRangeException(nameof(delta), delta, "delta must be finite and > 0");
-        return ToWitness(reference, Evaluate(reference, other, x), delta);
+        return ToWitness(reference, other, Evaluate(reference, other, x), delta);
     }
 
     /// <summary>
@@ -75,15 +75,16 @@ public static class WitnessChecker
     /// <see cref="Check(Network, Network, float[], double)"/>. The exact check comes first (it is implied by the float32
     /// one, and cheap), so only candidates that pass it pay for the error bound.
     /// </summary>
-    public static Witness? ToWitness(Network reference, PointEvaluation e, double delta)
+    public static Witness? ToWitness(Network reference, Network other, PointEvaluation e, double delta)
     {
         ArgumentNullException.ThrowIfNull(reference);
+        ArgumentNullException.ThrowIfNull(other);
         ArgumentNullException.ThrowIfNull(e);
         if (!(e.MaxAbsDifference >= delta)) return null;
         // Only outputs that reach δ exactly can be witnesses; the refined bound is computed for them alone (the search
         // calls this on every candidate that reaches δ), and for every output once a witness is certain.
         var reaching = Array.ConvertAll(e.Differences, d => Math.Abs(d) >= delta);
-        var error = Float32Error.AtPoint(reference, e.Input, reaching);
+        var error = Float32Errors(reference, other, e.Input, reaching);
         var best = -1;
         var bestMargin = double.NegativeInfinity;
         for (var j = 0; j < e.Differences.Length; j++)
@@ -92,11 +93,21 @@ public static class WitnessChecker
             if (guaranteed >= delta && guaranteed > bestMargin) (best, bestMargin) = (j, guaranteed);
         }
         if (best < 0) return null;
-        error = Float32Error.AtPoint(reference, e.Input);
+        error = Float32Errors(reference, other, e.Input, null);
         // Witness keeps Q's outputs as float32 (what a quantized network's are, exactly; the wire and job-log format);
         // the difference itself is the exact one.
         return new Witness((float[])e.Input.Clone(), (double[])e.FloatOutput.Clone(), Array.ConvertAll(e.QuantOutput, v => (float)v), best,
             e.Differences[best], Math.Abs(e.Differences[best]), Float32Sequential.Evaluate(reference, e.Input), error);
+    }
+
+    /// <summary>Both networks' float32 error bounds at x, added: a float "other" (a pruned or float16-rounded twin) runs in
+    /// float32 too, and a quantized one contributes 0 (it is computed in its runtime's arithmetic already).</summary>
+    private static double[] Float32Errors(Network reference, Network other, float[] x, bool[]? refine)
+    {
+        var error = Float32Error.AtPoint(reference, x, refine);
+        var second = Float32Error.AtPoint(other, x, refine);
+        for (var j = 0; j < error.Length; j++) error[j] += second[j];
+        return error;
     }
 
     private static void CheckShapes(Network reference, Network other, int inputLength)

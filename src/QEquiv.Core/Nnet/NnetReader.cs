@@ -6,11 +6,12 @@ namespace QEquiv.Nnet;
 /// <summary>Which function of an NNet file the network computes.</summary>
 public enum NnetUnits
 {
-    /// <summary>The weights alone, on normalised inputs and outputs: what ReluVal, ReluDiff and NeuroDiff bound and what
-    /// the VNN-COMP ONNX conversions of the ACAS Xu networks compute (their property boxes are in these units).</summary>
+    /// <summary>The weights alone, on normalised inputs and outputs: what the VNN-COMP ONNX conversions of the ACAS Xu
+    /// networks compute (their property boxes are in these units).</summary>
     Normalised,
     /// <summary>nnet.c's evaluation in raw units: (x − mean) / range in front, y · range + mean behind (the header's last
-    /// mean and range entries), without its clipping of x to [min, max], which a region does instead.</summary>
+    /// mean and range entries), without its clipping of x to [min, max], which a region does instead. NeuroDiff's ε is in
+    /// these output units (its logs' first Δ intervals span ±190 to ±760 on ACAS Xu, 373.95 times the normalised ones).</summary>
     Raw,
 }
 

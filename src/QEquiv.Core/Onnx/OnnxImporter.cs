@@ -25,18 +25,22 @@ public static class OnnxImporter
     private static Network Import(OnnxGraph g) => IsQuantized(g) ? QuantizedImporter.Import(g) : FloatImporter.Import(g);
 
     /// <summary>
-    /// A pair of models as a run compares them: shapes checked, and the runtime whose arithmetic the quantized one follows
-    /// applied into its operators (<see cref="RuntimeSemantics"/>), so that every later step sees the same network.
+    /// A pair of models as a run compares them (a float reference and a quantized, float or float16-rounded other, or two
+    /// quantized ones): shapes checked, and the runtime whose arithmetic the quantized one follows applied into its operators (<see cref="RuntimeSemantics"/>), so that every later step sees the same network.
     /// </summary>
     public static (Network Reference, Network Other) LoadPair(string referenceName, byte[]? referenceBytes, string otherName, byte[]? otherBytes,
         Runtime runtime)
     {
         var n = referenceBytes is null ? Load(referenceName) : Load(referenceName, referenceBytes);
         var q = otherBytes is null ? Load(otherName) : Load(otherName, otherBytes);
-        if (n.IsQuantized)
-            throw BadInputException.For(referenceName, "this is a quantized model (QuantizeLinear, DequantizeLinear or QLinearMatMul); give it as the quantized model");
-        if (!q.IsQuantized)
-            throw BadInputException.For(otherName, "this is a float model (no QuantizeLinear, DequantizeLinear or QLinearMatMul); give it as the float model");
+        // Any two networks compare (float and quantized, two float, two quantized); a quantized reference of a float one is
+        // almost surely the two files given the wrong way round, and reports would call the float one Q.
+        if (n.IsQuantized && !q.IsQuantized)
+            throw BadInputException.For(referenceName, $"this is a quantized model and {otherName} a float one; swap them (the float model is the reference)");
+        if (runtime == Runtime.PyTorch && !q.IsQuantized)
+            throw BadInputException.For(otherName, "--runtime pytorch applies to a quantized model; this one is float (no QuantizeLinear, DequantizeLinear or QLinearMatMul)");
+        if (runtime == Runtime.PyTorch && n.IsQuantized)
+            throw BadInputException.For(referenceName, "--runtime pytorch re-derives Q's biases from a float reference; this one is quantized");
         if (n.InputSize != q.InputSize)
             throw BadInputException.For(otherName, $"takes {q.InputSize} inputs but the float model {referenceName} takes {n.InputSize}");
         if (n.OutputSize != q.OutputSize)
