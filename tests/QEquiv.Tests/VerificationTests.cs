@@ -156,10 +156,7 @@ public class VerificationTests
         var pair = CrossCheckNetwork(network);
         var (n, q) = (G(pair.Float), G(pair.Quantized));
         var box = TestNetworks.RandomBox(new Random(5), pair.Float.InputSize, maxRadius: 0.2, lo: 0.1, hi: 0.9);
-        // A timeout too short for any MILP leaves the bounds alone, or the bounds and the LP relaxation.
-        var noMilp = TimeSpan.FromMilliseconds(1);
-        var bounds = MaxError.Analyse(n, q, box, new MaxErrorOptions(Timeout: noMilp) { LpBudget = TimeSpan.Zero, SearchTime = TimeSpan.Zero });
-        var lp = MaxError.Analyse(n, q, box, new MaxErrorOptions(Timeout: noMilp) { LpBudget = TimeSpan.FromSeconds(30), SearchTime = TimeSpan.Zero });
+        var (bounds, lp) = BoundsAndLp(n, q, box, TimeSpan.FromSeconds(30));
         var exact = MaxError.Analyse(n, q, box, new MaxErrorOptions(1e-6, TimeSpan.FromSeconds(60)) { LpBudget = TimeSpan.Zero });
         Assert.All(bounds.PerOutput, o => Assert.DoesNotContain("lp", o.UpperFrom));
         foreach (var o in lp.PerOutput)
@@ -173,6 +170,13 @@ public class VerificationTests
         Assert.Contains(lp.PerOutput, o => o.UpperFrom.Contains("lp"));
     }
 
+    /// <summary>max-error with a timeout too short for any MILP: the bounds alone, then the bounds and the LP relaxation.</summary>
+    private static (MaxErrorReport Bounds, MaxErrorReport Lp) BoundsAndLp(Model.Network n, Model.Network q, Box box, TimeSpan lpBudget)
+    {
+        var noMilp = new MaxErrorOptions(Timeout: TimeSpan.FromMilliseconds(1)) { SearchTime = TimeSpan.Zero };
+        return (MaxError.Analyse(n, q, box, noMilp with { LpBudget = TimeSpan.Zero }), MaxError.Analyse(n, q, box, noMilp with { LpBudget = lpBudget }));
+    }
+
     [Trait("Speed", "Slow")]
     [Fact]
     public void OnAnMnistBallTheLpRelaxationCutsTheCertifiedMaximumAndEverySampleStaysBelowIt()
@@ -182,9 +186,7 @@ public class VerificationTests
         var (n, q) = Onnx.OnnxImporter.LoadPair(TestData.Bench("mnistfc/mnist-net_256x2.onnx"),
             TestData.Bench("pytorch/mnist-net_256x2.qnnpack-qdq.onnx"), Quantization.Runtime.PyTorch);
         var box = Region.BallAroundFile(Path.Combine(TestData.RepoRoot, "bench/centers/row0.csv"), 1 / 255.0, (0, 1));
-        var noMilp = TimeSpan.FromMilliseconds(1);
-        var bounds = MaxError.Analyse(n, q, box, new MaxErrorOptions(Timeout: noMilp) { LpBudget = TimeSpan.Zero, SearchTime = TimeSpan.Zero });
-        var lp = MaxError.Analyse(n, q, box, new MaxErrorOptions(Timeout: noMilp) { LpBudget = TimeSpan.FromSeconds(4), SearchTime = TimeSpan.Zero });
+        var (bounds, lp) = BoundsAndLp(n, q, box, TimeSpan.FromSeconds(4));
         Assert.True(lp.Upper < 0.9 * bounds.Upper, $"LP {lp.Upper} against the bounds' {bounds.Upper}");
         var rng = new Random(3);
         for (var k = 0; k < 300; k++)
