@@ -39,6 +39,15 @@ public sealed class NnetReaderTests
     }
 
     [Fact]
+    public void AnNnetFileShippedAsBytesIsTheSameNetwork()
+    {
+        // Cluster workers rebuild the pair from the bytes of the job's files, by name; an NNet file must not be read as ONNX.
+        var file = Files[0];
+        var fromBytes = OnnxImporter.Load(Path.GetFileName(file), File.ReadAllBytes(file));
+        Assert.Equal(OnnxImporter.Load(file).Fingerprint, fromBytes.Fingerprint);
+    }
+
+    [Fact]
     public void RawUnitsNormaliseTheInputAndDenormaliseTheOutputAsTheHeaderSays()
     {
         var file = Files[0];

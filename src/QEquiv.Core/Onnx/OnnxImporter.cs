@@ -20,13 +20,16 @@ public static class OnnxImporter
     public static Network Load(string path) => NnetReader.IsNnet(path) ? NnetReader.Read(path) : Import(new OnnxGraph(path));
 
     /// <summary>A model that arrived as bytes (cluster workers get them with the job); <paramref name="name"/> names it.</summary>
-    public static Network Load(string name, byte[] bytes) => Import(new OnnxGraph(name, bytes));
+    public static Network Load(string name, byte[] bytes) => NnetReader.IsNnet(name)
+        ? NnetReader.Parse(name, System.Text.Encoding.UTF8.GetString(bytes).Split('\n'))
+        : Import(new OnnxGraph(name, bytes));
 
     private static Network Import(OnnxGraph g) => IsQuantized(g) ? QuantizedImporter.Import(g) : FloatImporter.Import(g);
 
     /// <summary>
     /// A pair of models as a run compares them (a float reference and a quantized, float or float16-rounded other, or two
-    /// quantized ones): shapes checked, and the runtime whose arithmetic the quantized one follows applied into its operators (<see cref="RuntimeSemantics"/>), so that every later step sees the same network.
+    /// quantized ones): shapes checked, and the runtime whose arithmetic the quantized one follows applied into its
+    /// operators (<see cref="RuntimeSemantics"/>), so that every later step sees the same network.
     /// </summary>
     public static (Network Reference, Network Other) LoadPair(string referenceName, byte[]? referenceBytes, string otherName, byte[]? otherBytes,
         Runtime runtime)
