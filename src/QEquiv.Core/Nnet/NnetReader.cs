@@ -10,8 +10,7 @@ public enum NnetUnits
     /// networks compute (their property boxes are in these units).</summary>
     Normalised,
     /// <summary>nnet.c's evaluation in raw units: (x − mean) / range in front, y · range + mean behind (the header's last
-    /// mean and range entries), without its clipping of x to [min, max], which a region does instead. NeuroDiff's ε is in
-    /// these output units (its logs' first Δ intervals span ±190 to ±760 on ACAS Xu, 373.95 times the normalised ones).</summary>
+    /// mean and range entries), without its clipping of x to [min, max], which a region does instead.</summary>
     Raw,
 }
 

@@ -650,7 +650,7 @@ public static class Verifier
                 c => monolithic ? c.MaxAbsDifference : c.SignedDifference(p.Output, p.Sign));
             if (WitnessChecker.ToWitness(reference, other, e, p.Delta) is { } w) return (Make(SubProblemOutcome.Violated, DecidedBy.Milp, w), w);
             notes.Add(e.MaxAbsDifference >= p.Delta
-                ? $"sub-problem {p.Id}: the solver's candidate re-executes to max |N − Q| = {e.MaxAbsDifference:G6} ≥ δ in double, but not by more than N's float32 error bound (a runtime's float32 N may keep it below δ); left unknown"
+                ? $"sub-problem {p.Id}: the solver's candidate re-executes to max |N − Q| = {e.MaxAbsDifference:G6} ≥ δ in double, but not by more than the networks' float32 error bounds (a runtime's float32 arithmetic may keep it below δ); left unknown"
                 : $"sub-problem {p.Id}: the solver's candidate re-executes to max |N − Q| = {e.MaxAbsDifference:G6} < δ (spurious, inside the rounding widening or solver tolerance); left unknown");
             return (Make(SubProblemOutcome.Unknown, DecidedBy.Open), null);
         }
