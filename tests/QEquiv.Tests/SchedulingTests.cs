@@ -5,6 +5,7 @@ using QEquiv.Falsification;
 using QEquiv.Partitioning;
 using QEquiv.Regions;
 using QEquiv.Scheduling;
+using QEquiv.Benchmarking;
 using QEquiv.Verification;
 
 namespace QEquiv.Tests;
@@ -361,6 +362,47 @@ public class SchedulingTests
         Assert.NotEqual(Verdict.Falsified, r.Verdict);
         Assert.Contains(r.Engine!.Attempts, a => a.Children > 0);
         if (r.Verdict == Verdict.Verified) Assert.All(r.Engine.Roots, root => Assert.Equal(1.0, root.ProvedVolume, 9));
+    }
+
+    [Fact]
+    public void ItemsOnBoxesOfManyInputsGetTheirShareOfTheTimeLeftAndSmallBoxesTheFixedLimit()
+    {
+        // Four items on a 20-input box and one on a 2-input box, two workers, 100 s: a wide item's limit is the time left
+        // × 2 / the items outstanding (5 at the first take, ≈ 40 s), the narrow one keeps 5 s; without the option all get 5 s.
+        var wide = Box.Create(new double[20], Enumerable.Repeat(1.0, 20).ToArray(), "test");
+        WorkItem[] roots = [Root(0, wide), Root(1, wide), Root(2, wide), Root(3, wide), Root(4, Unit2)];
+        var options = new EngineOptions(2, TimeSpan.FromSeconds(5), GlobalTimeout: TimeSpan.FromSeconds(100)) { ShareAboveDimension = 16 };
+        foreach (var share in new[] { true, false })
+        {
+            var ledger = new Ledger(roots, share ? options : options with { ShareAboveDimension = null });
+            var limits = new Dictionary<int, TimeSpan>();
+            for (var k = 0; k < roots.Length; k++)
+            {
+                Assert.Equal(TakeStatus.Taken, ledger.Poll(k % 2, out var lease));
+                limits[lease!.Item.Id] = lease.Limit;
+            }
+            Assert.Equal(TimeSpan.FromSeconds(5), limits[4]);
+            for (var id = 0; id < 4; id++)
+            {
+                if (share) Assert.InRange(limits[id].TotalSeconds, 39, 40.01); // 5 outstanding at every take: all still held
+                else Assert.Equal(TimeSpan.FromSeconds(5), limits[id]);
+            }
+            ledger.Stop();
+        }
+    }
+
+    [Fact]
+    public void FairSharesReachTheEngineOnlyUnderOutputPlusInputAndTheBenchCanAblateThem()
+    {
+        var settings = new VerifyOptions(0.1, Strategy.OutputInput).JobSettings();
+        Assert.Equal(EquivalenceBranching.SmallDimension, settings.ShareAboveDimension);
+        Assert.Null((new VerifyOptions(0.1, Strategy.OutputInput) { FairShare = false }).JobSettings().ShareAboveDimension);
+        Assert.Null(new VerifyOptions(0.1, Strategy.Output).JobSettings().ShareAboveDimension);
+        var c = BenchConfiguration.Parse("output+input:noshare");
+        Assert.False(c.FairShare);
+        Assert.Equal("output+input:noshare", c.Name);
+        Assert.True(BenchConfiguration.Parse("output+input").FairShare);
+        Assert.Throws<BadInputException>(() => BenchConfiguration.Parse("output:noshare"));
     }
 
     [Fact]

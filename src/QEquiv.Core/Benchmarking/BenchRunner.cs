@@ -18,17 +18,18 @@ namespace QEquiv.Benchmarking;
 /// stall window, <see cref="VerifyOptions.BranchStallWindow"/>: only its budget ends it), ":wN", ":portfolio", ":pK" (K output-code pieces),
 /// ":cluster", ":norace" (no idle-core race), ":serial" (the full counterexample search before the proofs, not beside them)
 /// and ":nopresolve" (every MILP on SCIP with all presolve off, <see cref="SolverConfiguration.ScipWithoutPresolve"/>: the
-/// presolve ablation; combine it with ":norace" to time SCIP alone), e.g. "output+input:w1".
+/// presolve ablation; combine it with ":norace" to time SCIP alone) and ":noshare" (output+input with the fixed first limits only,
+/// <see cref="VerifyOptions.FairShare"/> off), e.g. "output+input:w1".
 /// </summary>
 /// <param name="Cluster">Run the sub-problems on the cluster given to the run (<see cref="BenchOptions.Cluster"/>) instead of this process.</param>
 public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBounds = true, int Workers = 0, bool Portfolio = false,
     int OutputPieces = VerifyOptions.DefaultOutputPieces, bool Cluster = false, bool RaceSpareCores = true, bool SearchAlongside = true,
-    bool UseLp = true, bool ScipPresolve = true, bool Branch = true, bool BranchStall = true)
+    bool UseLp = true, bool ScipPresolve = true, bool Branch = true, bool BranchStall = true, bool FairShare = true)
 {
     public string Name => Strategies.Name(Strategy) + (DifferentialBounds ? "" : ":nodiff") + (UseLp ? "" : ":nolp") + (Workers == 0 ? "" : $":w{Workers}")
         + (Portfolio ? ":portfolio" : "") + (OutputPieces == VerifyOptions.DefaultOutputPieces ? "" : $":p{OutputPieces}") + (Cluster ? ":cluster" : "") + (RaceSpareCores ? "" : ":norace")
         + (SearchAlongside ? "" : ":serial") + (ScipPresolve ? "" : ":nopresolve") + (Branch || Strategy == Strategy.Monolithic ? "" : ":nobranch")
-        + (BranchStall || !Branch || Strategy == Strategy.Monolithic ? "" : ":nostall");
+        + (BranchStall || !Branch || Strategy == Strategy.Monolithic ? "" : ":nostall") + (FairShare || Strategy != Strategy.OutputInput ? "" : ":noshare");
     public override string ToString() => Name;
 
     public VerificationReport Verify(PreparedInstance p, MilpBackend backend, TimeSpan? timeout, int seed, CancellationToken cancellation,
@@ -45,6 +46,7 @@ public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBoun
             OutputPieces = OutputPieces,
             RaceSpareCores = RaceSpareCores,
             SearchAlongside = SearchAlongside,
+            FairShare = FairShare,
             Cancellation = cancellation,
             Runner = Cluster ? cluster ?? throw new BadInputException($"--strategy {Name}: a :cluster configuration needs --cluster HOST:PORT or --membership") : null,
         });
@@ -52,7 +54,7 @@ public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBoun
     /// <exception cref="BadInputException">an unknown strategy or modifier.</exception>
     public static BenchConfiguration Parse(string word)
     {
-        BadInputException Bad() => new($"--strategy: unknown configuration '{word}' (expected monolithic, output or output+input, optionally with :nodiff, :nolp, :nobranch, :nostall, :wN, :portfolio, :pK, :cluster, :norace, :serial and :nopresolve)");
+        BadInputException Bad() => new($"--strategy: unknown configuration '{word}' (expected monolithic, output or output+input, optionally with :nodiff, :nolp, :nobranch, :nostall, :wN, :portfolio, :pK, :cluster, :norace, :serial, :nopresolve and :noshare)");
         var parts = word.Split(':');
         if (!Strategies.TryParse(parts[0], out var s)) throw Bad();
         var configuration = new BenchConfiguration(s);
@@ -66,6 +68,7 @@ public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBoun
             else if (modifier == "serial" && s != Strategy.Monolithic) configuration = configuration with { SearchAlongside = false };
             else if (modifier == "portfolio" && s != Strategy.Monolithic && configuration.ScipPresolve) configuration = configuration with { Portfolio = true };
             else if (modifier == "nopresolve" && s != Strategy.Monolithic && !configuration.Portfolio) configuration = configuration with { ScipPresolve = false };
+            else if (modifier == "noshare" && s == Strategy.OutputInput) configuration = configuration with { FairShare = false };
             else if (modifier == "cluster" && s != Strategy.Monolithic && configuration.Workers == 0) configuration = configuration with { Cluster = true };
             else if (modifier.Length > 1 && modifier[0] == 'w' && !configuration.Cluster && int.TryParse(modifier[1..], NumberStyles.None, CultureInfo.InvariantCulture, out var w)
                      && w >= 1 && s != Strategy.Monolithic)

@@ -62,6 +62,7 @@ public sealed class Ledger : IWorkSource
     private readonly Dictionary<long, Holding> _held = [];
     private readonly Dictionary<long, Holding> _expired = [];
     private readonly HashSet<int> _finished = [];
+    private readonly HashSet<int> _workersSeen = [];
     private readonly List<WorkResult> _proved = [];
     private readonly List<WorkResult> _open = [];
     private readonly List<Attempt> _attempts = [];
@@ -112,6 +113,14 @@ public sealed class Ledger : IWorkSource
     public int Reclaimed { get; private set; }
 
     public TimeSpan Elapsed => _clock.Elapsed;
+
+    private static int OpenInputs(Box box)
+    {
+        var open = 0;
+        for (var i = 0; i < box.Dimension; i++)
+            if (box.Width(i) > 0) open++;
+        return open;
+    }
 
     /// <summary>Blocking take for workers in this process.</summary>
     public bool TryTake(int worker, [NotNullWhen(true)] out Lease? lease)
@@ -164,6 +173,14 @@ public sealed class Ledger : IWorkSource
                     if (_violation is null && _failure is null && !_options.Cancellation.IsCancellationRequested) _deadline = true;
                     _stop.Cancel();
                     return null;
+                }
+                _workersSeen.Add(worker);
+                if (_options.ShareAboveDimension is { } d && OpenInputs(p.Box) > d)
+                {
+                    // Workers known to the ledger: the configured threads, or on a cluster those that have taken work.
+                    var workers = Math.Max(_options.Workers, _workersSeen.Count);
+                    var share = left * workers / Math.Max(1, _queue.Count + _queue.Busy);
+                    if (share > limit) limit = share;
                 }
                 if (left < limit) limit = left;
             }

@@ -39,6 +39,9 @@ public sealed record JobSettings(
     public bool LpRelaxation { get; init; } = true;
     /// <summary>The runtime whose arithmetic the quantized network follows: workers apply it when they load the model files.</summary>
     public Runtime Runtime { get; init; }
+    /// <summary>Pieces on boxes of more open inputs than this get at least their fair share of the time left as their limit
+    /// (<see cref="Scheduling.EngineOptions.ShareAboveDimension"/>); null: the fixed limits alone (ablations).</summary>
+    public int? ShareAboveDimension { get; init; }
 
     public const string GradientSmearSplit = "gradient-smear";
     public const string WidestSplit = "widest";
@@ -152,6 +155,7 @@ public sealed record JobPlan(
         new(workers, Settings.InitialTimeout ?? globalTimeout ?? TimeSpan.FromDays(1), Settings.TimeoutFactor, Settings.Bisections, Settings.MaxDepth, globalTimeout)
         {
             RetryFactor = Settings.RetryFactor,
+            ShareAboveDimension = Settings.ShareAboveDimension,
             Split = worker?.Split ?? new WidestDimension(),
             SplitPays = Settings.AlwaysSplit || worker is null ? null : (item, halves) => worker.Solver.SplitPays(SubProblem.Of(item), halves),
         };

@@ -66,6 +66,10 @@ public sealed record VerifyOptions(
     /// <summary>Bisect every sub-problem that outlives its limit, even when the halves' bounds are no better (tests, ablations);
     /// by default such a sub-problem is retried on its own box with a longer limit instead.</summary>
     public bool AlwaysSplit { get; init; }
+    /// <summary>Under output+input with a timeout, a piece on a box of more than <see cref="EquivalenceBranching.SmallDimension"/>
+    /// open inputs (an MNIST ball) gets at least its fair share of the time left as its first limit instead of the fixed
+    /// initial one, since bisecting it would not make its MILP easier; off only for ablations.</summary>
+    public bool FairShare { get; init; } = true;
     /// <summary>Input to bisect; null: <see cref="GradientSmear"/>.</summary>
     public ISplitHeuristic? Split { get; init; }
     /// <summary>With a single solver configuration, race the default portfolio's other members on idle cores (see
@@ -144,6 +148,7 @@ public sealed record VerifyOptions(
             splitInputs ? MaxDepth : 0, new EngineOptions().RetryFactor)
         {
             RaceSpareCores = RaceSpareCores, LpRelaxation = LpBudget > TimeSpan.Zero, Runtime = Runtime,
+            ShareAboveDimension = splitInputs && FairShare ? EquivalenceBranching.SmallDimension : null,
         };
     }
 }
