@@ -148,6 +148,48 @@ public class VerificationTests
     }
 
     [Trait("Speed", "Slow")]
+    [Trait("Speed", "Slow")]
+    [Fact]
+    public void MaxErrorsThresholdRoundsCloseTheGapOnSmallPairsAndEverySampleStaysBelowTheCertifiedSide()
+    {
+        // Rounds of "∃x: s·Δ ≥ t?" (t first 1.1× the witnessed maximum, then halving the gap in log scale): on small pairs
+        // every pair is settled, those below the maximum by infeasible thresholds, and no sampled point lies above a
+        // certified bound.
+        var sources = new List<string>();
+        for (var k = 0; k < 5; k++)
+        {
+            var pair = CrossCheckNetwork(k);
+            var (n, q) = (G(pair.Float), G(pair.Quantized));
+            var rng = new Random(20 + k);
+            var box = TestNetworks.RandomBox(rng, pair.Float.InputSize, maxRadius: 0.2, lo: 0.1, hi: 0.9);
+            var r = MaxError.Analyse(n, q, box, new MaxErrorOptions(1e-3, TimeSpan.FromSeconds(60)) { LpBudget = TimeSpan.Zero });
+            // Every pair ends settled: by the bounds or LP below the witnessed error, a MILP solved to the gap (its bound then
+            // carries the float32 margins), or an infeasible threshold.
+            foreach (var o in r.PerOutput)
+            {
+                foreach (var part in o.UpperFrom.Split(" -:"))
+                    Assert.Matches("^(\\+:)?(bounds|lp|milp optimal|milp infeasible)$", part);
+                sources.Add(o.UpperFrom);
+            }
+            Assert.True(r.Upper <= 1.1 * r.Lower + 1e-3, $"network {k}: [{r.Lower}, {r.Upper}]");
+            for (var i = 0; i < 300; i++)
+            {
+                var e = WitnessChecker.Evaluate(n, q, TestNetworks.SamplePoint(rng, box));
+                foreach (var o in r.PerOutput)
+                    Assert.True(Math.Abs(e.Differences[o.Output]) <= o.Upper, $"network {k} output {o.Output}: sampled {e.Differences[o.Output]} above {o.Upper}");
+            }
+        }
+        Assert.Contains(sources, s => s.Contains("milp infeasible"));
+    }
+
+    [Theory]
+    [InlineData(0.0, 1.0, null, 0.5)]
+    [InlineData(0.01, 0.04, null, 0.02)]
+    [InlineData(0.01, 0.04, 0.033, 0.033)]
+    [InlineData(0.01, 0.04, 0.05, 0.02)]
+    public void AThresholdIsTheTargetInsideTheGapElseItsGeometricMidpoint(double lo, double hi, double? target, double expected) =>
+        Assert.Equal(expected, MaxError.Threshold(lo, hi, target), 12);
+
     [Theory]
     [InlineData(2)]
     [InlineData(4)]

@@ -46,9 +46,11 @@ public sealed record MaxErrorReport(IReadOnlyList<OutputError> PerOutput, double
 }
 
 /// <summary>
-/// The 2m maximisations max s·(N_j − Q_j) run as sub-problems on the <see cref="Engine"/>, so all workers share them.
-/// They are not split: a maximisation cut short still gives a sound dual bound for its whole box, and the bounds of
-/// split halves would only be worth it if every half closed its gap.
+/// The witnessed side from the counterexample search, the certified side from the bounds and the LP relaxation, then rounds
+/// of threshold MILPs per (output, sign) pair ("is s·(N_j − Q_j) ≥ t anywhere?", maximising above t) run as sub-problems on
+/// the <see cref="Engine"/>, so all workers share them; each round narrows the pairs' intervals, so a run cut short at any
+/// point reports the intervals so far. They are not split: a MILP cut short still gives a sound answer for its whole box,
+/// and the bounds of split halves would only be worth it if every half closed its gap.
 /// </summary>
 public static class MaxError
 {
@@ -82,7 +84,7 @@ public static class MaxError
             lower[j] = obs?.MaxAbsDifference ?? 0;
             lowerInput[j] = obs?.MaxAbsInput ?? Float32Points.RoundInto(box, box.Center()) ?? [];
         }
-        // δ is a placeholder: the maximisations carry none. Pairs whose bound cannot exceed the witnessed error need no MILP.
+        // δ is a placeholder: each MILP round sets its own thresholds. Pairs whose bound cannot exceed the witnessed error need no MILP.
         var roots = OutputPartition.Roots(reference.OutputSize, box, 1);
         var upper = roots.Select(r => Verifier.Upper(rb, ob, diff, r.Output, r.Sign) + EquivalenceMilp.MarginFor(rb, ob, r.Output)).ToArray();
         var source = roots.Select(_ => "bounds").ToArray();
@@ -102,24 +104,58 @@ public static class MaxError
                 if (lp[k] is { } v && v + EquivalenceMilp.MarginFor(rb, ob, open[k].Output) is var u && u < upper[open[k].Id])
                     (upper[open[k].Id], source[open[k].Id]) = (u, "lp");
         }
-        // The highest bound first again: with fewer workers than pairs the first MILPs take the time.
-        var toSolve = Open();
-
+        // Anytime MILP phase: rounds of threshold questions "∃x: s·(N_j − Q_j) ≥ t?" per open pair, t between the output's
+        // witnessed error and the pair's certified bound. An infeasible answer certifies t (SCIP's presolve often proves it in
+        // seconds on MNIST balls where a plain maximisation finishes neither its root node nor any incumbent in a minute); a
+        // feasible one keeps maximising above t, so a MILP that solves gives the exact maximum as before. The first t is
+        // 1.1× the witnessed maximum over all outputs (the ratio a user asks for), later ones halve the open gaps in log scale,
+        // and a t that timed out is not asked again: the next one lies above it.
         var solver = new Maximiser(reference, other, rb, ob, diff, options);
-        var left = Left();
-        if (left is { } l && l <= TimeSpan.Zero) left = TimeSpan.FromTicks(1);
-        var run = SubProblemWork.Run(solver, new EngineOptions(options.Workers, left ?? TimeSpan.FromDays(1), MaxDepth: 0, GlobalTimeout: left)
+        var hard = new double[roots.Count];
+        var asked = new bool[roots.Count];
+        for (var round = 0; round < MaxRounds; round++)
         {
-            Cancellation = options.Cancellation,
-        }, toSolve);
-        foreach (var a in run.Attempts)
-        {
-            var r = a.Result;
-            var j = a.Output;
-            seconds[j] += r.Seconds;
-            if (r.Bound is { } bb && bb + EquivalenceMilp.MarginFor(rb, ob, j) < upper[a.SubProblemId])
-                (upper[a.SubProblemId], source[a.SubProblemId]) = (bb + EquivalenceMilp.MarginFor(rb, ob, j), $"milp {r.SolverStatus?.ToLowerInvariant()}");
-            if (solver.Best.TryGetValue(a.SubProblemId, out var best) && best.Value > lower[j]) (lower[j], lowerInput[j]) = best;
+            var left = Left();
+            if (left is { } l && l <= TimeSpan.FromMilliseconds(50) || options.Cancellation.IsCancellationRequested) break;
+            var witnessed = lower.Max();
+            var questions = new List<SubProblem>();
+            var rootOf = new List<int>();
+            foreach (var r in roots.OrderBy(r => upper[r.Id]))
+            {
+                var lo = Math.Max(lower[r.Output], hard[r.Id]);
+                var hi = upper[r.Id];
+                if (!(hi > lo * (1 + Math.Max(options.RelativeGap, 1e-9)) + 1e-12)) continue;
+                var t = Threshold(lo, hi, asked[r.Id] ? null : 1.1 * witnessed);
+                if (!(t > lo && t < hi)) continue;
+                asked[r.Id] = true;
+                // The engine hands out equal boxes by id, and a question's share of the time left grows as those before it
+                // finish early: the lowest bound first, so the highest (the reported maximum's, likeliest hard) gets most.
+                rootOf.Add(r.Id);
+                questions.Add(r with { Id = questions.Count, Delta = t });
+            }
+            if (questions.Count == 0) break;
+            // Every question at least its share of the time left (the engine's fair share; a minute's run on an MNIST ball is
+            // about one round, a small network's runs many).
+            solver.Best.Clear(); // ids are this round's
+            var run = SubProblemWork.Run(solver, new EngineOptions(options.Workers, left is null ? TimeSpan.FromDays(1) : TimeSpan.FromMilliseconds(100), MaxDepth: 0, GlobalTimeout: left)
+            {
+                Cancellation = options.Cancellation,
+                ShareAboveDimension = -1,
+            }, questions);
+            foreach (var a in run.Attempts)
+            {
+                var r = a.Result;
+                var j = a.Output;
+                var id = rootOf[a.SubProblemId];
+                seconds[j] += r.Seconds;
+                if (r.SolverStatus == nameof(MilpStatus.Infeasible) && r.SubProblem.Delta < upper[id])
+                    (upper[id], source[id]) = (r.SubProblem.Delta, "milp infeasible");
+                else if (r.Bound is { } bb && bb + EquivalenceMilp.MarginFor(rb, ob, j) < upper[id])
+                    (upper[id], source[id]) = (bb + EquivalenceMilp.MarginFor(rb, ob, j), $"milp {r.SolverStatus?.ToLowerInvariant()}");
+                else if (r.SolverStatus != nameof(MilpStatus.Infeasible) && !a.Cancelled)
+                    hard[id] = Math.Max(hard[id], r.SubProblem.Delta);
+                if (solver.Best.TryRemove(a.SubProblemId, out var best) && best.Value > lower[j]) (lower[j], lowerInput[j]) = best;
+            }
         }
 
         var results = new List<OutputError>();
@@ -133,7 +169,18 @@ public static class MaxError
         return new MaxErrorReport(results, total.Elapsed.TotalSeconds);
     }
 
-    /// <summary>Maximises s·(N_j − Q_j) on a sub-problem's box; Proved means "the gap closed" (the bound is then final).</summary>
+    /// <summary>Rounds of threshold questions at most (each halves the open gaps in log scale; 60 reach any gap that matters).</summary>
+    private const int MaxRounds = 60;
+
+    /// <summary>The next threshold in (lo, hi): the target if it lies inside, else the geometric midpoint (the arithmetic one
+    /// when lo is 0).</summary>
+    internal static double Threshold(double lo, double hi, double? target) =>
+        target is { } g && g > lo && g < hi ? g : lo > 0 ? Math.Sqrt(lo * hi) : hi / 2;
+
+    /// <summary>
+    /// Maximises s·(N_j − Q_j) on a sub-problem's box subject to s·(N_j − Q_j) ≥ δ (the sub-problem's threshold, minus the
+    /// margins); Proved means the gap closed or no point reaches δ. A candidate is re-executed and kept whatever it reaches.
+    /// </summary>
     private sealed class Maximiser(Network reference, Network other, GraphBounds rb, GraphBounds ob, GraphDifference? diff,
         MaxErrorOptions options) : ISubProblemSolver
     {
@@ -143,14 +190,15 @@ public static class MaxError
         public SubProblemResult Solve(SubProblem p, TimeSpan timeout, CancellationToken cancellation)
         {
             var j = p.Output;
-            using var milp = EquivalenceMilp.ForOutput(reference, other, p.Box, j, p.Sign, null, options.Backend, rb, ob, diff);
+            using var milp = EquivalenceMilp.ForOutput(reference, other, p.Box, j, p.Sign, p.Delta, options.Backend, rb, ob, diff);
             var r = milp.Solve(new MilpOptions(timeout, options.RelativeGap), cancellation);
             if (r.Solution is { } x)
             {
                 var e = Candidates.Reexecute(reference, other, x, p.Box, milp.LastInputCodes, c => Math.Abs(c.Differences[j]));
-                Best[p.Id] = (Math.Abs(e.Differences[j]), e.Input);
+                var v = Math.Abs(e.Differences[j]);
+                Best.AddOrUpdate(p.Id, (v, e.Input), (_, old) => v > old.Value ? (v, e.Input) : old);
             }
-            var outcome = r.Status == MilpStatus.Optimal ? SubProblemOutcome.Proved : SubProblemOutcome.Unknown;
+            var outcome = r.Status is MilpStatus.Optimal or MilpStatus.Infeasible ? SubProblemOutcome.Proved : SubProblemOutcome.Unknown;
             // The model's bound plus its output noise bounds the runtimes' difference (the caller adds the float32 margins).
             return new SubProblemResult(p, outcome == SubProblemOutcome.Proved ? DecidedBy.Milp : DecidedBy.Open, outcome, r.WallTime.TotalSeconds,
                 r.Backend.ToString().ToLowerInvariant(), r.Status.ToString(), r.Objective, r.BestBound + milp.OutputNoise[j] + EquivalenceMilp.SlackFor(options.Backend) - EquivalenceMilp.SolverSlack, r.Nodes);
