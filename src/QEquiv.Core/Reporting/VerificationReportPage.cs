@@ -73,7 +73,7 @@ public static class VerificationReportPage
         md.Append(c, $"| proved share | {r.ProvedShare:0.####} |\n");
         if (jsonLink is not null) md.Append(c, $"\nEverything below, and one record per sub-problem, is in [{jsonLink}]({jsonLink}).\n");
         md.Append(c, $"VNN-COMP results file: [{ResultsTxt}]({ResultsTxt}) (first line the result word; after `sat` the counterexample, inputs X_i and the float network's outputs Y_j).\n");
-        files.Add(ReportFile.Text(ResultsTxt, VnnComp.ResultsFile(word, r.Witness)));
+        files.Add(ReportFile.Text(ResultsTxt, VnnComp.ResultsFile(word, r.Witness, r.Spec)));
 
         if (r.Witness is { } w) AppendWitness(md, files, w, box);
         AppendBounds(md, r.Bounds);
