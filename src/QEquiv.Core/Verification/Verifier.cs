@@ -212,6 +212,20 @@ public static class Verifier
         };
     }
 
+    /// <summary>
+    /// A note when some input's interval holds no float32 value (a bound fixed at a number float32 cannot represent, such as
+    /// VNN-COMP isomorphic_acasxu's X_f[4] = −0.45): every witness is a float32 point of the box, so none can be found and
+    /// the run can only prove or stay unknown. Proofs are unaffected (bounds cover float32(x) for every real x of the box).
+    /// </summary>
+    internal static string? NoFloat32Point(Box box)
+    {
+        for (var i = 0; i < box.Dimension; i++)
+            if (!Float32Points.TryRound(box.Lo[i], box.Lo[i], box.Hi[i], out _))
+                return string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                    $"input {i}'s interval [{box.Lo[i]:R}, {box.Hi[i]:R}] holds no float32 value: no float32 input lies in the box, so no counterexample can be reported (a run can prove, or stay unknown); a runtime given {box.Lo[i]:R} computes at float32 {(float)box.Lo[i]:R}, outside it");
+        return null;
+    }
+
     private static VerificationReport VerifyDelta(Network reference, Network other, Box box, VerifyOptions options)
     {
         options = options.Validated() with { Runtime = other.Runtime ?? Runtime.Onnx };
@@ -221,6 +235,7 @@ public static class Verifier
         var deadline = options.Timeout is { } t ? DateTime.UtcNow + t : DateTime.MaxValue;
         var delta = options.Delta;
         var notes = new List<string>();
+        if (NoFloat32Point(box) is { } empty) notes.Add(empty);
         var roots = OutputPartition.Roots(reference.OutputSize, box, delta);
         var runner = options.Runner ?? LocalJobRunner.Instance;
         var fingerprint = options.Strategy == Strategy.Monolithic ? ""
