@@ -82,4 +82,15 @@ public class SpecStrictnessTests
         Assert.Contains("is not the tolerance ε = 0.25", p.Problem);
         Assert.Empty((Options(0.25) with { Spec = Spec([0.25], [0.5]) }).Problems());
     }
+
+    [Fact]
+    public void ABoxWithNoFloat32PointIsNamedInTheNotes()
+    {
+        // isomorphic_acasxu's spec fixes X_f[4] = −0.45, which no float32 equals: no witness can exist in its box.
+        var box = VnnLib.ParseBox(TestData.Bench("isomorphic/prop1-eps0.05.vnnlib")).Box;
+        Assert.Null(Float32Points.RoundInto(box, box.Center()));
+        Assert.Contains("input 4's interval [-0.45, -0.45] holds no float32 value", Verifier.NoFloat32Point(box));
+        Assert.Null(Verifier.NoFloat32Point(Box.Create([0.5, -0.5], [0.5, 0.5], "t"))); // 0.5 is a float32
+        Assert.NotNull(Verifier.NoFloat32Point(Box.Create([0.6, -0.5], [0.6, 0.5], "t"))); // 0.6 is none
+    }
 }
