@@ -8,7 +8,8 @@ namespace QEquiv.Reporting;
 
 /// <summary>
 /// VNN-COMP's conventions for results. A VNN-LIB property describes the counterexample, so a tool answers whether it is
-/// satisfiable: "sat" when an input meets it (QEquiv: falsified, a witness of |N_j − Q_j| ≥ δ), "unsat" when none can
+/// satisfiable: "sat" when an input meets it (QEquiv: falsified, a witness of |N_j − Q_j| ≥ δ; for a VNN-LIB 2.0 spec
+/// |Y_g − Y_f| ≤ ε, one that exceeds ε strictly, see <see cref="TwoNetworkSpec"/>), "unsat" when none can
 /// (verified), "timeout" when the time limit ran out first, "unknown" when the tool gave up before its limit (and
 /// "error" for a crash, which QEquiv reports by its exit code instead). The results file holds the word on its first
 /// line; after "sat" comes the counterexample as an s-expression of input and output values:
