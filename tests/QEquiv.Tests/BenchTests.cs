@@ -202,5 +202,21 @@ public class BenchListTests
             Assert.Equal(24, prepared.Select(p => (p.Instance.FloatModel, p.Instance.QuantModel, p.Instance.Region.ToString())).Distinct().Count());
             Assert.Equal(4, prepared.Select(p => p.Instance.QuantModel).Distinct().Count());
         }
+        if (name == "isomorphic.csv")
+        {
+            // VNN-COMP's two-network rows: 30 distinct (original, pruned copy) pairs, the one spec, δ = its ε, 100 s.
+            Assert.Equal(30, prepared.Count);
+            Assert.All(prepared, p =>
+            {
+                Assert.True(p.Instance.FromVnnComp);
+                Assert.Equal(0.05, p.Instance.Delta);
+                Assert.Equal(100, p.Instance.TimeoutSeconds);
+                Assert.Equal("prop1-eps0.05.vnnlib", Path.GetFileName(p.Spec!.Source));
+                Assert.StartsWith(Path.GetFileNameWithoutExtension(p.Instance.FloatModel) + "_pruned", Path.GetFileName(p.Instance.QuantModel));
+                Assert.Equal(Path.Combine(TestData.Benchmarks, "isomorphic", "nets"), Path.GetDirectoryName(p.Instance.FloatModel));
+            });
+            Assert.Equal(30, prepared.Select(p => p.Instance.QuantModel).Distinct().Count());
+            Assert.Equal(10, prepared.Select(p => p.Instance.FloatModel).Distinct().Count());
+        }
     }
 }

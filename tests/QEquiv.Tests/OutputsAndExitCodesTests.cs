@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using System.Text.Json;
 
 namespace QEquiv.Tests;
@@ -141,33 +140,6 @@ public sealed class OutputsAndExitCodesTests : IDisposable
         Assert.Contains("time limit of the whole run", CliRunner.Run("verify", "--help").Out);
         Assert.Contains("time limit of the whole run", CliRunner.Run("max-error", "--help").Out);
         Assert.Contains("time limit of each instance run", CliRunner.Run("bench", "--help").Out);
-    }
-
-    [Fact]
-    public void GzipWhereTextIsExpectedIsNamedAsSuch()
-    {
-        string Gzip(string name, string source)
-        {
-            var path = Path.Combine(_files.Dir, name);
-            using (var gz = new GZipStream(File.Create(path), CompressionLevel.Fastest)) gz.Write(File.ReadAllBytes(source));
-            return path;
-        }
-        var vnnlib = Gzip("prop.vnnlib.gz", Prop0);
-        var csv = Gzip("inputs.csv.gz", Inputs);
-        var cases = new (string[] Args, string File)[]
-        {
-            (["verify", "--float", Float, "--quant", Quant, "--vnnlib", vnnlib, "--delta", "0.04"], vnnlib),
-            (["eval", "--float", Float, "--quant", Quant, "--inputs", csv], csv),
-            (["bench", csv, "--out", Path.Combine(_files.Dir, "r.csv")], csv),
-            (["report", csv, "--out", Path.Combine(_files.Dir, "rep")], csv),
-        };
-        foreach (var (args, file) in cases)
-        {
-            var (exit, output, err) = CliRunner.Run(args);
-            Assert.True(exit == 2, $"exit {exit}: {err}");
-            Assert.Equal($"error: {file}: gzip-compressed: decompress it first (gunzip -k FILE), a text file is expected here", err.TrimEnd());
-            Assert.Equal("", output);
-        }
     }
 
     [Fact]

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using QEquiv.Benchmarking;
 using QEquiv.Quantization;
+using QEquiv.Reporting;
 using QEquiv.Verification;
 using Spectre.Console;
 
@@ -12,7 +13,10 @@ internal static class BenchCommand
 {
     public static Command Create()
     {
-        var instances = new Argument<string>("INSTANCES.csv") { Description = "instance list: float model, quantized model, region spec, delta, timeout (paths relative to the list's folder)" };
+        var instances = new Argument<string>("INSTANCES.csv")
+        {
+            Description = "instance list: float model, quantized model, region spec, delta, timeout; or VNN-COMP's two-network rows \"[('f', A), ('g', B)]\", VNN-LIB 2.0 spec, timeout (paths relative to the list's folder; files may be .gz)",
+        };
         var timeout = new Option<double?>("--timeout")
         {
             Description = "time limit of each instance run (each instance under each configuration) in seconds: the smaller of this and the list's timeout column, this alone where the column is empty (default: the column's)",
@@ -29,19 +33,25 @@ internal static class BenchCommand
         var solver = VerifyCommand.SolverOption();
         var runtime = new ModelOptions().Runtime;
         var report = ReportCommand.ReportOption("results.csv, report.md (verdicts, total and median time, PAR-2 per configuration), cactus.png, and scatter.png with --compare");
+        var vnncomp = new Option<string>("--vnncomp")
+        {
+            Description = "write VNN-COMP's results file of every instance run into this folder (made if new; its parent must exist): LINE-NAME[~CONFIGURATION].txt, the word sat/unsat/timeout/unknown and after sat the counterexample",
+            HelpName = "DIR",
+        };
         var compare = ReportCommand.CompareOption();
         var cluster = ClusterCommands.ClusterOption();
         var membership = ClusterCommands.MembershipOption();
         var secretFile = ClusterCommands.SecretFileOption();
         var command = new Command("bench", "Verify every instance of a list under each strategy; write a results CSV and summarise");
         command.Arguments.Add(instances);
-        foreach (var o in new Option[] { timeout, output, strategy, solver, runtime, report, compare, cluster, membership, secretFile, json, quiet }) command.Options.Add(o);
+        foreach (var o in new Option[] { timeout, output, strategy, solver, runtime, report, vnncomp, compare, cluster, membership, secretFile, json, quiet }) command.Options.Add(o);
         command.SetAction(parse =>
         {
             var outputs = new OutputPaths();
             var outPath = outputs.File(parse.GetValue(output), "--out")!;
             var jsonPath = outputs.File(parse.GetValue(json), "--json", stdoutAllowed: true);
             var reportFolder = outputs.Folder(parse.GetValue(report), "--report");
+            var vnncompFolder = outputs.Folder(parse.GetValue(vnncomp), "--vnncomp");
             var pair = ReportCommand.Check(reportFolder, parse.GetValue(compare));
             var configurations = ParseConfigurations(parse.GetValue(strategy), pair);
             var cap = VerifyCommand.Seconds(parse.GetValue(timeout))?.TotalSeconds;
@@ -70,6 +80,7 @@ internal static class BenchCommand
                 {
                     done.AddRange(rows);
                     AtomicFile.Write(outPath, BenchResult.ToCsv(done));
+                    if (vnncompFolder is not null) WriteVnnComp(vnncompFolder, p, rows, configurations.Count > 1);
                     var c = CultureInfo.InvariantCulture;
                     var parts = rows.Select(r => string.Create(c, $"{r.Configuration} {(r.Interrupted ? BenchResult.InterruptedWord : BenchResult.Word(r.Verdict))} {r.Seconds:F2} s"));
                     if (!quietRun) Console.Error.WriteLine($"[{p.Index + 1}/{prepared.Count}] {p.Instance.Name} (line {p.Instance.Line}): {string.Join(", ", parts)}");
@@ -101,6 +112,24 @@ internal static class BenchCommand
             return interrupted ? Interruption.ExitCode : Cli.Ok;
         });
         return command;
+    }
+
+    /// <summary>
+    /// VNN-COMP's results file of each run of one instance, written whole (<see cref="VnnComp.ResultsFile"/>: the same writer
+    /// as verify's result.txt, the counterexample in the spec's variable names for a VNN-LIB 2.0 spec). The name holds the
+    /// instance's line in the list, so that it is unique and sorts in list order; the configuration is added when there
+    /// are several.
+    /// </summary>
+    internal static void WriteVnnComp(string folder, PreparedInstance p, IReadOnlyList<BenchResult> rows, bool severalConfigurations)
+    {
+        Directory.CreateDirectory(folder);
+        foreach (var r in rows)
+        {
+            var word = VnnComp.ResultWord(r.Verdict, r.Seconds, r.TimeoutSeconds, r.Interrupted);
+            var name = string.Create(CultureInfo.InvariantCulture, $"{p.Instance.Line:D3}-{Safe(p.Instance.Name)}{(severalConfigurations ? "~" + Safe(r.Configuration) : "")}.txt");
+            AtomicFile.Write(Path.Combine(folder, name), VnnComp.ResultsFile(word, r.Witness, p.Spec));
+        }
+        static string Safe(string s) => new([.. s.Select(ch => char.IsAsciiLetterOrDigit(ch) || ch is '.' or '-' or '+' or '=' or '_' ? ch : '_')]);
     }
 
     /// <summary>Repeated and comma-separated values, in order, without duplicates, then the two compared ones if missing;

@@ -49,6 +49,8 @@ internal static class MaxErrorCommand
             var quietRun = parse.GetValue(quiet);
             using var jsonOut = new JsonOutput(jsonPath);
             var (n, q, box) = models.LoadWithRegion(parse, region, regionNotice, quietRun);
+            if (region.Spec(parse) is { } spec && !quietRun)
+                Console.Error.WriteLine($"note: {Path.GetFileName(spec.Source)} asks {spec.Statement} (non-strict): it holds where the certified upper bound of each output is at most its bound; max-error bounds the difference and does not decide the spec (verify does)");
             MaxErrorReport report;
             bool interrupted;
             string? signal;

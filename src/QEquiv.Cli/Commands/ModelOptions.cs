@@ -38,6 +38,8 @@ internal sealed class ModelOptions
         if (regionNotice is not null && !quiet) Console.Error.WriteLine($"note: {regionNotice}");
         var (n, q) = Load(parse);
         var (box, notice) = region.Resolve(parse, n.InputSize);
+        if (region.Spec(parse) is { } spec && spec.Plus.Length != n.OutputSize)
+            throw BadInputException.For(spec.Source, $"the spec bounds {spec.Plus.Length} outputs but the models have {n.OutputSize}");
         if (notice is not null && !quiet) Console.Error.WriteLine($"note: {notice}");
         return (n, q, box);
     }

@@ -6,7 +6,12 @@ namespace QEquiv.Cli.Commands;
 /// <summary>The input region: exactly one of --vnnlib, --center/--eps[/--clip], --box.</summary>
 internal sealed class RegionOptions
 {
-    public Option<string> VnnLib { get; } = new("--vnnlib") { Description = "VNN-LIB 1.0 file; its input bounds give the box (output constraints are ignored)" };
+    public Option<string> VnnLib { get; } = new("--vnnlib")
+    {
+        Description = "VNN-LIB file (.vnnlib or .vnnlib.gz): a 1.0 file's input bounds give the box (its output constraints are ignored); a 2.0 two-network spec gives the box and δ = its ε (|Y_g − Y_f| ≤ ε)",
+    };
+
+    private VnnLibRegion? _vnnLib;
     public Option<string> Center { get; } = new("--center") { Description = "one-row CSV: the centre of an L∞ ball (with --eps)" };
     public Option<double?> Eps { get; } = new("--eps") { Description = "radius of the L∞ ball around --center" };
     public Option<string> Clip { get; } = new("--clip") { Description = "LO,HI: clip the ball to the input domain, e.g. 0,1" };
@@ -45,6 +50,22 @@ internal sealed class RegionOptions
             : null;
     }
 
+    /// <summary>The VNN-LIB file of --vnnlib, read once (before any model loads: a 2.0 spec gives δ); null without --vnnlib.</summary>
+    public VnnLibRegion? VnnLibFile(ParseResult parse) =>
+        parse.GetValue(VnnLib) is { } path ? _vnnLib ??= Regions.VnnLib.ParseBox(path) : null;
+
+    /// <summary>The two-network property of a VNN-LIB 2.0 spec given with --vnnlib; null otherwise.</summary>
+    public TwoNetworkSpec? Spec(ParseResult parse) => VnnLibFile(parse)?.Equivalence;
+
+    /// <summary>
+    /// δ as a command that proves ‖N − Q‖∞ &lt; δ takes it: --delta, else a VNN-LIB 2.0 spec's ε. Given both, they must
+    /// agree (checked by <see cref="Verification.VerifyOptions.Problems"/>): the spec is the question a results file answers,
+    /// so a different --delta would answer another one under the spec's name.
+    /// </summary>
+    public double Delta(ParseResult parse, Option<double?> delta) =>
+        parse.GetValue(delta) ?? Spec(parse)?.Delta
+        ?? throw new BadInputException("--delta: give the tolerance δ > 0 (it may be left out only with a VNN-LIB 2.0 --vnnlib spec, whose ε is δ)");
+
     /// <summary>The box, and a notice to show the user (VNN-LIB output constraints ignored), if any.</summary>
     public (Box Box, string? Notice) Resolve(ParseResult parse, int inputSize)
     {
@@ -64,7 +85,7 @@ internal sealed class RegionOptions
             throw new BadInputException("give exactly one region: --vnnlib FILE, --center FILE --eps R [--clip LO,HI], or --box LO.csv HI.csv");
         if (vnnlib is not null)
         {
-            var r = Regions.VnnLib.ParseBox(vnnlib);
+            var r = VnnLibFile(parse)!;
             return (r.Box, r.Notice, vnnlib);
         }
         if (center is not null)

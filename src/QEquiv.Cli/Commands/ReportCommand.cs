@@ -98,7 +98,15 @@ internal static class ReportCommand
             ("quantized model", parse.GetValue(models.Quant)!),
             ("runtime", parse.GetValue(models.Runtime).ToString().ToLowerInvariant()),
         };
-        if (parse.GetValue(region.VnnLib) is { } v) facts.Add(("region", $"VNN-LIB box of {v}"));
+        if (parse.GetValue(region.VnnLib) is { } v)
+        {
+            if (region.Spec(parse) is { } spec)
+            {
+                facts.Add(("region", $"VNN-LIB 2.0 spec {v}: the box of {spec.Reference.Input}, {spec.Other.Input} = {spec.Reference.Input}"));
+                facts.Add(("property", $"{spec.Statement} (non-strict; {spec.Reference.Name} is N, {spec.Other.Name} is Q)"));
+            }
+            else facts.Add(("region", $"VNN-LIB box of {v}"));
+        }
         if (parse.GetValue(region.Center) is { } c)
             facts.Add(("region", $"L∞ ball of radius {parse.GetValue(region.Eps)?.ToString("G9", System.Globalization.CultureInfo.InvariantCulture)} around {c}"
                 + (parse.GetValue(region.Clip) is { } clip ? $", clipped to [{clip}]" : "")));

@@ -18,7 +18,10 @@ internal static class VerifyCommand
     {
         var models = new ModelOptions();
         var region = new RegionOptions();
-        var delta = new Option<double>("--delta") { Description = "tolerance δ > 0: verified means ‖N(x) − Q(x)‖∞ < δ on the whole region", Required = true };
+        var delta = new Option<double?>("--delta")
+        {
+            Description = "tolerance δ > 0: verified means ‖N(x) − Q(x)‖∞ < δ on the whole region (required, unless --vnnlib is a VNN-LIB 2.0 spec: δ is then its ε, and --delta if given must equal it)",
+        };
         var solver = SolverOption();
         var timeout = TimeoutOption();
         var strategy = StrategyOption();
@@ -68,8 +71,8 @@ internal static class VerifyCommand
             var witnessFile = outputs.File(parse.GetValue(witnessPath), "--witness");
             var reportFolder = outputs.Folder(parse.GetValue(reportDir), "--report");
             var logFile = outputs.File(parse.GetValue(resume), "--resume");
-            var d = parse.GetValue(delta);
             var regionNotice = region.Check(parse);
+            var d = region.Delta(parse, delta);
             var lp = parse.GetValue(lpBudget);
             if (!double.IsFinite(lp) || lp > 1e9) throw new BadInputException($"--lp-budget: must be a number of seconds ≥ 0, got {lp}");
             var branch = parse.GetValue(branchTime) is { } bt
@@ -97,6 +100,7 @@ internal static class VerifyCommand
                 InitialTimeout = splitAfter,
                 Log = logFile,
                 RaceSpareCores = !parse.GetValue(noRace),
+                Spec = region.Spec(parse),
             }.Validated(Flag);
             var quietRun = parse.GetValue(quiet);
             using var jsonOut = new JsonOutput(jsonPath);

@@ -21,7 +21,10 @@ public sealed record BenchInstance(
 {
     /// <summary>A short human name, free of commas: quantized model, region, δ (e.g. "mnist-net_256x2.qnnpack-qdq/prop_0_0.03/d=0.05").</summary>
     public string Name =>
-        $"{Path.GetFileNameWithoutExtension(QuantModel)}/{RegionLabel(Region)}/d={Delta.ToString("R", CultureInfo.InvariantCulture)}".Replace(',', ';');
+        $"{Stem(QuantModel)}/{RegionLabel(Region)}/d={Delta.ToString("R", CultureInfo.InvariantCulture)}".Replace(',', ';');
+
+    /// <summary>The row is VNN-COMP's two-network form (networks, VNN-LIB 2.0 property, timeout): δ is the spec's ε.</summary>
+    public bool FromVnnComp { get; init; }
 
     /// <summary>"FILE line N", as errors name it.</summary>
     public string Where => $"{Source} line {Line}";
@@ -38,10 +41,13 @@ public sealed record BenchInstance(
 
     private static string RegionLabel(RegionSpec r) => r.Kind switch
     {
-        RegionKind.VnnLib => Path.GetFileNameWithoutExtension(r.Path),
-        RegionKind.Ball => string.Create(CultureInfo.InvariantCulture, $"{Path.GetFileNameWithoutExtension(r.Path)}+-{r.Eps:R}"),
-        _ => $"{Path.GetFileNameWithoutExtension(r.Path)}..{Path.GetFileNameWithoutExtension(r.SecondPath)}",
+        RegionKind.VnnLib => Stem(r.Path),
+        RegionKind.Ball => string.Create(CultureInfo.InvariantCulture, $"{Stem(r.Path)}+-{r.Eps:R}"),
+        _ => $"{Stem(r.Path)}..{Stem(r.SecondPath!)}",
     };
+
+    /// <summary>A file's name without its extension, and without ".gz" first (net.onnx.gz: net).</summary>
+    private static string Stem(string path) => Path.GetFileNameWithoutExtension(Data.Gzip.ContentName(path));
 }
 
 /// <summary>
@@ -50,14 +56,19 @@ public sealed record BenchInstance(
 /// # comment (whole line, or after a field: everything from '#' on is ignored)
 /// float,quantized,region,delta,timeout           optional header (first line, words where a model and δ would be)
 /// ../models/n.onnx,../models/q.onnx,vnnlib:prop_0_0.03.vnnlib,0.05,60
+/// "[('f', nets/a.onnx), ('g', nets_pruned/b.onnx.gz)]",prop.vnnlib.gz,100
 /// </code>
 /// Five comma-separated columns: float model, quantized model, region spec (<see cref="RegionSpec"/>), δ &gt; 0,
-/// timeout in seconds &gt; 0 (may be left empty: no limit of its own). Paths, including those inside the region
-/// spec, are relative to the list's folder. Fields cannot contain commas (there is no quoting).
+/// timeout in seconds &gt; 0 (may be left empty: no limit of its own). Or VNN-COMP's two-network row, three columns: the
+/// networks as VNN-COMP writes them, <c>"[('f', A), ('g', B)]"</c> (names quoted or not, paths quoted or not), a VNN-LIB
+/// 2.0 two-network spec declaring those two names, and the timeout; the spec's first network is N (the reference), the
+/// other Q, the region is the spec's box and δ its ε (<see cref="TwoNetworkSpec"/>). Lines of both kinds may mix. Paths,
+/// including those inside the region spec, are relative to the list's folder; any file may be gzip-compressed. A field
+/// holding commas is written in double quotes (CSV's rule, "" for a quote inside).
 /// Every line is checked, and every file it names must exist, before anything runs: a typo on line 40 should
 /// not surface after an hour of solving.
 /// </summary>
-public static class BenchInstances
+public static partial class BenchInstances
 {
     public const int Columns = 5;
     private static readonly string[] ColumnNames = ["float model", "quantized model", "region", "delta", "timeout"];
@@ -78,19 +89,30 @@ public static class BenchInstances
     {
         fileExists ??= File.Exists;
         var instances = new List<BenchInstance>();
+        var specs = new Dictionary<string, VnnLibRegion>(StringComparer.Ordinal);
         var sawData = false;
         for (var l = 0; l < lines.Count; l++)
         {
             var text = StripComment(lines[l]);
             if (string.IsNullOrWhiteSpace(text)) continue;
             var where = $"{source} line {l + 1}";
-            var fields = text.Split(',').Select(f => f.Trim()).ToArray();
-            if (!sawData && fields.Length > 3 && !IsNumber(fields[3]) && !fields[0].EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
+            var fields = Split(text, where);
+            var twoNetworks = fields[0].StartsWith('[');
+            if (!sawData && !twoNetworks && !IsModel(fields[0])
+                && (fields.Length > 3 && !IsNumber(fields[3]) || fields.Length == 3 && fields[2].Length > 0 && !IsNumber(fields[2])))
             {
                 sawData = true; // a header: the first line, with words (not a model file and a number) where data goes
                 continue;
             }
             sawData = true;
+            if (twoNetworks)
+            {
+                instances.Add(VnnCompRow(fields, source, l + 1, where, baseDirectory, fileExists, specs));
+                continue;
+            }
+            if (fields.Length == VnnCompColumns)
+                throw BadInputException.For(where,
+                    $"a three-column row is VNN-COMP's, whose first column names two networks, \"[('f', A), ('g', B)]\"; found '{fields[0]}' (one network: QEquiv compares two)");
             if (fields.Length != Columns)
                 throw BadInputException.For(where,
                     $"expected {Columns} columns ({string.Join(", ", ColumnNames)}), found {fields.Length}");
@@ -116,6 +138,83 @@ public static class BenchInstances
         if (instances.Count == 0) throw BadInputException.For(source, "no instances (only comments, blank lines or a header)");
         return instances;
     }
+
+    public const int VnnCompColumns = 3;
+
+    /// <summary>VNN-COMP's two-network row: "[('f', A), ('g', B)]", the VNN-LIB 2.0 spec, the timeout.</summary>
+    private static BenchInstance VnnCompRow(string[] fields, string source, int line, string where, string baseDirectory, Func<string, bool> fileExists,
+        Dictionary<string, VnnLibRegion> specs)
+    {
+        if (fields.Length != VnnCompColumns)
+            throw BadInputException.For(where, $"a VNN-COMP two-network row has {VnnCompColumns} columns (networks, VNN-LIB 2.0 property, timeout), found {fields.Length}");
+        var networks = Networks(fields[0], where);
+        if (fields[1].Length == 0) throw BadInputException.For(where, "column 2 (VNN-LIB 2.0 property) is empty");
+        var property = ExistingFile(fileExists, baseDirectory, fields[1], where, "property");
+        if (!specs.TryGetValue(property, out var region)) specs[property] = region = VnnLib.ParseBox(property);
+        var spec = region.Equivalence
+            ?? throw BadInputException.For(where, $"property '{fields[1]}' is VNN-LIB 1.0; a two-network row needs a VNN-LIB 2.0 spec that declares its networks and states |Y_g − Y_f| ≤ ε");
+        var declared = new[] { spec.Reference.Name, spec.Other.Name };
+        foreach (var (name, _) in networks)
+            if (!declared.Contains(name))
+                throw BadInputException.For(where, $"network '{name}' is not declared in {fields[1]} (it declares '{declared[0]}' and '{declared[1]}')");
+        if (networks[0].Name == networks[1].Name) throw BadInputException.For(where, $"network '{networks[0].Name}' is given twice");
+        string Model(string name)
+        {
+            var path = networks.Single(n => n.Name == name).Path;
+            return ExistingFile(fileExists, baseDirectory, path, where, $"network '{name}'");
+        }
+        double? timeout = null;
+        if (fields[2].Length > 0)
+        {
+            var t = Number(fields[2], where, "timeout");
+            if (!(t > 0) || t >= 1e9) throw BadInputException.For(where, $"timeout must be a number of seconds > 0, got {fields[2]}");
+            timeout = t;
+        }
+        return new BenchInstance(source, line, Model(spec.Reference.Name), Model(spec.Other.Name), new RegionSpec(RegionKind.VnnLib, fields[1]),
+            baseDirectory, spec.Delta, timeout) { FromVnnComp = true };
+    }
+
+    /// <summary>"[('f', 'nets/a.onnx'), ('g', nets_pruned/b.onnx)]": two (name, path) pairs, names and paths quoted or not.</summary>
+    private static (string Name, string Path)[] Networks(string text, string where)
+    {
+        var matches = NetworkPair().Matches(text);
+        var rest = NetworkPair().Replace(text, "").Replace(",", "").Replace(" ", "");
+        if (rest != "[]" || matches.Count == 0)
+            throw BadInputException.For(where, $"networks '{text}' are not written [('f', A), ('g', B)]");
+        if (matches.Count != 2)
+            throw BadInputException.For(where, $"networks '{text}' name {matches.Count} networks; QEquiv compares two");
+        return [.. matches.Select(m => (m.Groups["name"].Value, m.Groups["path"].Value.Trim()))];
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"\(\s*(?<q>['""]?)(?<name>[A-Za-z_][\w.-]*)\k<q>\s*,\s*(?<p>['""]?)(?<path>[^'""()]+?)\k<p>\s*\)")]
+    private static partial System.Text.RegularExpressions.Regex NetworkPair();
+
+    /// <summary>Comma-separated fields, trimmed; a field in double quotes may hold commas ("" is a quote inside).</summary>
+    private static string[] Split(string text, string where)
+    {
+        var fields = new List<string>();
+        var field = new System.Text.StringBuilder();
+        var quoted = false;
+        for (var k = 0; k < text.Length; k++)
+        {
+            var ch = text[k];
+            if (quoted)
+            {
+                if (ch != '"') field.Append(ch);
+                else if (k + 1 < text.Length && text[k + 1] == '"') { field.Append('"'); k++; }
+                else quoted = false;
+            }
+            else if (ch == '"') quoted = true;
+            else if (ch == ',') { fields.Add(field.ToString().Trim()); field.Clear(); }
+            else field.Append(ch);
+        }
+        if (quoted) throw BadInputException.For(where, "a double quote is opened but never closed");
+        fields.Add(field.ToString().Trim());
+        return [.. fields];
+    }
+
+    private static bool IsModel(string field) =>
+        Data.Gzip.ContentName(field).EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) || Nnet.NnetReader.IsNnet(field);
 
     private static string StripComment(string line)
     {

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using QEquiv.Equivalence;
+using QEquiv.Falsification;
 using QEquiv.Model;
 using QEquiv.Onnx;
 using QEquiv.Quantization;
@@ -48,6 +49,7 @@ public sealed record BenchConfiguration(Strategy Strategy, bool DifferentialBoun
             SearchAlongside = SearchAlongside,
             FairShare = FairShare,
             Cancellation = cancellation,
+            Spec = p.Spec,
             Runner = Cluster ? cluster ?? throw new BadInputException($"--strategy {Name}: a :cluster configuration needs --cluster HOST:PORT or --membership") : null,
         });
 
@@ -122,11 +124,14 @@ public sealed record BenchResult(
 
     public const string InterruptedWord = "interrupted";
 
+    /// <summary>The run's witness when falsified (for VNN-COMP results files; not a CSV column, and null in rows read back).</summary>
+    public Witness? Witness { get; init; }
+
     public static BenchResult From(int index, BenchInstance instance, BenchConfiguration configuration, TimeSpan? timeout, VerificationReport r) => new(
         index, instance.Name, configuration.Name, r.Backend, r.Delta, timeout?.TotalSeconds, r.Verdict,
         Math.Round(r.Timings.Total, 3), r.SubProblems.Count,
         r.Count(DecidedBy.Falsifier), r.Count(DecidedBy.Bounds), r.Count(DecidedBy.Milp), r.Count(DecidedBy.Open),
-        Math.Round(r.ProvedShare, 4), r.MilpCalls);
+        Math.Round(r.ProvedShare, 4), r.MilpCalls) { Witness = r.Witness };
 
     public const string CsvHeader = "instance,configuration,solver,delta,timeout,verdict,seconds,sub_problems,by_falsifier,by_bounds,by_milp,open,proved_share,milp_calls";
 
@@ -147,8 +152,12 @@ public sealed record BenchResult(
     private static string G(double v) => v.ToString("R", CultureInfo.InvariantCulture);
 }
 
-/// <summary>An instance with its models loaded and its region resolved, ready to run.</summary>
-public sealed record PreparedInstance(int Index, BenchInstance Instance, Network Float, Network Quantized, Box Box);
+/// <summary>An instance with its models loaded and its region resolved, ready to run; <see cref="Spec"/> is the property of
+/// a VNN-LIB 2.0 two-network spec when the region is one (the verdict then answers it).</summary>
+public sealed record PreparedInstance(int Index, BenchInstance Instance, Network Float, Network Quantized, Box Box)
+{
+    public TwoNetworkSpec? Spec { get; init; }
+}
 
 /// <summary>
 /// Runs instance lists: <see cref="Prepare"/> loads every model and region first (so that a bad file fails the
@@ -162,6 +171,7 @@ public static class BenchRunner
     public static IReadOnlyList<PreparedInstance> Prepare(IReadOnlyList<BenchInstance> instances, Runtime runtime)
     {
         var pairs = new Dictionary<(string, string, Runtime), (Network, Network)>();
+        var vnnlib = new Dictionary<string, VnnLibRegion>(StringComparer.Ordinal);
         var prepared = new List<PreparedInstance>();
         foreach (var inst in instances)
         {
@@ -170,10 +180,24 @@ public static class BenchRunner
                 var key = (inst.FloatModel, inst.QuantModel, runtime);
                 if (!pairs.TryGetValue(key, out var pair)) pairs[key] = pair = OnnxImporter.LoadPair(inst.FloatModel, inst.QuantModel, runtime);
                 var (n, q) = pair;
-                var box = inst.Region.Resolve(inst.BaseDirectory);
+                Box box;
+                TwoNetworkSpec? spec = null;
+                if (inst.Region.Kind == RegionKind.VnnLib)
+                {
+                    var path = inst.Region.FullPath(inst.BaseDirectory);
+                    if (!vnnlib.TryGetValue(path, out var region)) vnnlib[path] = region = VnnLib.ParseBox(path);
+                    (box, spec) = (region.Box, region.Equivalence);
+                    // The spec is the question its results file answers: a δ column that says otherwise would answer another.
+                    if (spec is not null && spec.Delta != inst.Delta)
+                        throw new BadInputException(string.Create(CultureInfo.InvariantCulture,
+                            $"delta {inst.Delta:R} is not the tolerance ε = {spec.Delta:R} that {inst.Region.Path} states ({spec.Statement}); give the spec's ε or a VNN-LIB 1.0 box"));
+                    if (spec is not null && spec.Plus.Length != n.OutputSize)
+                        throw new BadInputException($"the spec {inst.Region.Path} bounds {spec.Plus.Length} outputs but the models have {n.OutputSize}");
+                }
+                else box = inst.Region.Resolve(inst.BaseDirectory);
                 if (box.Dimension != n.InputSize)
                     throw new BadInputException($"the region {inst.Region} has {box.Dimension} inputs but the models take {n.InputSize}");
-                prepared.Add(new PreparedInstance(prepared.Count, inst, n, q, box));
+                prepared.Add(new PreparedInstance(prepared.Count, inst, n, q, box) { Spec = spec });
             }
             catch (BadInputException e) when (!e.Message.StartsWith(inst.Where, StringComparison.Ordinal))
             {

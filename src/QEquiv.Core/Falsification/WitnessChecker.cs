@@ -100,6 +100,22 @@ public static class WitnessChecker
             e.Differences[best], Math.Abs(e.Differences[best]), Float32Sequential.Evaluate(reference, e.Input), error);
     }
 
+    /// <summary>
+    /// Whether the point breaks a non-strict two-network spec (VNN-LIB 2.0's |Y_g − Y_f| ≤ ε, <see cref="Regions.TwoNetworkSpec"/>)
+    /// for both networks in real arithmetic and in every float32 evaluation order: some output and side exceeds its bound
+    /// strictly once both networks' float32 error bounds are allowed for (the rule of <see cref="Check"/> with &gt; for ≥).
+    /// Returns that output, or null: a witness of |N_j − Q_j| ≥ δ whose difference is exactly the bound is no
+    /// counterexample of such a spec.
+    /// </summary>
+    public static int? ExceedsSpec(Network reference, Network other, float[] x, Regions.TwoNetworkSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var e = Evaluate(reference, other, x);
+        if (spec.Plus.Length != e.Differences.Length)
+            throw new ArgumentException($"the spec bounds {spec.Plus.Length} outputs, the networks have {e.Differences.Length}", nameof(spec));
+        return spec.ExceededBy(e.Differences, Float32Errors(reference, other, e.Input, null));
+    }
+
     /// <summary>Both networks' float32 error bounds at x, added: a float "other" (a pruned or float16-rounded twin) runs in
     /// float32 too, and a quantized one contributes 0 (it is computed in its runtime's arithmetic already).</summary>
     private static double[] Float32Errors(Network reference, Network other, float[] x, bool[]? refine)

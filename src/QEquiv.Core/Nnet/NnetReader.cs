@@ -22,15 +22,11 @@ public enum NnetUnits
 /// </summary>
 public static class NnetReader
 {
-    public static bool IsNnet(string path) => path.EndsWith(".nnet", StringComparison.OrdinalIgnoreCase);
+    /// <summary>An NNet file by its name: <c>.nnet</c>, or <c>.nnet.gz</c> compressed.</summary>
+    public static bool IsNnet(string path) => Data.Gzip.ContentName(path).EndsWith(".nnet", StringComparison.OrdinalIgnoreCase);
 
-    public static Network Read(string path, NnetUnits units = NnetUnits.Normalised)
-    {
-        string[] text;
-        try { text = File.ReadAllLines(path); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw BadInputException.For(path, $"cannot read: {e.Message}"); }
-        return Parse(path, text, units);
-    }
+    /// <summary>A file's network (gzip-compressed or not).</summary>
+    public static Network Read(string path, NnetUnits units = NnetUnits.Normalised) => Parse(path, Data.TextFile.ReadAllLines(path), units);
 
     public static Network Parse(string path, IReadOnlyList<string> text, NnetUnits units = NnetUnits.Normalised)
     {

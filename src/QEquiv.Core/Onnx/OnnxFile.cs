@@ -6,20 +6,22 @@ namespace QEquiv.Onnx;
 /// <summary>Reads an .onnx file into its protobuf model, turning every failure into a BadInputException naming the file.</summary>
 internal static class OnnxFile
 {
-    public static ModelProto Read(string path)
+    /// <summary>A file's model; a gzip-compressed file (.onnx.gz, as VNN-COMP ships models) is decompressed first.</summary>
+    public static ModelProto Read(string path) => Parse(ReadBytes(path), path);
+
+    private static byte[] ReadBytes(string path)
     {
-        byte[] bytes;
-        try { bytes = File.ReadAllBytes(path); }
+        try { return File.ReadAllBytes(path); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw BadInputException.For(path, $"cannot read the file ({e.Message})");
         }
-        return Parse(bytes, path);
     }
 
-    /// <summary>A model's bytes (from a file or the wire); <paramref name="path"/> names it in errors.</summary>
+    /// <summary>A model's bytes (from a file or the wire, gzip-compressed or not); <paramref name="path"/> names it in errors.</summary>
     public static ModelProto Parse(byte[] bytes, string path)
     {
+        bytes = Data.Gzip.Decompress(bytes, path);
         if (bytes.Length == 0) throw BadInputException.For(path, "the file is empty, not an ONNX model");
         ModelProto model;
         try { model = ModelProto.Parser.ParseFrom(bytes); }

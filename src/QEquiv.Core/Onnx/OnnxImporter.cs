@@ -16,12 +16,13 @@ public static class OnnxImporter
     private static bool IsQuantized(OnnxGraph g) => g.Nodes.Any(n => QuantizedOps.Contains(n.OpType));
 
     /// <summary>A float or quantized model, as its graph says; a <c>.nnet</c> file is read as NNet text, in its normalised
-    /// units (<see cref="NnetReader"/>).</summary>
+    /// units (<see cref="NnetReader"/>). Either may be gzip-compressed (<c>.onnx.gz</c>, as VNN-COMP ships models).</summary>
     public static Network Load(string path) => NnetReader.IsNnet(path) ? NnetReader.Read(path) : Import(new OnnxGraph(path));
 
-    /// <summary>A model that arrived as bytes (cluster workers get them with the job); <paramref name="name"/> names it.</summary>
+    /// <summary>A model that arrived as bytes (cluster workers get them with the job: the file's bytes, gzip-compressed when
+    /// the file is); <paramref name="name"/> names it.</summary>
     public static Network Load(string name, byte[] bytes) => NnetReader.IsNnet(name)
-        ? NnetReader.Parse(name, System.Text.Encoding.UTF8.GetString(bytes).Split('\n'))
+        ? NnetReader.Parse(name, System.Text.Encoding.UTF8.GetString(Data.Gzip.Decompress(bytes, name)).Split('\n'))
         : Import(new OnnxGraph(name, bytes));
 
     private static Network Import(OnnxGraph g) => IsQuantized(g) ? QuantizedImporter.Import(g) : FloatImporter.Import(g);

@@ -74,6 +74,9 @@ public sealed record RegionSpec(RegionKind Kind, string Path, string? SecondPath
         _ => throw new InvalidOperationException($"unknown region kind {Kind}"),
     };
 
+    /// <summary>The (first) file the spec names, resolved against <paramref name="baseDirectory"/>.</summary>
+    public string FullPath(string baseDirectory) => Full(baseDirectory, Path);
+
     /// <summary>The canonical text form; Parse(ToString()) gives an equal spec.</summary>
     public override string ToString() => Kind switch
     {

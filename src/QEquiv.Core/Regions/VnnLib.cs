@@ -3,9 +3,13 @@ using System.Text;
 
 namespace QEquiv.Regions;
 
-/// <summary>The input box of a VNN-LIB file, and whether output constraints were present (and ignored).</summary>
+/// <summary>The input box of a VNN-LIB file, and whether output constraints were present (and ignored); for a VNN-LIB 2.0
+/// two-network spec, its property (<see cref="Equivalence"/>), whose output constraints are the tolerance, not ignored.</summary>
 public sealed record VnnLibRegion(Box Box, int OutputCount, bool OutputConstraintsIgnored)
 {
+    /// <summary>The two-network property of a VNN-LIB 2.0 spec; null for a VNN-LIB 1.0 file.</summary>
+    public TwoNetworkSpec? Equivalence { get; init; }
+
     /// <summary>A line for the user when the file's output property was dropped; null otherwise.</summary>
     public string? Notice => OutputConstraintsIgnored
         ? "output constraints ignored: QEquiv checks ‖N(x) − Q(x)‖∞ < δ, not the file's output property"
@@ -20,6 +24,9 @@ public sealed record VnnLibRegion(Box Box, int OutputCount, bool OutputConstrain
 /// box cannot represent exactly (a disjunction of input regions, a constraint linking inputs to each
 /// other or to outputs) is rejected rather than over-approximated, because a box larger than the
 /// property's region could report a counterexample outside it.
+/// <para>A file that starts with <c>(vnnlib-version &lt;2.0&gt;)</c> is a VNN-LIB 2.0 spec, of which the two-network
+/// equivalence form is read (VNN-COMP's isomorphic_acasxu; see <see cref="VnnLib2"/>): its box and its
+/// <see cref="TwoNetworkSpec"/>. A gzip-compressed file (.vnnlib.gz) is read as the plain one.</para>
 /// </summary>
 public static class VnnLib
 {
@@ -30,9 +37,13 @@ public static class VnnLib
     }
 
     /// <summary>Parses VNN-LIB text; <paramref name="source"/> names the origin in errors.</summary>
-    public static VnnLibRegion ParseText(string text, string source) => new Parser(source).Run(text);
+    public static VnnLibRegion ParseText(string text, string source)
+    {
+        var forms = Read(text, source);
+        return forms.Any(f => f.IsList("vnnlib-version")) ? new VnnLib2(source).Run(forms) : new Parser(source).Run(forms);
+    }
 
-    private sealed record Node(string? Atom, IReadOnlyList<Node> Items, int Line)
+    internal sealed record Node(string? Atom, IReadOnlyList<Node> Items, int Line)
     {
         public bool IsAtom => Atom is not null;
         public bool IsList(string head) => !IsAtom && Items.Count > 0 && Items[0].Atom == head;
@@ -53,9 +64,9 @@ public static class VnnLib
         private readonly Dictionary<int, double> _hi = [];
         private bool _outputIgnored;
 
-        public VnnLibRegion Run(string text)
+        public VnnLibRegion Run(List<Node> forms)
         {
-            foreach (var form in Read(text))
+            foreach (var form in forms)
                 Command(form);
 
             var inputs = _vars.Values.Where(v => v.Kind == VarKind.Input).Select(v => v.Index).OrderBy(i => i).ToArray();
@@ -203,59 +214,60 @@ public static class VnnLib
             return (inputs, outputs);
         }
 
-        private List<Node> Read(string text)
+        private BadInputException Error(string problem) => BadInputException.For(source, problem);
+    }
+
+    internal static List<Node> Read(string text, string source)
+    {
+        BadInputException Error(string problem) => BadInputException.For(source, problem);
+        var stack = new Stack<(List<Node> Items, int Line)>();
+        var top = new List<Node>();
+        var line = 1;
+        var atom = new StringBuilder();
+        var atomLine = 1;
+
+        void Flush()
         {
-            var stack = new Stack<(List<Node> Items, int Line)>();
-            var top = new List<Node>();
-            var line = 1;
-            var atom = new StringBuilder();
-            var atomLine = 1;
-
-            void Flush()
-            {
-                if (atom.Length == 0) return;
-                var node = new Node(atom.ToString(), [], atomLine);
-                atom.Clear();
-                if (stack.Count == 0) throw Error($"line {node.Line}: '{node.Atom}' outside parentheses");
-                stack.Peek().Items.Add(node);
-            }
-
-            for (var k = 0; k < text.Length; k++)
-            {
-                var ch = text[k];
-                switch (ch)
-                {
-                    case ';':
-                        Flush();
-                        while (k + 1 < text.Length && text[k + 1] != '\n') k++;
-                        break;
-                    case '(':
-                        Flush();
-                        stack.Push(([], line));
-                        break;
-                    case ')':
-                        Flush();
-                        if (stack.Count == 0) throw Error($"line {line}: unbalanced ')'");
-                        var (items, open) = stack.Pop();
-                        var list = new Node(null, items, open);
-                        (stack.Count == 0 ? top : stack.Peek().Items).Add(list);
-                        break;
-                    default:
-                        if (char.IsWhiteSpace(ch)) Flush();
-                        else
-                        {
-                            if (atom.Length == 0) atomLine = line;
-                            atom.Append(ch);
-                        }
-                        break;
-                }
-                if (ch == '\n') line++;
-            }
-            Flush();
-            if (stack.Count > 0) throw Error($"unbalanced parentheses: '(' opened on line {stack.Peek().Line} is never closed");
-            return top;
+            if (atom.Length == 0) return;
+            var node = new Node(atom.ToString(), [], atomLine);
+            atom.Clear();
+            if (stack.Count == 0) throw Error($"line {node.Line}: '{node.Atom}' outside parentheses");
+            stack.Peek().Items.Add(node);
         }
 
-        private BadInputException Error(string problem) => BadInputException.For(source, problem);
+        for (var k = 0; k < text.Length; k++)
+        {
+            var ch = text[k];
+            switch (ch)
+            {
+                case ';':
+                    Flush();
+                    while (k + 1 < text.Length && text[k + 1] != '\n') k++;
+                    break;
+                case '(':
+                    Flush();
+                    stack.Push(([], line));
+                    break;
+                case ')':
+                    Flush();
+                    if (stack.Count == 0) throw Error($"line {line}: unbalanced ')'");
+                    var (items, open) = stack.Pop();
+                    var list = new Node(null, items, open);
+                    (stack.Count == 0 ? top : stack.Peek().Items).Add(list);
+                    break;
+                default:
+                    if (char.IsWhiteSpace(ch)) Flush();
+                    else
+                    {
+                        if (atom.Length == 0) atomLine = line;
+                        atom.Append(ch);
+                    }
+                    break;
+            }
+            if (ch == '\n') line++;
+        }
+        Flush();
+        if (stack.Count > 0) throw Error($"unbalanced parentheses: '(' opened on line {stack.Peek().Line} is never closed");
+        return top;
     }
 }

@@ -72,8 +72,8 @@ public static class VerificationReportPage
         md.Append(c, $"| MILP calls | {r.MilpCalls} |\n");
         md.Append(c, $"| proved share | {r.ProvedShare:0.####} |\n");
         if (jsonLink is not null) md.Append(c, $"\nEverything below, and one record per sub-problem, is in [{jsonLink}]({jsonLink}).\n");
-        md.Append(c, $"VNN-COMP results file: [{ResultsTxt}]({ResultsTxt}) (first line the result word; after `sat` the counterexample, inputs X_i and the float network's outputs Y_j).\n");
-        files.Add(ReportFile.Text(ResultsTxt, VnnComp.ResultsFile(word, r.Witness)));
+        md.Append(c, $"VNN-COMP results file: [{ResultsTxt}]({ResultsTxt}) (first line the result word; after `sat` the counterexample, {(r.Spec is { } spec ? $"every variable of {Path.GetFileName(spec.Source)} in declaration order" : "inputs X_i and the float network's outputs Y_j")}).\n");
+        files.Add(ReportFile.Text(ResultsTxt, VnnComp.ResultsFile(word, r.Witness, r.Spec)));
 
         if (r.Witness is { } w) AppendWitness(md, files, w, box);
         AppendBounds(md, r.Bounds);

@@ -69,6 +69,10 @@ public sealed record VerificationReport(
     /// <see cref="Verdict.Unknown"/> because of the stop, not because of the time limit or the method.</summary>
     public bool Interrupted { get; init; }
 
+    /// <summary>The VNN-LIB 2.0 spec the verdict answers (<see cref="VerifyOptions.Spec"/>); null for δ-equivalence alone.
+    /// Result files name the counterexample's variables by it.</summary>
+    public Regions.TwoNetworkSpec? Spec { get; init; }
+
     public int Count(DecidedBy by) => SubProblems.Count(r => r.DecidedBy == by);
 
     /// <summary>Per (output, sign), what the run established: what an unknown verdict did prove, pair by pair.</summary>

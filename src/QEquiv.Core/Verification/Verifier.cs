@@ -89,6 +89,14 @@ public sealed record VerifyOptions(
     /// (skipping the front end and every sub-problem it lists). With a cluster runner the path is on the coordinator.</summary>
     public string? Log { get; init; }
 
+    /// <summary>
+    /// The VNN-LIB 2.0 two-network spec this run answers (null: δ-equivalence alone). Its property is non-strict, |Y_g − Y_f|
+    /// ≤ ε: <see cref="Delta"/> must be its smallest bound (<see cref="TwoNetworkSpec.Delta"/>); verified (‖N − Q‖∞ &lt; δ)
+    /// implies it, and a witness is kept only when it exceeds a bound strictly (<see cref="WitnessChecker.ExceedsSpec"/>),
+    /// otherwise the verdict is unknown. Only the verdict is read against it: workers and job logs solve δ-equivalence.
+    /// </summary>
+    public TwoNetworkSpec? Spec { get; init; }
+
     /// <summary>The runtime whose arithmetic the quantized network follows; <see cref="Verifier.Verify"/> takes it from the
     /// network (applied at import) so that it enters the job settings and fingerprint, and workers rebuild the same network.</summary>
     public Runtime Runtime { get; init; }
@@ -102,6 +110,8 @@ public sealed record VerifyOptions(
         var problems = new List<SettingProblem>();
         void Check(bool ok, string setting, string problem) { if (!ok) problems.Add(new SettingProblem(setting, problem)); }
         Check(Delta > 0 && double.IsFinite(Delta), nameof(Delta), $"δ must be a finite number > 0, got {Delta.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+        Check(Spec is null || Spec.Delta == Delta, nameof(Delta),
+            $"δ {Delta.ToString("R", System.Globalization.CultureInfo.InvariantCulture)} is not the tolerance ε = {Spec?.Delta.ToString("R", System.Globalization.CultureInfo.InvariantCulture)} that {Path.GetFileName(Spec?.Source)} states ({Spec?.Statement}); leave δ to the spec");
         Check(Timeout is not { } t || t > TimeSpan.Zero, nameof(Timeout), $"must be a time > 0, got {Timeout?.TotalSeconds} s");
         Check(Workers >= 0, nameof(Workers), $"must be ≥ 0 (0: all cores), got {Workers}");
         Check(Workers <= 1 || Strategy != Strategy.Monolithic, nameof(Workers), "the monolithic strategy is one MILP; it runs on one worker");
@@ -170,8 +180,58 @@ public sealed record VerificationProgress(string Stage, TimeSpan Elapsed, double
 /// </summary>
 public static class Verifier
 {
-    /// <summary>Verifies the float network <paramref name="reference"/> against its quantized twin <paramref name="other"/>.</summary>
+    /// <summary>Verifies the float network <paramref name="reference"/> against its quantized twin <paramref name="other"/>
+    /// (or any two networks of the same shapes); with <see cref="VerifyOptions.Spec"/>, the verdict answers that spec.</summary>
     public static VerificationReport Verify(Network reference, Network other, Box box, VerifyOptions options)
+    {
+        var report = VerifyDelta(reference, other, box, options);
+        return options.Spec is { } spec ? AgainstSpec(reference, other, report, spec) : report;
+    }
+
+    /// <summary>
+    /// A δ-equivalence verdict read as the answer to a non-strict two-network spec (δ = its smallest bound): verified stays
+    /// verified (&lt; δ implies ≤ every bound); a witness stays only when it exceeds some bound strictly, re-executed on both
+    /// networks with their float32 error bounds; otherwise — a difference of exactly ε, or above δ on an output whose own
+    /// bound is larger — the run found no counterexample of the spec and the verdict is unknown, the point named in a note.
+    /// </summary>
+    public static VerificationReport AgainstSpec(Network reference, Network other, VerificationReport report, TwoNetworkSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        ArgumentNullException.ThrowIfNull(spec);
+        var notes = report.Notes.Append(spec.StrictnessNote).ToList();
+        if (report.Verdict != Verdict.Falsified || report.Witness is not { } w || WitnessChecker.ExceedsSpec(reference, other, w.Input, spec) is not null)
+            return report with { Notes = notes, Spec = spec };
+        var c = System.Globalization.CultureInfo.InvariantCulture;
+        notes.Add(string.Create(c, $"the witness (output {w.Output}, |N − Q| = {w.MaxAbsDifference:G9}, at least {w.GuaranteedAbsDifference:G9} in every float32 order) reaches δ = {report.Delta:G9} but exceeds no bound of the spec strictly, so it is no counterexample of {spec.Statement}; the run stopped on it: unknown"));
+        static SubProblemResult Reopen(SubProblemResult r) => r.Outcome == SubProblemOutcome.Violated
+            ? r with { Outcome = SubProblemOutcome.Unknown, DecidedBy = DecidedBy.Open, Witness = null }
+            : r;
+        return report with
+        {
+            Verdict = Verdict.Unknown,
+            Witness = null,
+            SubProblems = report.SubProblems.Select(Reopen).ToList(),
+            Notes = notes,
+            Spec = spec,
+            Engine = report.Engine is { } e ? e with { Witness = null, Violation = null } : null,
+        };
+    }
+
+    /// <summary>
+    /// A note when some input's interval holds no float32 value (a bound fixed at a number float32 cannot represent, such as
+    /// VNN-COMP isomorphic_acasxu's X_f[4] = −0.45): every witness is a float32 point of the box, so none can be found and
+    /// the run can only prove or stay unknown. Proofs are unaffected (bounds cover float32(x) for every real x of the box).
+    /// </summary>
+    internal static string? NoFloat32Point(Box box)
+    {
+        for (var i = 0; i < box.Dimension; i++)
+            if (!Float32Points.TryRound(box.Lo[i], box.Lo[i], box.Hi[i], out _))
+                return string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                    $"input {i}'s interval [{box.Lo[i]:R}, {box.Hi[i]:R}] holds no float32 value: no float32 input lies in the box, so no counterexample can be reported (a run can prove, or stay unknown); a runtime given {box.Lo[i]:R} computes at float32 {(float)box.Lo[i]:R}, outside it");
+        return null;
+    }
+
+    private static VerificationReport VerifyDelta(Network reference, Network other, Box box, VerifyOptions options)
     {
         options = options.Validated() with { Runtime = other.Runtime ?? Runtime.Onnx };
         Validate(reference, other, box, options.Delta);
@@ -180,6 +240,7 @@ public static class Verifier
         var deadline = options.Timeout is { } t ? DateTime.UtcNow + t : DateTime.MaxValue;
         var delta = options.Delta;
         var notes = new List<string>();
+        if (NoFloat32Point(box) is { } empty) notes.Add(empty);
         var roots = OutputPartition.Roots(reference.OutputSize, box, delta);
         var runner = options.Runner ?? LocalJobRunner.Instance;
         var fingerprint = options.Strategy == Strategy.Monolithic ? ""
