@@ -8,6 +8,7 @@
 #   sh bench/max-error-boxes.sh OUT [SEARCH] [TIMEOUT] [BASE]
 # e.g. sh bench/max-error-boxes.sh /tmp/me 10 11 /work/wt-base   (the witnessed side of two builds, 10 s per box)
 #      sh bench/max-error-boxes.sh /tmp/me 6 60                   (the issue's interval per box at 60 s)
+#      NETS="256x4 256x6" sh bench/max-error-boxes.sh /tmp/me 6 60 /work/wt-base   (only those networks' boxes)
 set -eu
 out=$1
 search=${2:-6}
@@ -32,6 +33,9 @@ PY
   tail -1 "$csv"
 }
 box() { # float quant row eps name
+  if [ -n "${NETS:-}" ]; then
+    case " $NETS " in *" ${5%%-row*} "*) ;; *) return 0 ;; esac
+  fi
   run new src/QEquiv.Cli/bin/Release/net10.0/qequiv "$1" "$2" "$3" "$4" "$5"
   [ -n "$base" ] && run base "$base/src/QEquiv.Cli/bin/Release/net10.0/qequiv" "$1" "$2" "$3" "$4" "$5"
   return 0
