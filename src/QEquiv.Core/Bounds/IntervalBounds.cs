@@ -179,5 +179,20 @@ public static class IntervalBounds
         }
 
         public NodeBounds Reshape(Reshape op) => new(x);
+
+        /// <summary>Rounding is monotone: the ends round to the ends, exactly. A range that reaches the overflow threshold
+        /// would hold ±∞ (and NaN after a product with a zero weight), which the analyses do not model.</summary>
+        public NodeBounds FloatRound(FloatRound op)
+        {
+            var f = op.Format;
+            var y = new Interval[op.OutputSize];
+            for (var i = 0; i < y.Length; i++)
+            {
+                if (!(x[i].MaxAbs < f.OverflowThreshold()))
+                    throw new OverflowException($"element {i}: values up to {x[i].MaxAbs:G6} may overflow {f.Name()} (largest finite {f.MaxFinite():G6}) to ±∞, which is not modelled");
+                y[i] = new Interval(f.Round(x[i].Lo), f.Round(x[i].Hi));
+            }
+            return new NodeBounds(y);
+        }
     }
 }

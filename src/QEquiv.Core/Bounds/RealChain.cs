@@ -1,4 +1,5 @@
 using QEquiv.Model;
+using QEquiv.Quantization;
 
 namespace QEquiv.Bounds;
 
@@ -172,7 +173,7 @@ internal sealed class RealChain
             {
                 case Quantize q: return Array.ConvertAll(alpha, a => -a * q.Output.ZeroPoint);
                 case Model.Requantize rq: return Array.ConvertAll(alpha, a => -a * rq.Output.ZeroPoint);
-                case Dequantize or Elementwise: return new double[alpha.Length];
+                case Dequantize or Elementwise or FloatRound: return new double[alpha.Length];
             }
         }
         return null;
@@ -570,6 +571,7 @@ internal sealed class RealChain
         public (double[], double[]) Relu(Relu op) => Same;
         public (double[], double[]) Clamp(Clamp op) => Same;
         public (double[], double[]) Reshape(Reshape op) => Same;
+        public (double[], double[]) FloatRound(FloatRound op) => Same;
 
         // code = x/s + z + ρ, so the code's units are α·s (q − z) + β.
         public (double[], double[]) Quantize(Quantize op)
@@ -725,5 +727,15 @@ internal sealed class RealChain
         }
 
         public RealOp Reshape(Reshape op) => Make(alpha, beta, new double[N], null, null, noisy: false);
+
+        /// <summary>The identity plus its rounding: |round(x) − x| ≤ u·|x| + ½·subnormal step over the input's range (native
+        /// units, times |α| in real ones). Overflow cannot occur here: the interval rule refuses ranges that reach it.</summary>
+        public RealOp FloatRound(FloatRound op)
+        {
+            var radius = new double[N];
+            for (var i = 0; i < N; i++)
+                radius[i] = Math.Abs(alpha[i]) * op.Format.RoundingError(input[i].MaxAbs) + UnitsError(i, alpha[i], beta[i]);
+            return Make(alpha, beta, radius, null, null, noisy: true);
+        }
     }
 }
