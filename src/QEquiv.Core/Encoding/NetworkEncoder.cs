@@ -236,7 +236,8 @@ internal sealed class NetworkEncoder(ModelBuilder model)
 
         /// <summary>
         /// The identity with a bounded noise, as the float32 roundings: the rounded value lies within
-        /// u·|x| + ½·subnormal step of x (x the runtime's value, bounded by the input bounds), on top of x's own noise.
+        /// u·|x| + ½·subnormal step of x (x bounded by the input bounds), plus the runtime's input error where the bounds
+        /// carry one (<see cref="NodeBounds.InputError"/>), on top of x's own noise.
         /// </summary>
         public Lane[] FloatRound(FloatRound op)
         {
@@ -244,7 +245,8 @@ internal sealed class NetworkEncoder(ModelBuilder model)
             for (var i = 0; i < y.Length; i++)
             {
                 var lane = e.Force(input[i], $"{name}in{i}");
-                var noise = lane.Noise + op.Format.RoundingError(inputBounds[i].MaxAbs);
+                var error = bounds.InputError?[i] ?? 0;
+                var noise = lane.Noise + op.Format.RoundingError(inputBounds[i].MaxAbs + error) + error;
                 y[i] = Lane.Plain(lane.Expression, bounds.Output[i], noise);
             }
             return y;

@@ -199,10 +199,13 @@ public static class Float32Error
     private static readonly ConditionalWeakTable<GraphBounds, double[]> BoxCache = new();
 
     /// <summary>
-    /// Per output, the bound's largest value over every point the bounds <paramref name="bounds"/> cover (a box of
-    /// float32 inputs): |N_f32(x) − N_real(x)| ≤ OverBox[j] for every x there and every float32 evaluation order. Zero for
-    /// a network without real-arithmetic operators (a quantized network: its float32 roundings are in its bounds).
-    /// Cached per bounds object (they are immutable).
+    /// Per output, what to add to the analyses' bounds of output j (and of differences with it) so that they hold for
+    /// every float32 evaluation, at every point the bounds <paramref name="bounds"/> cover (a box of float32 inputs): for a
+    /// real-arithmetic network the bound's largest value there, |N_f32(x) − N_real(x)| ≤ OverBox[j] in every evaluation
+    /// order. Zero for a network without real-arithmetic operators (a quantized network: its float32 roundings are in its
+    /// bounds), and zero past a float16 / bfloat16 rounding whose bounds include the float32 error of what it rounds
+    /// (<see cref="NodeBounds.InputError"/>: the analyses bound the runtime's rounded values themselves), as a rounded
+    /// output is. Cached per bounds object (they are immutable).
     /// </summary>
     public static double[] OverBox(GraphBounds bounds)
     {
@@ -210,7 +213,7 @@ public static class Float32Error
         if (BoxCache.TryGetValue(bounds, out var hit)) return hit;
         var network = bounds.Network;
         var bound = network.Operators.Any(o => o is Affine or FloatRound)
-            ? Over(network, k => bounds.InputOf(k), k => bounds.Nodes[k].Output, null)
+            ? Over(network, k => bounds.InputOf(k), k => bounds.Nodes[k], null)
             : new double[network.OutputSize];
         BoxCache.AddOrUpdate(bounds, bound);
         return bound;
@@ -244,7 +247,7 @@ public static class Float32Error
         for (var i = 0; i < x.Length; i++) x[i] = input[i];
         var trace = network.Trace(x);
         var points = trace.Select(t => Array.ConvertAll(t, Interval.Point)).ToArray();
-        return Over(network, k => points[k], k => points[k + 1], refine);
+        return Over(network, k => points[k], k => new NodeBounds(points[k + 1]), refine, atPoint: true);
     }
 
     /// <summary>
@@ -252,7 +255,7 @@ public static class Float32Error
     /// and <see cref="OverBox"/> (a box's bounds): <paramref name="input"/>(k) and <paramref name="output"/>(k) bound the
     /// tensors node k reads and writes, as the exact evaluator computes them.
     /// </summary>
-    private static double[] Over(Network network, Func<int, Interval[]> input, Func<int, Interval[]> output, bool[]? refine)
+    private static double[] Over(Network network, Func<int, Interval[]> input, Func<int, NodeBounds> output, bool[]? refine, bool atPoint = false)
     {
         var ops = network.Nodes.Select(n => n.Operator).ToArray();
         var steps = new PointStep[ops.Length];
@@ -261,7 +264,8 @@ public static class Float32Error
         for (var k = 0; k < ops.Length; k++)
         {
             steps[k] = ops[k].Accept(PointRules.Instance);
-            if (!steps[k].Forward(input(k), output(k), ref a, ref c))
+            var node = output(k);
+            if (!steps[k].Forward(input(k), node.Output, atPoint ? null : node, ref a, ref c))
             {
                 var unbounded = new double[network.OutputSize];
                 Array.Fill(unbounded, double.PositiveInfinity);
@@ -298,7 +302,8 @@ public static class Float32Error
     {
         /// <param name="x">Bounds of the input tensor's exact values (a point: its value).</param>
         /// <param name="y">Bounds of the output tensor's exact values.</param>
-        public abstract bool Forward(Interval[] x, Interval[] y, ref double[] a, ref double[] c);
+        /// <param name="box">Over a box, the node's bounds (null at a point).</param>
+        public abstract bool Forward(Interval[] x, Interval[] y, NodeBounds? box, ref double[] a, ref double[] c);
         public abstract (double[] Lo, double[] Hi) Backward(double[] lo, double[] hi, ref double refined, bool needInput);
     }
 
@@ -348,7 +353,7 @@ public static class Float32Error
     {
         private double[] _rho = [];
 
-        public override bool Forward(Interval[] x, Interval[] y, ref double[] a, ref double[] c)
+        public override bool Forward(Interval[] x, Interval[] y, NodeBounds? box, ref double[] a, ref double[] c)
         {
             var weightRounding = StoresFloat32(op) ? 0 : 2 * UnitRoundoff;
             var na = new double[op.OutputSize];
@@ -396,7 +401,7 @@ public static class Float32Error
     {
         private double[] _rho = [];
 
-        public override bool Forward(Interval[] x, Interval[] y, ref double[] a, ref double[] c)
+        public override bool Forward(Interval[] x, Interval[] y, NodeBounds? box, ref double[] a, ref double[] c)
         {
             var constants = op.Constants;
             var float32 = true;
@@ -451,7 +456,7 @@ public static class Float32Error
     {
         private Slope[] _slope = [];
 
-        public override bool Forward(Interval[] x, Interval[] y, ref double[] a, ref double[] c)
+        public override bool Forward(Interval[] x, Interval[] y, NodeBounds? box, ref double[] a, ref double[] c)
         {
             _slope = new Slope[x.Length];
             var na = new double[x.Length];
@@ -482,18 +487,22 @@ public static class Float32Error
     private static double[] Magnitudes(Interval[] x) => Array.ConvertAll(x, v => v.MaxAbs);
 
     /// <summary>
-    /// Rounding to float16 / bfloat16 (r, monotone). Its input's real, double and float32 values all lie in
-    /// [x.Lo − a − c, x.Hi + a + c]. When r maps all of that to one value, the three outputs are equal: no error is left
-    /// and none before it reaches the output (slope 0). Otherwise r(u) − r(v) = (u − v) + ε with |ε| ≤ the two
-    /// half-spacings at the range's magnitude, one spacing ρ (<see cref="FloatFormats.Ulp"/>): slope 1 plus an error ρ
-    /// of its own, and never more than the rounded range's width. A range that reaches the overflow threshold has no bound.
+    /// Rounding to float16 / bfloat16 (r, monotone). Over a box whose bounds of this node hold the runtime's value
+    /// (<see cref="NodeBounds.InputError"/>: they include the float32 error of the value it rounds, and every analysis
+    /// built on them does), nothing is left to add: the error before it is absorbed (slope 0), provided no input may
+    /// reach the overflow threshold. Otherwise, and at a point (against the exact rounding of the exact value): its input's
+    /// real, double and float32 values all lie in [x.Lo − a − c, x.Hi + a + c]. When r maps all of that to one value, the
+    /// three outputs are equal: no error is left and none before it reaches the output (slope 0). Otherwise
+    /// r(u) − r(v) = (u − v) + ε with |ε| ≤ the two half-spacings at the range's magnitude, one spacing ρ
+    /// (<see cref="FloatFormats.Ulp"/>): slope 1 plus an error ρ of its own, and never more than the rounded range's width.
+    /// A range that reaches the overflow threshold has no bound.
     /// </summary>
     private sealed class RoundStep(FloatFormat format) : PointStep
     {
         private double[] _rho = [];
         private bool[] _absorbed = [];
 
-        public override bool Forward(Interval[] x, Interval[] y, ref double[] a, ref double[] c)
+        public override bool Forward(Interval[] x, Interval[] y, NodeBounds? box, ref double[] a, ref double[] c)
         {
             var n = x.Length;
             var na = new double[n];
@@ -502,6 +511,12 @@ public static class Float32Error
             _absorbed = new bool[n];
             for (var i = 0; i < n; i++)
             {
+                if (box?.InputError is { } e)
+                {
+                    if (!(x[i].MaxAbs + e[i] < format.OverflowThreshold())) return false;
+                    _absorbed[i] = true;
+                    continue;
+                }
                 double lo = x[i].Lo - (a[i] + c[i]) * SumPadding, hi = x[i].Hi + (a[i] + c[i]) * SumPadding;
                 if (!double.IsFinite(lo) || !double.IsFinite(hi)) return false;
                 double rl = format.Round(lo), rh = format.Round(hi);
@@ -531,14 +546,14 @@ public static class Float32Error
 
     private sealed class IdentityStep : PointStep
     {
-        public override bool Forward(Interval[] x, Interval[] y, ref double[] a, ref double[] c) => true;
+        public override bool Forward(Interval[] x, Interval[] y, NodeBounds? box, ref double[] a, ref double[] c) => true;
         public override (double[] Lo, double[] Hi) Backward(double[] lo, double[] hi, ref double refined, bool needInput) => (lo, hi);
     }
 
     /// <summary>An operator computed exactly as the runtime does: no error of its own, and none may reach it.</summary>
     private sealed class ExactStep : PointStep
     {
-        public override bool Forward(Interval[] x, Interval[] y, ref double[] a, ref double[] c)
+        public override bool Forward(Interval[] x, Interval[] y, NodeBounds? box, ref double[] a, ref double[] c)
         {
             foreach (var v in a) if (v != 0) return false;
             foreach (var v in c) if (v != 0) return false;

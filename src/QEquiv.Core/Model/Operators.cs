@@ -369,7 +369,10 @@ public sealed class Requantize : Operator
 /// largest finite value): a tensor stored in float16 or bfloat16 between float32 operators, as ONNX's
 /// Cast(to=FLOAT16) → Cast(to=FLOAT) pair computes it. Monotone, odd, and within
 /// <see cref="FloatFormats.RoundingError"/> of its input; in a float network the input is the real value (a runtime
-/// rounds its float32 value, within <c>Float32Error</c> of it).
+/// rounds its float32 value, within <c>Float32Error</c> of it). <see cref="Evaluate"/> overflows to ±∞ as the runtime
+/// does; the bounds and the MILP are of the rounding saturated at the largest finite value instead, which is the same
+/// function on every box where no input of a rounding reaches the overflow threshold, and on any other box the float32
+/// error bound that every margin adds is +∞.
 /// </summary>
 public sealed class FloatRound(int size, FloatFormat format) : Operator(size, size)
 {

@@ -6,7 +6,8 @@ namespace QEquiv.Quantizer;
 
 /// <summary>
 /// A float network rounded to a 16-bit format (<c>qequiv quantize --to float16|bfloat16</c>): every weight and bias
-/// rounded (float32 first, as the runtime holds them, then to the format, nearest with ties to even), computed in
+/// rounded to the format (nearest, ties to even) from the value the model holds — a float32 for an ONNX model, the
+/// decimal's double for an NNet file, rounded directly (as numpy's float64 → float16, not through float32), computed in
 /// float32 on exactly those values; with <see cref="Activations"/>, the input and every layer's output are rounded to the
 /// format too (before the ReLU, with which rounding commutes), as a model that keeps its tensors in 16 bits between
 /// float32 operators computes.
@@ -54,8 +55,7 @@ public static class HalfPrecision
             var r = new double[values.Length];
             for (var i = 0; i < r.Length; i++)
             {
-                var v = (double)(float)values[i];
-                var h = format.Round(v);
+                var h = format.Round(values[i]);
                 if (!double.IsFinite(h))
                     throw BadInputException.For(network.Source,
                         $"layer {layer} {what} {i} is {values[i]:G9}, beyond {format.Name()}'s range (largest finite {format.MaxFinite():G6})");
