@@ -172,6 +172,15 @@ public sealed class HalfPrecisionModelTests(ITestOutputHelper output) : IDisposa
             for (var p = 0; p < 300; p++) GraphDifferentialTests.CheckTrace(intervals, twin, GraphDifferentialTests.Sample(rng, box, p));
             var symbolic = SymbolicBounds.Of(twin, box);
             for (var p = 0; p < 300; p++) GraphDifferentialTests.CheckTrace(symbolic, twin, GraphDifferentialTests.Sample(rng, box, p));
+            // LP tightening of the ReLUs after a rounding widens by the rounding's noise. (Not checked on the weights-only
+            // twins: on this small box LP tightening of the plain ACAS Xu network itself cuts off values by ~10⁻⁶, more
+            // than its 10⁻⁶ relative padding of GLOP's optimum, a pre-existing issue with no rounding involved.)
+            if (activations)
+            {
+                var (tightened, stats) = LpTightening.TightenRelus(twin, box, symbolic, TimeSpan.FromSeconds(20));
+                Assert.True(stats.LinearPrograms > 0, "LP tightening ran");
+                for (var p = 0; p < 300; p++) GraphDifferentialTests.CheckTrace(tightened, twin, GraphDifferentialTests.Sample(rng, box, p));
+            }
             var d = DifferentialBounds.Of(reference, twin, box);
             Assert.Null(d.Notice); // the levels align: a rounding is one more element-wise operator of its level
             GraphDifferentialTests.CheckSampled(reference, twin, d, box, rng, 1000, everyTensor: 300);
@@ -222,6 +231,52 @@ public sealed class HalfPrecisionModelTests(ITestOutputHelper output) : IDisposa
             Assert.True(seen <= diff.For(j, s).Hi, $"({j}, {s}): sampled {seen} above the Δ bound {diff.For(j, s)}");
             output.WriteLine($"{f} ({j}, {s}): sampled {seen:G4}, MILP {r.BestBound:G4} + noise {milp.OutputNoise[j]:G3}, LP {lp[p]:G4}, Δ {diff.For(j, s).Hi:G4}");
         }
+    }
+
+    /// <summary>
+    /// Cast pairs wherever a graph puts them: before or after a Relu, on the input, on the output (a float16 output is read as
+    /// its value), and a float16 initializer cast to float anywhere a constant goes; arithmetic on float16 data and other
+    /// Casts are refused with the node named. The accepted graph computes what ONNX Runtime computes.
+    /// </summary>
+    [Fact]
+    public void ImporterReadsCastPairsWhereverTheyStandAndRefusesFloat16Arithmetic()
+    {
+        var rng = new Random(13);
+        double[] W(int n) => Enumerable.Range(0, n).Select(_ => rng.NextDouble() * 2 - 1).ToArray();
+        var toHalf = OnnxModelBuilder.Int("to", (long)Onnx.Proto.TensorProto.Types.DataType.Float16);
+        var toFloat = OnnxModelBuilder.Int("to", (long)Onnx.Proto.TensorProto.Types.DataType.Float);
+        var b = new OnnxModelBuilder("x", [1, 4], "y", 3);
+        var x = b.Node("Cast", [b.Node("Cast", ["x"], null, toHalf)], null, toFloat);
+        var w1 = b.Node("Cast", [b.Constant(Onnx.Proto.TensorProto.Types.DataType.Float16, [6, 4], W(24))], null, toFloat);
+        var h = b.Node("Relu", [b.Node("Gemm", [x, w1, b.Constant(Onnx.Proto.TensorProto.Types.DataType.Float, [6], W(6))], null, OnnxModelBuilder.Int("transB", 1))]);
+        h = b.Node("Cast", [b.Node("Cast", [h], null, toHalf)], null, toFloat); // after the Relu
+        var w2 = b.Node("Cast", [b.Constant(Onnx.Proto.TensorProto.Types.DataType.Bfloat16, [6, 3], W(18))], null, toFloat);
+        b.Node("MatMul", [h, w2], "y");
+        var path = b.Save(System.IO.Path.Combine(_temp.Dir, "pairs.onnx"));
+        var net = OnnxImporter.Load(path);
+        Assert.Equal(["FloatRound", "Affine", "Relu", "FloatRound", "Affine"], net.Operators.Select(o => o.GetType().Name));
+        using var ort = new OrtOracle(path);
+        for (var k = 0; k < 300; k++)
+        {
+            var p = Enumerable.Range(0, 4).Select(_ => (float)(rng.NextDouble() * 4 - 2)).ToArray();
+            var (y, e, bound) = (ort.Run(p), net.Evaluate(p), Float32Error.AtPoint(net, p));
+            for (var j = 0; j < 3; j++) Assert.True(Math.Abs(y[j] - e[j]) <= bound[j], $"output {j}: ORT {y[j]:R}, QEquiv {e[j]:R}, bound {bound[j]:G3}");
+        }
+
+        // Arithmetic on float16 data, and a Cast to an integer type, are refused with the node named.
+        var bad = new OnnxModelBuilder("x", [1, 2], "y", 2);
+        bad.Node("Relu", [bad.Node("Cast", ["x"], null, toHalf)], "y");
+        var e1 = Assert.Throws<BadInputException>(() => OnnxImporter.Load(bad.Save(System.IO.Path.Combine(_temp.Dir, "bad1.onnx"))));
+        Assert.Contains("computes on float16 data", e1.Message);
+        Assert.Contains("Relu", e1.Message);
+        var bad2 = new OnnxModelBuilder("x", [1, 2], "y", 2);
+        bad2.Node("Cast", ["x"], "y", OnnxModelBuilder.Int("to", (long)Onnx.Proto.TensorProto.Types.DataType.Int8));
+        Assert.Contains("Cast to element type Int8 is not supported on the data",
+            Assert.Throws<BadInputException>(() => OnnxImporter.Load(bad2.Save(System.IO.Path.Combine(_temp.Dir, "bad2.onnx")))).Message);
+        // A graph whose output stays float16 is read as the rounded value.
+        var half = new OnnxModelBuilder("x", [1, 2], "y", 2);
+        half.Node("Cast", ["x"], "y", toHalf);
+        Assert.IsType<FloatRound>(Assert.Single(OnnxImporter.Load(half.Save(System.IO.Path.Combine(_temp.Dir, "half.onnx"))).Operators));
     }
 
     [Fact]
