@@ -59,15 +59,16 @@ public static class IntervalBounds
     /// rounds, when the runtime computes that value from values that the bounds hold: it reads the network's input or a
     /// rounding's output with such an error (through Relu and Reshape, which the runtime computes exactly), either directly
     /// (error 0) or through one real <see cref="Affine"/> (its float32 dot products' error in any order,
-    /// <see cref="Float32DotError"/>, from the bounds of the Affine's input). Null otherwise (a real-arithmetic chain of
-    /// several operators before it): its bounds are then of the exact rounding only.
+    /// <see cref="Float32DotError"/>, from the bounds of the Affine's input), possibly followed by Relu and Reshape (exact
+    /// and 1-Lipschitz: they pass the error on, no larger). Null otherwise (a real-arithmetic chain of several operators
+    /// before it): its bounds are then of the exact rounding only.
     /// </summary>
     public static double[]? RuntimeInputError(Network network, int k, Interval[] input, IReadOnlyList<NodeBounds?> nodes)
     {
         var size = network.Nodes[k].Operator.InputSize;
+        if (Holds(network, k - 1, nodes)) return new double[size];
         var p = k - 1;
-        while (p >= 0 && network.Nodes[p].Operator is Reshape) p--;
-        if (Holds(network, p, nodes)) return new double[size];
+        while (p >= 0 && network.Nodes[p].Operator is Relu or Reshape) p--;
         if (p >= 0 && network.Nodes[p].Operator is Affine a && Holds(network, p - 1, nodes))
             return Float32DotError(a, p == 0 ? input : nodes[p - 1]!.Output);
         return null;
