@@ -183,6 +183,7 @@ public class FalsifierGradientTests
             }
 
             public double[] Reshape(Reshape op) => u;
+            public double[] FloatRound(FloatRound op) => u;
 
             private double[] Map(Func<int, double> f) => Enumerable.Range(0, u.Length).Select(f).ToArray();
         }

@@ -253,7 +253,7 @@ public class GraphDifferentialTests(ITestOutputHelper output)
     }
 
     /// <summary>A float32 point of the box: the first 2^dim (at most 64) points are corners, then random corners and random points.</summary>
-    private static float[] Sample(Random rng, Box box, int index)
+    internal static float[] Sample(Random rng, Box box, int index)
     {
         var n = box.Dimension;
         if (index < 64 && (n >= 6 || index < 1 << n))
@@ -269,7 +269,7 @@ public class GraphDifferentialTests(ITestOutputHelper output)
         return TestNetworks.SamplePoint(rng, box);
     }
 
-    private static void CheckTrace(GraphBounds b, Network net, float[] x)
+    internal static void CheckTrace(GraphBounds b, Network net, float[] x)
     {
         var trace = net.Trace(Array.ConvertAll(x, v => (double)v));
         for (var i = 0; i < x.Length; i++) Assert.True(b.Input[i].Contains(trace[0][i]), $"input {i}: {trace[0][i]} not in {b.Input[i]}");
@@ -280,7 +280,7 @@ public class GraphDifferentialTests(ITestOutputHelper output)
     }
 
     /// <summary>Every output difference at every sampled point; every tensor of both networks and every hidden Δ at the first few.</summary>
-    private static void CheckSampled(Network r, Network o, GraphDifference d, Box box, Random rng, int points, int everyTensor)
+    internal static void CheckSampled(Network r, Network o, GraphDifference d, Box box, Random rng, int points, int everyTensor)
     {
         for (var p = 0; p < points; p++)
         {

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using QEquiv.Model;
 using QEquiv.Onnx;
+using QEquiv.Quantization;
 using Spectre.Console;
 
 namespace QEquiv.Cli.Commands;
@@ -50,6 +51,7 @@ internal static class InspectCommand
             Quantize q => new { index = k, op = "QuantizeLinear", size = q.OutputSize, output = q.Output.ToString() },
             Dequantize d => new { index = k, op = "DequantizeLinear", size = d.OutputSize, input = d.Input.ToString() },
             Clamp c => new { index = k, op = "Clamp", size = c.OutputSize, lower = c.Lower, upper = c.Upper },
+            FloatRound r => new { index = k, op = "FloatRound", size = r.OutputSize, format = r.Format.Name() },
             Elementwise e => new { index = k, op = e.Kind.ToString(), size = e.OutputSize, arithmetic = e.Arithmetic.ToString().ToLowerInvariant(),
                 constantsMin = Min(e.Constants), constantsMax = Max(e.Constants) },
             var other => new { index = k, op = other.GetType().Name, size = other.OutputSize },
@@ -91,6 +93,9 @@ internal static class InspectCommand
                     break;
                 case Clamp c:
                     AddText(t, $"{k}", "Clamp", shape, $"[{c.Lower}, {c.Upper}]" + (k > 0 && n.Nodes[k - 1].Operator is Requantize rq && c.Lower == rq.Output.ZeroPoint ? ": ReLU, max(q, zp)" : ""), "", "");
+                    break;
+                case FloatRound r:
+                    AddText(t, $"{k}", "FloatRound", shape, $"to {r.Format.Name()} (nearest, ties to even), back to float", "", "");
                     break;
                 case Elementwise e:
                     var c0 = e.Constants.ToArray();

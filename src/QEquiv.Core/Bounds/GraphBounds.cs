@@ -10,8 +10,14 @@ namespace QEquiv.Bounds;
 /// </summary>
 public sealed record Rounding(Interval[] PreRounding, double[] Widening, Interval[] Rounded);
 
-/// <summary>Bounds of one node's output tensor; <see cref="Rounding"/> for Quantize and Requantize nodes.</summary>
-public sealed record NodeBounds(Interval[] Output, Rounding? Rounding = null);
+/// <summary>
+/// Bounds of one node's output tensor; <see cref="Rounding"/> for Quantize and Requantize nodes. <see cref="InputError"/>,
+/// for a <see cref="FloatRound"/> node: a bound on how far the runtime's float32 value of its input can be from the exact
+/// one, which its bounds (and the relaxations built from them) include, so that they hold what the runtime computes, not
+/// only the exact rounding of the real value; null when the runtime's input is not bounded so (see
+/// <see cref="IntervalBounds.RuntimeInputError"/>): then they are of the exact rounding, and <c>Float32Error</c> covers the rest.
+/// </summary>
+public sealed record NodeBounds(Interval[] Output, Rounding? Rounding = null, double[]? InputError = null);
 
 /// <summary>
 /// Bounds of every tensor of one <see cref="Network"/> over a box. Sound with respect to <see cref="Network.Evaluate(ReadOnlySpan{double})"/>

@@ -25,20 +25,93 @@ public static class IntervalBounds
     public static GraphBounds Of(Network network, Interval[] input)
     {
         var nodes = new NodeBounds[network.Nodes.Count];
-        var x = input;
-        for (var k = 0; k < nodes.Length; k++)
-        {
-            nodes[k] = Node(network.Nodes[k], x);
-            x = nodes[k].Output;
-        }
+        for (var k = 0; k < nodes.Length; k++) nodes[k] = Node(network, k, input, nodes);
         return new GraphBounds(network, input, nodes);
     }
 
-    /// <summary>One node's bounds from bounds of the tensor it reads.</summary>
-    public static NodeBounds Node(Node node, Interval[] input)
+    /// <summary>
+    /// One node's bounds from bounds of the tensor it reads, taken on its own: a <see cref="FloatRound"/> bounds the
+    /// exact rounding of its input (no <see cref="NodeBounds.InputError"/>).
+    /// </summary>
+    public static NodeBounds Node(Node node, Interval[] input) => Node(node, input, null);
+
+    /// <summary>
+    /// Node <paramref name="k"/>'s bounds from those of the nodes before it (<paramref name="nodes"/>[0..k−1]) and of the
+    /// network's input: as <see cref="Node(Node, Interval[])"/>, and a <see cref="FloatRound"/> with its runtime input error
+    /// (<see cref="RuntimeInputError"/>) where there is one.
+    /// </summary>
+    public static NodeBounds Node(Network network, int k, Interval[] input, IReadOnlyList<NodeBounds?> nodes)
     {
-        try { return node.Operator.Accept(new Rule(input)); }
+        var node = network.Nodes[k];
+        var x = k == 0 ? input : nodes[k - 1]!.Output;
+        var error = node.Operator is FloatRound ? RuntimeInputError(network, k, input, nodes) : null;
+        return Node(node, x, error);
+    }
+
+    private static NodeBounds Node(Node node, Interval[] input, double[]? inputError)
+    {
+        try { return node.Operator.Accept(new Rule(input, inputError)); }
         catch (OverflowException e) { throw new NotSupportedException($"node '{node.Name}' ({node.Operator.Describe()}): {e.Message}"); }
+    }
+
+    /// <summary>
+    /// For the <see cref="FloatRound"/> node <paramref name="k"/>: per element, a bound on |runtime − exact| of the value it
+    /// rounds, when the runtime computes that value from values that the bounds hold: it reads the network's input or a
+    /// rounding's output with such an error (through Relu and Reshape, which the runtime computes exactly), either directly
+    /// (error 0) or through one real <see cref="Affine"/> (its float32 dot products' error in any order,
+    /// <see cref="Float32DotError"/>, from the bounds of the Affine's input), possibly followed by Relu and Reshape (exact
+    /// and 1-Lipschitz: they pass the error on, no larger). Null otherwise (a real-arithmetic chain of several operators
+    /// before it): its bounds are then of the exact rounding only.
+    /// </summary>
+    public static double[]? RuntimeInputError(Network network, int k, Interval[] input, IReadOnlyList<NodeBounds?> nodes)
+    {
+        var size = network.Nodes[k].Operator.InputSize;
+        if (Holds(network, k - 1, nodes)) return new double[size];
+        var p = k - 1;
+        while (p >= 0 && network.Nodes[p].Operator is Relu or Reshape) p--;
+        if (p >= 0 && network.Nodes[p].Operator is Affine a && Holds(network, p - 1, nodes))
+            return Float32DotError(a, p == 0 ? input : nodes[p - 1]!.Output);
+        return null;
+    }
+
+    /// <summary>Whether tensor <paramref name="t"/>'s bounds hold the runtime's values (−1: the input, a float32 value).</summary>
+    private static bool Holds(Network network, int t, IReadOnlyList<NodeBounds?> nodes)
+    {
+        while (t >= 0 && network.Nodes[t].Operator is Relu or Reshape) t--;
+        return t < 0 || network.Nodes[t].Operator is FloatRound && nodes[t]?.InputError is not null;
+    }
+
+    /// <summary>
+    /// Per output, a bound on |fl(W h + b) − (W h + b)| for every h in <paramref name="input"/> and any float32 evaluation
+    /// order, with or without FMA: γ_{t+2}·(Σ|W||h| + |b|) for t nonzero products (as <c>Float32Error</c> bounds a
+    /// neuron), 2u more of that when the weights are not float32 values, and (n + 2 + Σ|W|)·2⁻¹²⁶ for underflow.
+    /// </summary>
+    public static double[] Float32DotError(Affine op, ReadOnlySpan<Interval> input)
+    {
+        var weights32 = true;
+        foreach (var w in op.Weights) weights32 &= (double)(float)w == w;
+        foreach (var b in op.Bias) weights32 &= (double)(float)b == b;
+        var error = new double[op.OutputSize];
+        var bias = op.Bias;
+        for (var o = 0; o < error.Length; o++)
+        {
+            var row = op.Row(o);
+            double magnitude = Math.Abs(bias[o]), weights = 0;
+            var terms = 0;
+            for (var i = 0; i < row.Length; i++)
+            {
+                var w = Math.Abs(row[i]);
+                var m = input[i].MaxAbs;
+                if (w == 0 || m == 0) continue;
+                terms++;
+                weights += w;
+                magnitude += w * m;
+            }
+            var ku = (terms + 2) * Float32Roundoff;
+            var rel = ku / (1 - ku) + (weights32 ? 0 : 2 * Float32Roundoff);
+            error[o] = (rel * magnitude + (row.Length + 2 + weights) * Math.Pow(2, -126)) * (1 + 1e-9);
+        }
+        return error;
     }
 
     /// <summary>W·x + b over intervals, padded for the double rounding of both this sum and the evaluator's.</summary>
@@ -95,7 +168,7 @@ public static class IntervalBounds
     public static double Float32Error(double maxAbsInput, double slope, double maxAbsResult) =>
         (maxAbsInput * Math.Abs(slope) + maxAbsResult) * Math.Pow(2, -23) + 1e-30;
 
-    private sealed class Rule(Interval[] x) : IOperatorVisitor<NodeBounds>
+    private sealed class Rule(Interval[] x, double[]? inputError) : IOperatorVisitor<NodeBounds>
     {
         public NodeBounds Affine(Affine op) => new(IntervalBounds.Affine(op, x));
 
@@ -179,5 +252,24 @@ public static class IntervalBounds
         }
 
         public NodeBounds Reshape(Reshape op) => new(x);
+
+        /// <summary>
+        /// Rounding is monotone: the ends round to the ends, exactly, and with the runtime's input error e the ends of
+        /// [lo − e, hi + e]. Where the range reaches the overflow threshold the bounds are of the saturated rounding
+        /// (<see cref="FloatFormats.RoundSaturating"/>), which equals the network's wherever nothing overflows; a box where
+        /// something may overflow has an infinite float32 error bound (<c>Float32Error</c>), so loose intervals cost
+        /// precision, never soundness or a crash.
+        /// </summary>
+        public NodeBounds FloatRound(FloatRound op)
+        {
+            var f = op.Format;
+            var y = new Interval[op.OutputSize];
+            for (var i = 0; i < y.Length; i++)
+            {
+                var e = inputError?[i] ?? 0;
+                y[i] = new Interval(f.RoundSaturating(x[i].Lo - e), f.RoundSaturating(x[i].Hi + e));
+            }
+            return new NodeBounds(y, null, inputError);
+        }
     }
 }

@@ -1,4 +1,5 @@
 using QEquiv.Model;
+using QEquiv.Quantization;
 
 namespace QEquiv.Bounds;
 
@@ -172,7 +173,7 @@ internal sealed class RealChain
             {
                 case Quantize q: return Array.ConvertAll(alpha, a => -a * q.Output.ZeroPoint);
                 case Model.Requantize rq: return Array.ConvertAll(alpha, a => -a * rq.Output.ZeroPoint);
-                case Dequantize or Elementwise: return new double[alpha.Length];
+                case Dequantize or Elementwise or FloatRound: return new double[alpha.Length];
             }
         }
         return null;
@@ -361,16 +362,20 @@ internal sealed class RealChain
     private static List<(int, NodeBounds)> Forward(Network network, RealLevel level, Interval[] pre, NodeBounds[] nodes, GraphBounds intervals)
     {
         var result = new List<(int, NodeBounds)>(level.Run.Length);
-        var x = pre;
+        // The run's nodes see the tightened linear output and earlier levels (nodes), their own fresh bounds in turn.
+        var scratch = (NodeBounds?[])nodes.Clone();
+        if (level.Linear >= 0) scratch[level.Linear] = new NodeBounds(pre);
         foreach (var k in level.Run)
         {
-            var b = IntervalBounds.Node(network.Nodes[k], x);
-            var original = intervals.Nodes[k].Output;
+            var b = IntervalBounds.Node(network, k, intervals.Input, scratch);
+            var first = intervals.Nodes[k];
             var output = new Interval[b.Output.Length];
-            for (var i = 0; i < output.Length; i++) output[i] = BackSubstitution.Meet(b.Output[i], original[i]);
-            var nb = new NodeBounds(output, b.Rounding);
+            for (var i = 0; i < output.Length; i++) output[i] = BackSubstitution.Meet(b.Output[i], first.Output[i]);
+            // The meet holds the runtime's values only when both do.
+            var error = b.InputError is { } e1 && first.InputError is { } e2 ? e1.Zip(e2, Math.Max).ToArray() : null;
+            var nb = new NodeBounds(output, b.Rounding, error);
             result.Add((k, nb));
-            x = output;
+            scratch[k] = nb;
         }
         return result;
     }
@@ -570,6 +575,7 @@ internal sealed class RealChain
         public (double[], double[]) Relu(Relu op) => Same;
         public (double[], double[]) Clamp(Clamp op) => Same;
         public (double[], double[]) Reshape(Reshape op) => Same;
+        public (double[], double[]) FloatRound(FloatRound op) => Same;
 
         // code = x/s + z + ρ, so the code's units are α·s (q − z) + β.
         public (double[], double[]) Quantize(Quantize op)
@@ -725,5 +731,20 @@ internal sealed class RealChain
         }
 
         public RealOp Reshape(Reshape op) => Make(alpha, beta, new double[N], null, null, noisy: false);
+
+        /// <summary>The identity plus its rounding: |round(x) − x| ≤ u·|x| + ½·subnormal step over the input's range (native
+        /// units, times |α| in real ones), of the saturated rounding where the range reaches the overflow threshold (as the
+        /// interval rule), plus the runtime's input error where the bounds carry one (<see cref="NodeBounds.InputError"/>).</summary>
+        public RealOp FloatRound(FloatRound op)
+        {
+            var radius = new double[N];
+            for (var i = 0; i < N; i++)
+            {
+                // With the runtime's input error e: |round(x + e') − x| ≤ RoundingError(|x| + e) + e.
+                var e = output.InputError?[i] ?? 0;
+                radius[i] = Math.Abs(alpha[i]) * (op.Format.RoundingError(input[i].MaxAbs + e) + e) + UnitsError(i, alpha[i], beta[i]);
+            }
+            return Make(alpha, beta, radius, null, null, noisy: true);
+        }
     }
 }

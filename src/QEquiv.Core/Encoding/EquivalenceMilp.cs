@@ -148,6 +148,8 @@ public sealed class EquivalenceMilp : IDisposable
     private static int CheckSign(int sign) =>
         sign is 1 or -1 ? sign : throw new ArgumentOutOfRangeException(nameof(sign), sign, "sign must be +1 or −1");
 
+    internal const string NoMultiAggregation = "presolving/donotmultaggr = TRUE\n";
+
     private static EquivalenceMilp Build(Network reference, Network other, Box box, IReadOnlyList<(int Output, int Sign)> pairs,
         double? delta, MilpBackend backend, GraphBounds? rb, GraphBounds? ob, GraphDifference? difference, CodeRange? codes = null, string? scipParameters = null)
     {
@@ -160,6 +162,11 @@ public sealed class EquivalenceMilp : IDisposable
         rb ??= difference?.Reference ?? IntervalBounds.Of(reference, box);
         ob ??= difference?.Other ?? IntervalBounds.Of(other, box);
 
+        // SCIP 10 crashed the process (segmentation fault after "cannot change bounds of multi-aggregated variable" in the
+        // varbound handler's propagation) on most MILPs of ACAS Xu against its float16-activation twin, and never with
+        // multi-aggregation off; it is switched off where a network has such roundings (their noise-only lanes end in many
+        // equality-defined variables).
+        if (reference.Operators.Concat(other.Operators).Any(op => op is FloatRound)) scipParameters += NoMultiAggregation;
         var solver = MilpBackends.Create(backend, scipParameters);
         try
         {

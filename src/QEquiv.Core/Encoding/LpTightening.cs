@@ -50,7 +50,9 @@ public static class LpTightening
             var model = new ModelBuilder(solver);
             var encoder = new NetworkEncoder(model);
             var current = new GraphBounds(network, bounds.Input, nodes);
-            var z = encoder.Encode(network, current, encoder.Inputs(box), "n", nodes: k).Outputs;
+            var encoded = encoder.Encode(network, current, encoder.Inputs(box), "n", nodes: k);
+            // The encoded value is the modelled one; the network's lies within its noise (a float32 or float16 rounding).
+            var (z, noise) = (encoded.Outputs, encoded.OutputNoise);
             foreach (var o in unstable)
             {
                 if (watch.Elapsed > budget || cancellation.IsCancellationRequested) { exhausted = true; break; }
@@ -58,13 +60,13 @@ public static class LpTightening
                 var hi = lo is null ? null : Optimise(model, z[o], maximize: true);
                 lps += 2;
                 if (lo is { } l && hi is { } h)
-                    pre[o] = new Interval(Math.Max(pre[o].Lo, l - Padding * (1 + Math.Abs(l))), Math.Min(pre[o].Hi, h + Padding * (1 + Math.Abs(h))));
+                    pre[o] = new Interval(Math.Max(pre[o].Lo, l - Padding * (1 + Math.Abs(l)) - noise[o]), Math.Min(pre[o].Hi, h + Padding * (1 + Math.Abs(h)) + noise[o]));
             }
             nodes[k - 1] = nodes[k - 1] with { Output = pre };
             // Later nodes: re-propagate intervals from the tighter ones, keeping whatever was tighter before.
             for (var m = k; m < nodes.Length; m++)
             {
-                var fresh = IntervalBounds.Node(network.Nodes[m], m == 0 ? bounds.Input : nodes[m - 1].Output);
+                var fresh = IntervalBounds.Node(network, m, bounds.Input, nodes);
                 nodes[m] = Meet(fresh, nodes[m]);
             }
         }
@@ -77,7 +79,9 @@ public static class LpTightening
     {
         var output = new Interval[a.Output.Length];
         for (var i = 0; i < output.Length; i++) output[i] = BackSubstitution.Meet(a.Output[i], b.Output[i]);
-        if (a.Rounding is not { } ra || b.Rounding is not { } rb) return new NodeBounds(output, a.Rounding ?? b.Rounding);
+        // A rounding's bounds hold the runtime's values only when both do.
+        var error = a.InputError is { } ea && b.InputError is { } eb ? ea.Zip(eb, Math.Max).ToArray() : null;
+        if (a.Rounding is not { } ra || b.Rounding is not { } rb) return new NodeBounds(output, a.Rounding ?? b.Rounding, error);
         var pre = new Interval[ra.PreRounding.Length];
         var e = new double[pre.Length];
         var rounded = new Interval[pre.Length];

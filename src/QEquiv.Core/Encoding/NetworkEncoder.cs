@@ -233,6 +233,24 @@ internal sealed class NetworkEncoder(ModelBuilder model)
         }
 
         public Lane[] Reshape(Reshape op) => input;
+
+        /// <summary>
+        /// The identity with a bounded noise, as the float32 roundings: the rounded value lies within
+        /// u·|x| + ½·subnormal step of x (x bounded by the input bounds), plus the runtime's input error where the bounds
+        /// carry one (<see cref="NodeBounds.InputError"/>), on top of x's own noise.
+        /// </summary>
+        public Lane[] FloatRound(FloatRound op)
+        {
+            var y = new Lane[op.OutputSize];
+            for (var i = 0; i < y.Length; i++)
+            {
+                var lane = e.Force(input[i], $"{name}in{i}");
+                var error = bounds.InputError?[i] ?? 0;
+                var noise = lane.Noise + op.Format.RoundingError(inputBounds[i].MaxAbs + error) + error;
+                y[i] = Lane.Plain(lane.Expression, bounds.Output[i], noise);
+            }
+            return y;
+        }
     }
 
     /// <summary>

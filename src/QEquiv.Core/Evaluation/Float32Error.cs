@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using QEquiv.Bounds;
 using QEquiv.Model;
 using QEquiv.Networks;
+using QEquiv.Quantization;
 
 namespace QEquiv.Evaluation;
 
@@ -196,37 +197,24 @@ public static class Float32Error
     }
 
     private static readonly ConditionalWeakTable<GraphBounds, double[]> BoxCache = new();
-    private static readonly ConditionalWeakTable<Network, FloatNetwork> Views = new();
 
     /// <summary>
-    /// Per output, the bound's largest value over every point the bounds <paramref name="bounds"/> cover (a box of
-    /// float32 inputs): |N_f32(x) − N_real(x)| ≤ OverBox[j] for every x there and every float32 evaluation order. Zero for
-    /// a network without real-arithmetic operators (a quantized network: its float32 roundings are in its bounds).
-    /// Cached per bounds object (they are immutable).
+    /// Per output, what to add to the analyses' bounds of output j (and of differences with it) so that they hold for
+    /// every float32 evaluation, at every point the bounds <paramref name="bounds"/> cover (a box of float32 inputs): for a
+    /// real-arithmetic network the bound's largest value there, |N_f32(x) − N_real(x)| ≤ OverBox[j] in every evaluation
+    /// order. Zero for a network without real-arithmetic operators (a quantized network: its float32 roundings are in its
+    /// bounds), and zero past a float16 / bfloat16 rounding whose bounds include the float32 error of what it rounds
+    /// (<see cref="NodeBounds.InputError"/>: the analyses bound the runtime's rounded values themselves), as a rounded
+    /// output is. Cached per bounds object (they are immutable).
     /// </summary>
     public static double[] OverBox(GraphBounds bounds)
     {
         ArgumentNullException.ThrowIfNull(bounds);
         if (BoxCache.TryGetValue(bounds, out var hit)) return hit;
         var network = bounds.Network;
-        double[] bound;
-        if (!network.Operators.Any(o => o is Affine)) bound = new double[network.OutputSize];
-        else
-        {
-            var view = Views.GetValue(network, Layering.ToFloat);
-            var affine = Enumerable.Range(0, network.Nodes.Count).Where(k => network.Nodes[k].Operator is Affine).ToArray();
-            if (affine.Length != view.Layers.Count) throw new NotSupportedException($"{network.Source}: a float32 error bound needs a network of Affine and Relu operators");
-            var magnitude = new double[affine.Length][];
-            var lower = new double[affine.Length][];
-            var upper = new double[affine.Length][];
-            for (var k = 0; k < affine.Length; k++)
-            {
-                magnitude[k] = Array.ConvertAll(bounds.InputOf(affine[k]), v => v.MaxAbs);
-                lower[k] = Array.ConvertAll(bounds.Nodes[affine[k]].Output, v => v.Lo);
-                upper[k] = Array.ConvertAll(bounds.Nodes[affine[k]].Output, v => v.Hi);
-            }
-            bound = Propagate(view, magnitude, lower, upper);
-        }
+        var bound = network.Operators.Any(o => o is Affine or FloatRound)
+            ? Over(network, k => bounds.InputOf(k), k => bounds.Nodes[k], null)
+            : new double[network.OutputSize];
         BoxCache.AddOrUpdate(bounds, bound);
         return bound;
     }
@@ -258,6 +246,17 @@ public static class Float32Error
         var x = new double[input.Length];
         for (var i = 0; i < x.Length; i++) x[i] = input[i];
         var trace = network.Trace(x);
+        var points = trace.Select(t => Array.ConvertAll(t, Interval.Point)).ToArray();
+        return Over(network, k => points[k], k => new NodeBounds(points[k + 1]), refine, atPoint: true);
+    }
+
+    /// <summary>
+    /// The per-operator propagation behind <see cref="AtPoint(Network, ReadOnlySpan{float}, bool[])"/> (point bounds)
+    /// and <see cref="OverBox"/> (a box's bounds): <paramref name="input"/>(k) and <paramref name="output"/>(k) bound the
+    /// tensors node k reads and writes, as the exact evaluator computes them.
+    /// </summary>
+    private static double[] Over(Network network, Func<int, Interval[]> input, Func<int, NodeBounds> output, bool[]? refine, bool atPoint = false)
+    {
         var ops = network.Nodes.Select(n => n.Operator).ToArray();
         var steps = new PointStep[ops.Length];
         var a = new double[network.InputSize]; // the input is the float32 value itself in every arithmetic
@@ -265,7 +264,8 @@ public static class Float32Error
         for (var k = 0; k < ops.Length; k++)
         {
             steps[k] = ops[k].Accept(PointRules.Instance);
-            if (!steps[k].Forward(trace[k], trace[k + 1], ref a, ref c))
+            var node = output(k);
+            if (!steps[k].Forward(input(k), node.Output, atPoint ? null : node, ref a, ref c))
             {
                 var unbounded = new double[network.OutputSize];
                 Array.Fill(unbounded, double.PositiveInfinity);
@@ -300,7 +300,10 @@ public static class Float32Error
     /// </summary>
     private abstract class PointStep
     {
-        public abstract bool Forward(double[] x, double[] y, ref double[] a, ref double[] c);
+        /// <param name="x">Bounds of the input tensor's exact values (a point: its value).</param>
+        /// <param name="y">Bounds of the output tensor's exact values.</param>
+        /// <param name="box">Over a box, the node's bounds (null at a point).</param>
+        public abstract bool Forward(Interval[] x, Interval[] y, NodeBounds? box, ref double[] a, ref double[] c);
         public abstract (double[] Lo, double[] Hi) Backward(double[] lo, double[] hi, ref double refined, bool needInput);
     }
 
@@ -316,6 +319,7 @@ public static class Float32Error
         public PointStep IntegerLinear(IntegerLinear op) => new ExactStep();
         public PointStep Requantize(Model.Requantize op) => new ExactStep();
         public PointStep Reshape(Reshape op) => new IdentityStep();
+        public PointStep FloatRound(FloatRound op) => new RoundStep(op.Format);
     }
 
     /// <summary>One neuron Σ w_i h_i + b of <paramref name="n"/> inputs, as in <see cref="Propagate"/>: its crude bounds and own ρ.</summary>
@@ -349,15 +353,16 @@ public static class Float32Error
     {
         private double[] _rho = [];
 
-        public override bool Forward(double[] x, double[] y, ref double[] a, ref double[] c)
+        public override bool Forward(Interval[] x, Interval[] y, NodeBounds? box, ref double[] a, ref double[] c)
         {
             var weightRounding = StoresFloat32(op) ? 0 : 2 * UnitRoundoff;
             var na = new double[op.OutputSize];
             var nc = new double[op.OutputSize];
             _rho = new double[op.OutputSize];
             var bias = op.Bias;
+            var m = Magnitudes(x);
             for (var o = 0; o < na.Length; o++)
-                (na[o], nc[o], _rho[o]) = Neuron(op.Row(o), x, a, c, bias[o], op.InputSize, weightRounding);
+                (na[o], nc[o], _rho[o]) = Neuron(op.Row(o), m, a, c, bias[o], op.InputSize, weightRounding);
             a = na;
             c = nc;
             return true;
@@ -396,20 +401,21 @@ public static class Float32Error
     {
         private double[] _rho = [];
 
-        public override bool Forward(double[] x, double[] y, ref double[] a, ref double[] c)
+        public override bool Forward(Interval[] x, Interval[] y, NodeBounds? box, ref double[] a, ref double[] c)
         {
             var constants = op.Constants;
             var float32 = true;
             foreach (var v in constants) float32 &= (double)(float)v == v;
             var weightRounding = float32 ? 0 : 2 * UnitRoundoff;
             var n = x.Length;
+            var m = Magnitudes(x);
             var na = new double[n];
             var nc = new double[n];
             _rho = new double[n];
             for (var i = 0; i < n; i++)
             {
                 var (scale, shift) = op.AsAffine(i);
-                (na[i], nc[i], _rho[i]) = Neuron([scale], x.AsSpan(i, 1), a.AsSpan(i, 1), c.AsSpan(i, 1), shift, 1, weightRounding);
+                (na[i], nc[i], _rho[i]) = Neuron([scale], m.AsSpan(i, 1), a.AsSpan(i, 1), c.AsSpan(i, 1), shift, 1, weightRounding);
             }
             a = na;
             c = nc;
@@ -450,14 +456,14 @@ public static class Float32Error
     {
         private Slope[] _slope = [];
 
-        public override bool Forward(double[] x, double[] y, ref double[] a, ref double[] c)
+        public override bool Forward(Interval[] x, Interval[] y, NodeBounds? box, ref double[] a, ref double[] c)
         {
             _slope = new Slope[x.Length];
             var na = new double[x.Length];
             var nc = new double[x.Length];
             for (var o = 0; o < x.Length; o++)
             {
-                _slope[o] = x[o] + a[o] + c[o] <= 0 ? Slope.Zero : x[o] - a[o] - c[o] >= 0 ? Slope.One : Slope.Unknown;
+                _slope[o] = x[o].Hi + a[o] + c[o] <= 0 ? Slope.Zero : x[o].Lo - a[o] - c[o] >= 0 ? Slope.One : Slope.Unknown;
                 if (_slope[o] == Slope.Zero) continue;
                 na[o] = a[o];
                 nc[o] = c[o];
@@ -478,16 +484,76 @@ public static class Float32Error
         }
     }
 
+    private static double[] Magnitudes(Interval[] x) => Array.ConvertAll(x, v => v.MaxAbs);
+
+    /// <summary>
+    /// Rounding to float16 / bfloat16 (r, monotone). Over a box whose bounds of this node hold the runtime's value
+    /// (<see cref="NodeBounds.InputError"/>: they include the float32 error of the value it rounds, and every analysis
+    /// built on them does), nothing is left to add: the error before it is absorbed (slope 0), provided no input may
+    /// reach the overflow threshold. Otherwise, and at a point (against the exact rounding of the exact value): its input's
+    /// real, double and float32 values all lie in [x.Lo − a − c, x.Hi + a + c]. When r maps all of that to one value, the
+    /// three outputs are equal: no error is left and none before it reaches the output (slope 0). Otherwise
+    /// r(u) − r(v) = (u − v) + ε with |ε| ≤ the two half-spacings at the range's magnitude, one spacing ρ
+    /// (<see cref="FloatFormats.Ulp"/>): slope 1 plus an error ρ of its own, and never more than the rounded range's width.
+    /// A range that reaches the overflow threshold has no bound.
+    /// </summary>
+    private sealed class RoundStep(FloatFormat format) : PointStep
+    {
+        private double[] _rho = [];
+        private bool[] _absorbed = [];
+
+        public override bool Forward(Interval[] x, Interval[] y, NodeBounds? box, ref double[] a, ref double[] c)
+        {
+            var n = x.Length;
+            var na = new double[n];
+            var nc = new double[n];
+            _rho = new double[n];
+            _absorbed = new bool[n];
+            for (var i = 0; i < n; i++)
+            {
+                if (box?.InputError is { } e)
+                {
+                    if (!(x[i].MaxAbs + e[i] < format.OverflowThreshold())) return false;
+                    _absorbed[i] = true;
+                    continue;
+                }
+                double lo = x[i].Lo - (a[i] + c[i]) * SumPadding, hi = x[i].Hi + (a[i] + c[i]) * SumPadding;
+                if (!double.IsFinite(lo) || !double.IsFinite(hi)) return false;
+                double rl = format.Round(lo), rh = format.Round(hi);
+                if (!double.IsFinite(rl) || !double.IsFinite(rh)) return false;
+                if (rl == rh) { _absorbed[i] = true; continue; }
+                var rho = format.Ulp(Math.Max(-lo, hi)) * SumPadding;
+                _rho[i] = rho;
+                var width = (rh - rl) * SumPadding;
+                na[i] = Math.Min((a[i] + rho) * SumPadding, width);
+                nc[i] = Math.Min((c[i] + rho) * SumPadding, width);
+            }
+            a = na;
+            c = nc;
+            return true;
+        }
+
+        public override (double[] Lo, double[] Hi) Backward(double[] lo, double[] hi, ref double refined, bool needInput)
+        {
+            for (var i = 0; i < lo.Length; i++)
+            {
+                if (_absorbed[i]) { lo[i] = hi[i] = 0; continue; }
+                refined += Math.Max(-lo[i], hi[i]) * _rho[i];
+            }
+            return (lo, hi);
+        }
+    }
+
     private sealed class IdentityStep : PointStep
     {
-        public override bool Forward(double[] x, double[] y, ref double[] a, ref double[] c) => true;
+        public override bool Forward(Interval[] x, Interval[] y, NodeBounds? box, ref double[] a, ref double[] c) => true;
         public override (double[] Lo, double[] Hi) Backward(double[] lo, double[] hi, ref double refined, bool needInput) => (lo, hi);
     }
 
     /// <summary>An operator computed exactly as the runtime does: no error of its own, and none may reach it.</summary>
     private sealed class ExactStep : PointStep
     {
-        public override bool Forward(double[] x, double[] y, ref double[] a, ref double[] c)
+        public override bool Forward(Interval[] x, Interval[] y, NodeBounds? box, ref double[] a, ref double[] c)
         {
             foreach (var v in a) if (v != 0) return false;
             foreach (var v in c) if (v != 0) return false;

@@ -246,6 +246,7 @@ internal sealed class IncrementalRules(double[] input) : IOperatorVisitor<Increm
     public IncrementalRule IntegerLinear(IntegerLinear op) => new IntegerLinearRule(op, input);
     public IncrementalRule Requantize(Requantize op) => new MapRule<RequantizeMap>(input, new(op));
     public IncrementalRule Reshape(Reshape op) => new ReshapeRule(input);
+    public IncrementalRule FloatRound(FloatRound op) => new MapRule<FloatRoundMap>(input, new(op));
 
     // One struct per element-wise operator, so that MapRule is compiled once per operator type with the operator's own
     // per-element arithmetic inlined (a delegate call per element cost several percent of the search's throughput).
@@ -255,6 +256,7 @@ internal sealed class IncrementalRules(double[] input) : IOperatorVisitor<Increm
     internal readonly struct QuantizeMap(Quantize op) : IElementMap { public double Apply(double x, int i) => op.Apply(x, i); }
     internal readonly struct DequantizeMap(Dequantize op) : IElementMap { public double Apply(double x, int i) => op.Apply(x, i); }
     internal readonly struct RequantizeMap(Requantize op) : IElementMap { public double Apply(double x, int i) => op.Apply(x, i); }
+    internal readonly struct FloatRoundMap(FloatRound op) : IElementMap { public double Apply(double x, int i) => op.Apply(x, i); }
 
     /// <summary>Column updates pay only while they touch fewer columns than a recomputation would (zero inputs are skipped there).</summary>
     internal static bool Sparse(Changes changes, int inputSize) => !changes.All && changes.Count * 2 < inputSize;

@@ -100,6 +100,12 @@ internal sealed class StraightThroughGradient : IOperatorVisitor<BackwardRule>
     }
 
     public BackwardRule Reshape(Reshape op) => (_, _, g, gin) => g.CopyTo(gin);
+
+    /// <summary>Straight through the rounding to float16 / bfloat16 (zero where it overflowed to ±∞).</summary>
+    public BackwardRule FloatRound(FloatRound op) => (_, y, g, gin) =>
+    {
+        for (var i = 0; i < g.Length; i++) gin[i] = double.IsFinite(y[i]) ? g[i] : 0;
+    };
 }
 
 /// <summary>∂ seed·output_j / ∂input of one network at the point its <see cref="IncrementalNetwork"/> holds.</summary>

@@ -16,4 +16,5 @@ public interface IOperatorVisitor<out TResult>
     TResult IntegerLinear(IntegerLinear op);
     TResult Requantize(Requantize op);
     TResult Reshape(Reshape op);
+    TResult FloatRound(FloatRound op);
 }

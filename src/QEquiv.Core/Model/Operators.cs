@@ -364,6 +364,33 @@ public sealed class Requantize : Operator
     }
 }
 
+/// <summary>
+/// Each element rounded to a 16-bit format (<see cref="FloatFormats.Round"/>: nearest, ties to even, ±∞ past the
+/// largest finite value): a tensor stored in float16 or bfloat16 between float32 operators, as ONNX's
+/// Cast(to=FLOAT16) → Cast(to=FLOAT) pair computes it. Monotone, odd, and within
+/// <see cref="FloatFormats.RoundingError"/> of its input; in a float network the input is the real value (a runtime
+/// rounds its float32 value, within <c>Float32Error</c> of it). <see cref="Evaluate"/> overflows to ±∞ as the runtime
+/// does; the bounds and the MILP are of the rounding saturated at the largest finite value instead, which is the same
+/// function on every box where no input of a rounding reaches the overflow threshold, and on any other box the float32
+/// error bound that every margin adds is +∞.
+/// </summary>
+public sealed class FloatRound(int size, FloatFormat format) : Operator(size, size)
+{
+    public FloatFormat Format { get; } = format;
+
+    public override void Evaluate(ReadOnlySpan<double> x, Span<double> y)
+    {
+        for (var i = 0; i < OutputSize; i++) y[i] = Apply(x[i], i);
+    }
+
+    /// <summary>One element of <see cref="Evaluate"/>.</summary>
+    public double Apply(double x, int i) => Format.Round(x);
+
+    public override string Describe() => $"FloatRound ({Format.Name()}) {OutputSize}";
+    public override TResult Accept<TResult>(IOperatorVisitor<TResult> visitor) => visitor.FloatRound(this);
+    internal override void WriteContent(BinaryWriter w) => w.Write((int)Format);
+}
+
 /// <summary>Flatten / Reshape / Squeeze / Unsqueeze: the flat data is unchanged, only its declared shape.</summary>
 public sealed class Reshape(int size, IReadOnlyList<int> shape) : Operator(size, size)
 {

@@ -1,6 +1,8 @@
 using System.Collections.Immutable;
 using QEquiv.Model;
 using QEquiv.Onnx.Proto;
+using QEquiv.Quantization;
+using DataType = QEquiv.Onnx.Proto.TensorProto.Types.DataType;
 
 namespace QEquiv.Onnx;
 
@@ -60,9 +62,17 @@ internal static class FloatImporter
         }
     }
 
-    private sealed record Path(ImmutableList<Operator> Done, Affine Pending, int[] Shape)
+    /// <param name="Stored">The 16-bit format the data is held in after a Cast(to=FLOAT16 / BFLOAT16), until the Cast back
+    /// to float; null while it is float.</param>
+    private sealed record Path(ImmutableList<Operator> Done, Affine Pending, int[] Shape, FloatFormat? Stored = null)
     {
         public int Size => Pending.Out;
+
+        /// <summary>The pending affine map closed, then <paramref name="op"/>; an identity map is left out before a rounding and
+        /// after one (it adds nothing, and the levels stay those of the network without roundings).</summary>
+        public Path Then(Operator op) =>
+            new((Pending.IsIdentity && (op is FloatRound || Done.Count == 0 || Done[^1] is FloatRound) ? Done : Done.Add(Pending.ToOperator())).Add(op),
+                Affine.Identity(Size), Shape);
     }
 
     public static Network Import(OnnxGraph g)
@@ -79,9 +89,18 @@ internal static class FloatImporter
                 throw g.Error(node, dyn.Count == 0 ? "unsupported operator" : "more than one data input (branching graphs are not supported)");
             var p = paths[dyn[0]];
             var dynIndex = node.Input.IndexOf(dyn[0]);
+            if (node.OpType == "Cast")
+            {
+                paths[node.Output[0]] = Cast(g, node, p);
+                continue;
+            }
+            if (p.Stored is { } stored && node.OpType is not ("Identity" or "Flatten" or "Reshape" or "Squeeze" or "Unsqueeze"))
+                throw g.Error(node, $"computes on {stored.Name()} data; QEquiv reads {stored.Name()} as storage only: cast it back with Cast(to=FLOAT) first");
             var result = node.OpType switch
             {
-                "Relu" => new Path(p.Done.Add(p.Pending.ToOperator()).Add(new Relu(p.Size)), Affine.Identity(p.Size), p.Shape),
+                "Relu" => p.Pending.IsIdentity && p.Done.Count > 0 && p.Done[^1] is FloatRound
+                    ? p.Then(new Relu(p.Size))
+                    : new Path(p.Done.Add(p.Pending.ToOperator()).Add(new Relu(p.Size)), Affine.Identity(p.Size), p.Shape),
                 "Identity" or "Dropout" => p,
                 "Flatten" or "Reshape" or "Squeeze" or "Unsqueeze" => p with { Shape = Shapes.Apply(g, node, p.Shape) },
                 "Gemm" => Gemm(g, node, p, dynIndex),
@@ -96,9 +115,28 @@ internal static class FloatImporter
 
         if (!paths.TryGetValue(g.OutputName, out var last))
             throw BadInputException.For(g.Path, $"graph output '{g.OutputName}' is not computed from the input");
+        // An output left in float16 is the rounded value (read as the float it converts to).
+        if (last.Stored is { } format) last = last.Then(new FloatRound(last.Size, format));
         var ops = last.Done;
         if (!last.Pending.IsIdentity || ops.Count == 0) ops = ops.Add(last.Pending.ToOperator());
         return Network.Chain(g.Path, g.InputShape, g.InputName, ops, g.OutputName);
+    }
+
+    /// <summary>
+    /// Cast on the data: to FLOAT16 / BFLOAT16 the data is held in that format (a rounding), and the Cast back to FLOAT
+    /// makes the pair one <see cref="FloatRound"/>; to FLOAT from float is the identity. Nothing else is float arithmetic.
+    /// </summary>
+    private static Path Cast(OnnxGraph g, Onnx.Proto.NodeProto node, Path p)
+    {
+        var to = (DataType)OnnxGraph.AttrInt(node, "to", 0);
+        return to switch
+        {
+            DataType.Float16 or DataType.Bfloat16 => p.Stored is not null
+                ? throw g.Error(node, "a Cast between two 16-bit formats is not supported")
+                : p with { Stored = to == DataType.Float16 ? FloatFormat.Float16 : FloatFormat.BFloat16 },
+            DataType.Float => p.Stored is { } f ? p.Then(new FloatRound(p.Size, f)) : p,
+            _ => throw g.Error(node, $"Cast to element type {to} is not supported on the data (only FLOAT16 / BFLOAT16 and back to FLOAT)"),
+        };
     }
 
     private static Path Gemm(OnnxGraph g, Onnx.Proto.NodeProto node, Path p, int dynIndex)

@@ -1,4 +1,5 @@
 using QEquiv.Onnx.Proto;
+using QEquiv.Quantization;
 using DataType = QEquiv.Onnx.Proto.TensorProto.Types.DataType;
 
 namespace QEquiv.Onnx;
@@ -124,6 +125,10 @@ internal sealed class OnnxGraph
         {
             DataType.Float => (float)v,
             DataType.Double => v,
+            // A float16 / bfloat16 initializer cast to float is exact (every such value is a float32); the other way
+            // rounds the float32 value as the runtime does.
+            DataType.Float16 => FloatFormat.Float16.Round((float)v),
+            DataType.Bfloat16 => FloatFormat.BFloat16.Round((float)v),
             DataType.Int8 => (sbyte)(long)v,
             DataType.Uint8 => (byte)(long)v,
             DataType.Int32 => (int)(long)v,

@@ -1,5 +1,7 @@
+using System.Buffers.Binary;
 using Google.Protobuf;
 using QEquiv.Onnx.Proto;
+using QEquiv.Quantization;
 using DataType = QEquiv.Onnx.Proto.TensorProto.Types.DataType;
 
 namespace QEquiv.Onnx;
@@ -41,6 +43,13 @@ internal sealed class OnnxWriter
         {
             case DataType.Float: t.FloatData.AddRange(v.Select(x => (float)x)); break;
             case DataType.Int64: t.Int64Data.AddRange(v.Select(x => (long)x)); break;
+            // 16-bit floats as raw little-endian bit patterns (rounded to the format, nearest with ties to even).
+            case DataType.Float16 or DataType.Bfloat16:
+                var format = type == DataType.Float16 ? FloatFormat.Float16 : FloatFormat.BFloat16;
+                var raw = new byte[2 * v.Length];
+                for (var i = 0; i < v.Length; i++) BinaryPrimitives.WriteUInt16LittleEndian(raw.AsSpan(2 * i), format.ToBits(v[i]));
+                t.RawData = ByteString.CopyFrom(raw);
+                break;
             // ONNX keeps int8, uint8 and int32 values in int32_data.
             default: t.Int32Data.AddRange(v.Select(x => checked((int)x))); break;
         }

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using QEquiv.Onnx.Proto;
+using QEquiv.Quantization;
 
 namespace QEquiv.Onnx;
 
@@ -39,7 +40,8 @@ internal sealed record Tensor(TensorProto.Types.DataType Type, int[] Dims, doubl
             TensorProto.Types.DataType.Float or TensorProto.Types.DataType.Int32 or TensorProto.Types.DataType.Uint32 => 4,
             TensorProto.Types.DataType.Double or TensorProto.Types.DataType.Int64 or TensorProto.Types.DataType.Uint64 => 8,
             TensorProto.Types.DataType.Int8 or TensorProto.Types.DataType.Uint8 or TensorProto.Types.DataType.Bool => 1,
-            TensorProto.Types.DataType.Int16 or TensorProto.Types.DataType.Uint16 => 2,
+            TensorProto.Types.DataType.Int16 or TensorProto.Types.DataType.Uint16
+                or TensorProto.Types.DataType.Float16 or TensorProto.Types.DataType.Bfloat16 => 2,
             _ => throw error($"tensor '{name}' has element type {type}, which is not supported"),
         };
         if (raw.Length % size != 0) throw error($"tensor '{name}' raw data has {raw.Length} bytes, not a multiple of {size}");
@@ -58,6 +60,8 @@ internal sealed record Tensor(TensorProto.Types.DataType Type, int[] Dims, doubl
                 TensorProto.Types.DataType.Uint64 => BinaryPrimitives.ReadUInt64LittleEndian(b),
                 TensorProto.Types.DataType.Int16 => BinaryPrimitives.ReadInt16LittleEndian(b),
                 TensorProto.Types.DataType.Uint16 => BinaryPrimitives.ReadUInt16LittleEndian(b),
+                TensorProto.Types.DataType.Float16 => FloatFormat.Float16.FromBits(BinaryPrimitives.ReadUInt16LittleEndian(b)),
+                TensorProto.Types.DataType.Bfloat16 => FloatFormat.BFloat16.FromBits(BinaryPrimitives.ReadUInt16LittleEndian(b)),
                 TensorProto.Types.DataType.Int8 => (sbyte)b[0],
                 _ => b[0],
             };
@@ -73,6 +77,9 @@ internal sealed record Tensor(TensorProto.Types.DataType Type, int[] Dims, doubl
         TensorProto.Types.DataType.Int32 or TensorProto.Types.DataType.Int8 or TensorProto.Types.DataType.Uint8
             or TensorProto.Types.DataType.Int16 or TensorProto.Types.DataType.Uint16 or TensorProto.Types.DataType.Bool
             => t.Int32Data.Select(v => (double)v).ToArray(),
+        // ... and float16 / bfloat16 values as their bit patterns, one per int32.
+        TensorProto.Types.DataType.Float16 => t.Int32Data.Select(v => FloatFormat.Float16.FromBits(checked((ushort)v))).ToArray(),
+        TensorProto.Types.DataType.Bfloat16 => t.Int32Data.Select(v => FloatFormat.BFloat16.FromBits(checked((ushort)v))).ToArray(),
         TensorProto.Types.DataType.Int64 => t.Int64Data.Select(v => (double)v).ToArray(),
         TensorProto.Types.DataType.Uint32 or TensorProto.Types.DataType.Uint64 => t.Uint64Data.Select(v => (double)v).ToArray(),
         _ => throw error($"tensor '{t.Name}' has element type {type}, which is not supported"),
