@@ -63,7 +63,9 @@ public class LpTighteningTests
             // N's float32 error on top of the bound (the runtime's dequantization is in the bound itself).
             var margin = EquivalenceMilp.MarginFor(diff.Reference, diff.Other, pairs[p].Item1);
             Assert.True(seen[p] <= upper[p]!.Value + margin, $"pair {pairs[p]}: sampled {seen[p]} above the LP bound {upper[p]}");
-            Assert.True(upper[p]!.Value <= diff.For(pairs[p].Item1, pairs[p].Item2).Hi + 1e-5, "the LP with Δ constraints is never looser than the Δ bound");
+            // Up to the padding of GLOP's optimum (1e-5, relative plus absolute) and the output noise.
+            var hi = diff.For(pairs[p].Item1, pairs[p].Item2).Hi;
+            Assert.True(upper[p]!.Value <= hi + 3e-5 * (1 + Math.Abs(hi)), $"the LP with Δ constraints is never looser than the Δ bound: {upper[p]} against {hi}");
         }
     }
 }
