@@ -186,8 +186,9 @@ public class VerificationTests
     [InlineData(0.0, 1.0, null, 0.5)]
     [InlineData(0.01, 0.04, null, 0.02)]
     [InlineData(0.01, 0.04, 0.033, 0.033)]
+    [InlineData(0.01, 0.04, 0.015, 0.02)]
     [InlineData(0.01, 0.04, 0.05, 0.02)]
-    public void AThresholdIsTheTargetInsideTheGapElseItsGeometricMidpoint(double lo, double hi, double? target, double expected) =>
+    public void AThresholdIsTheGeometricMidpointOrTheTargetAboveItInsideTheGap(double lo, double hi, double? target, double expected) =>
         Assert.Equal(expected, MaxError.Threshold(lo, hi, target), 12);
 
     [Theory]
