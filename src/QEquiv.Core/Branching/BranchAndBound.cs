@@ -128,7 +128,7 @@ public static class BranchAndBound
         Keep(root, goals, rootOpen, rootGap, rootUpper, 0);
         var windowEnd = options.StallWindow;
         var windowHead = rootGap;
-        var stallDepth = options.StallDepthPerInput * Math.Max(1, Enumerable.Range(0, root.Dimension).Count(i => root.Width(i) > 0));
+        var stallDepth = options.StallDepthPerInput * Math.Max(1, root.OpenDimensions);
         var stalledOut = false;
 
         while (queue.Count > 0)

@@ -29,6 +29,17 @@ public sealed record Box(double[] Lo, double[] Hi)
     }
 
     public int Dimension => Lo.Length;
+    /// <summary>Inputs of positive width: the dimensions a split can cut and a solver must search.</summary>
+    public int OpenDimensions
+    {
+        get
+        {
+            var open = 0;
+            for (var i = 0; i < Lo.Length; i++)
+                if (Width(i) > 0) open++;
+            return open;
+        }
+    }
 
     public double Width(int i) => Hi[i] - Lo[i];
 

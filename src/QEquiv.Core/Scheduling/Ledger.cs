@@ -114,14 +114,6 @@ public sealed class Ledger : IWorkSource
 
     public TimeSpan Elapsed => _clock.Elapsed;
 
-    private static int OpenInputs(Box box)
-    {
-        var open = 0;
-        for (var i = 0; i < box.Dimension; i++)
-            if (box.Width(i) > 0) open++;
-        return open;
-    }
-
     /// <summary>Blocking take for workers in this process.</summary>
     public bool TryTake(int worker, [NotNullWhen(true)] out Lease? lease)
     {
@@ -175,7 +167,7 @@ public sealed class Ledger : IWorkSource
                     return null;
                 }
                 _workersSeen.Add(worker);
-                if (_options.ShareAboveDimension is { } d && OpenInputs(p.Box) > d)
+                if (_options.ShareAboveDimension is { } d && p.Box.OpenDimensions > d)
                 {
                     // Workers known to the ledger: the configured threads, or on a cluster those that have taken work.
                     var workers = Math.Max(_options.Workers, _workersSeen.Count);

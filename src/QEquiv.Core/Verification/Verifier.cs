@@ -404,7 +404,7 @@ public static class Verifier
             var undecided = roots.Where(p => outcome[p.Id] is null).ToList();
             var goals = undecided.Select(p => new Goal(p.Output, p.Sign)).ToList();
             var problem = new EquivalenceBranching(reference, other, options.DifferentialBounds);
-            var small = Enumerable.Range(0, box.Dimension).Count(i => box.Width(i) > 0) <= EquivalenceBranching.SmallDimension;
+            var small = box.OpenDimensions <= EquivalenceBranching.SmallDimension;
             var result = BranchAndBound.Run(problem, box, goals, options.Delta, new BranchOptions(budget, Candidates: small ? EquivalenceBranching.SmallDimension : 2)
             {
                 Cancellation = options.Cancellation,
