@@ -43,6 +43,7 @@ internal static class InspectCommand
         operators = n.Nodes.Select((node, k) => node.Operator switch
         {
             Affine a => (object)new { index = k, op = "Affine", inputSize = a.InputSize, outputSize = a.OutputSize,
+                sparse = !a.Matrix.IsDense, storedWeights = a.Matrix.Count,
                 weightsMin = Min(a.Weights), weightsMax = Max(a.Weights), biasMin = Min(a.Bias), biasMax = Max(a.Bias) },
             IntegerLinear l => new { index = k, op = "IntegerLinear", inputSize = l.InputSize, outputSize = l.OutputSize,
                 input = l.Input.ToString(), weightType = l.WeightType.ToString().ToLowerInvariant(), weightScales = l.WeightScales.ToArray(),
@@ -73,7 +74,9 @@ internal static class InspectCommand
             switch (op)
             {
                 case Affine a:
-                    AddText(t, $"{k}", "Affine", shape, "", $"[{F(Min(a.Weights))}, {F(Max(a.Weights))}]", $"[{F(Min(a.Bias))}, {F(Max(a.Bias))}]");
+                    // A sparse map's range is of its stored weights (a convolution's kernel taps), not of the zeros between them.
+                    AddText(t, $"{k}", "Affine", shape, a.Matrix.IsDense ? "" : $"sparse: {a.Matrix.Count} weights stored",
+                        $"[{F(Min(a.Weights))}, {F(Max(a.Weights))}]", $"[{F(Min(a.Bias))}, {F(Max(a.Bias))}]");
                     break;
                 case IntegerLinear l:
                     var scales = l.WeightScales.ToArray();

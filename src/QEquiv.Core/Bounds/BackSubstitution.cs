@@ -1,4 +1,5 @@
 using System.Numerics;
+using QEquiv.Model;
 
 namespace QEquiv.Bounds;
 
@@ -9,7 +10,7 @@ namespace QEquiv.Bounds;
 /// </summary>
 internal sealed class ChainStep
 {
-    public ChainStep(int inputSize, int outputSize, double[]? weights, double[] bias, double[] error)
+    public ChainStep(int inputSize, int outputSize, WeightMatrix? weights, double[] bias, double[] error)
     {
         InputSize = inputSize;
         OutputSize = outputSize;
@@ -21,8 +22,8 @@ internal sealed class ChainStep
 
     public int InputSize { get; }
     public int OutputSize { get; }
-    /// <summary>Row-major OutputSize × InputSize; null for an element-wise step.</summary>
-    public double[]? Weights { get; }
+    /// <summary>OutputSize × InputSize; null for an element-wise step.</summary>
+    public WeightMatrix? Weights { get; }
     public double[] Bias { get; }
     /// <summary>
     /// Per neuron, a bound on |pre as the evaluator computes it − pre as the model computes it in real arithmetic|,
@@ -30,7 +31,7 @@ internal sealed class ChainStep
     /// </summary>
     public double[] Error { get; }
     public LinearRelaxation[] Relaxations { get; }
-    public ReadOnlySpan<double> Row(int j) => Weights.AsSpan(j * InputSize, InputSize);
+    public WeightRow Row(int j) => Weights!.Row(j);
 }
 
 /// <summary>
@@ -48,7 +49,7 @@ internal static class BackSubstitution
     /// γ·(Σ_i |W_ji|·max|x_i| + |b_j|): bounds both the double evaluation error of pre_j and, for a coefficient c_j on
     /// pre_j, the effect of the rounding of c_j·W_j· on the back-substituted function (≤ γ·|c_j|·Σ_i|W_ji|·max|x_i|).
     /// </summary>
-    public static double[] ErrorBudget(double[]? weights, ReadOnlySpan<double> bias, int inputSize, ReadOnlySpan<Interval> input)
+    public static double[] ErrorBudget(WeightMatrix? weights, ReadOnlySpan<double> bias, ReadOnlySpan<Interval> input)
     {
         var err = new double[bias.Length];
         for (var j = 0; j < err.Length; j++)
@@ -57,8 +58,8 @@ internal static class BackSubstitution
             if (weights is null) s += input[j].MaxAbs;
             else
             {
-                var row = weights.AsSpan(j * inputSize, inputSize);
-                for (var i = 0; i < row.Length; i++) s += Math.Abs(row[i]) * input[i].MaxAbs;
+                var row = weights.Row(j);
+                for (var t = 0; t < row.Length; t++) s += Math.Abs(row.Values[t]) * input[row.Columns[t]].MaxAbs;
             }
             err[j] = Gamma * s + 1e-15;
         }
@@ -71,6 +72,14 @@ internal static class BackSubstitution
     /// </summary>
     public static Interval Bound(IReadOnlyList<ChainStep> steps, int top, ReadOnlySpan<double> coeff, double constant, ReadOnlySpan<Interval> input) =>
         new(Pass(steps, top, coeff, constant, input, upper: false), Pass(steps, top, coeff, constant, input, upper: true));
+
+    /// <summary>As above, for coeff one row of a linear map over step <paramref name="top"/>'s outputs (scattered once).</summary>
+    public static Interval Bound(IReadOnlyList<ChainStep> steps, int top, WeightRow coeff, double constant, ReadOnlySpan<Interval> input)
+    {
+        var c = new double[top >= 0 ? steps[top].OutputSize : input.Length];
+        coeff.AddScaledTo(c, 1);
+        return Bound(steps, top, c, constant, input);
+    }
 
     private static double Pass(IReadOnlyList<ChainStep> steps, int top, ReadOnlySpan<double> coeff, double constant,
         ReadOnlySpan<Interval> input, bool upper)
@@ -103,7 +112,7 @@ internal static class BackSubstitution
             if (step.Weights is null) { c = p; continue; }
             c = new double[step.InputSize];
             for (var j = 0; j < p.Length; j++)
-                if (p[j] != 0) Axpy(p[j], step.Row(j), c);
+                if (p[j] != 0) step.Row(j).AddScaledTo(c, p[j]);
         }
         for (var i = 0; i < c.Length; i++)
         {

@@ -100,8 +100,11 @@ public static partial class DifferentialBounds
         private readonly Interval[] _input;
         private readonly bool _symbolic;
         private readonly bool _everyNeuron;
-        // Per level k ≥ 1: W − Ŵ, b − b̂, the slack of Δz (both heads' noise and the error budget), Δh's relaxation in Δz.
-        private readonly double[][] _weightGap;
+        // Per level k ≥ 1: W and Ŵ on one pattern, W − Ŵ, b − b̂, the slack of Δz (both heads' noise and the error budget),
+        // Δh's relaxation in Δz.
+        private readonly WeightMatrix[] _weights;
+        private readonly WeightMatrix[] _otherWeights;
+        private readonly WeightMatrix[] _weightGap;
         private readonly double[][] _biasGap;
         private readonly double[][] _slack;
         private readonly LinearRelaxation[][] _relaxations;
@@ -115,7 +118,9 @@ public static partial class DifferentialBounds
             _symbolic = symbolic;
             _everyNeuron = everyNeuron;
             var levels = r.Levels.Count;
-            _weightGap = new double[levels][];
+            _weights = new WeightMatrix[levels];
+            _otherWeights = new WeightMatrix[levels];
+            _weightGap = new WeightMatrix[levels];
             _biasGap = new double[levels][];
             _slack = new double[levels][];
             _relaxations = new LinearRelaxation[levels][];
@@ -161,9 +166,7 @@ public static partial class DifferentialBounds
         {
             var rl = _r.Levels[k];
             var ol = _o.Levels[k];
-            var w = rl.Weights!;
-            var wq = ol.Weights!;
-            var m = rl.InputSize;
+            var (w, wq) = WeightMatrix.OnCommonPattern(rl.Weights!, ol.Weights!);
             var size = rl.Size;
             var h = _r.Levels[k - 1].Output;
             var hq = _o.Levels[k - 1].Output;
@@ -172,12 +175,13 @@ public static partial class DifferentialBounds
             var oh = ol.Head;
             var rTail = rl.Tail;
             var oTail = ol.Tail;
-            var gap = new double[w.Length];
-            for (var i = 0; i < gap.Length; i++) gap[i] = w[i] - wq[i];
+            var gap = w.Minus(wq);
             var biasGap = new double[size];
             var slack = new double[size];
             var delta = new Interval[size];
             var relax = new LinearRelaxation[size];
+            _weights[k] = w;
+            _otherWeights[k] = wq;
             _weightGap[k] = gap;
             _biasGap[k] = biasGap;
             _slack[k] = slack;
@@ -189,10 +193,13 @@ public static partial class DifferentialBounds
                 biasGap[j] = rl.Bias[j] - ol.Bias[j];
                 double lo1 = biasGap[j], hi1 = biasGap[j], lo2 = biasGap[j], hi2 = biasGap[j];
                 var magnitude = Math.Abs(rl.Bias[j]) + Math.Abs(ol.Bias[j]);
-                var row = j * m;
-                for (var i = 0; i < m; i++)
+                var rw = w.Row(j);
+                var rq = wq.Row(j);
+                var rg = gap.Row(j);
+                for (var t = 0; t < rw.Length; t++)
                 {
-                    double wi = w[row + i], qi = wq[row + i], gi = gap[row + i];
+                    var i = rw.Columns[t];
+                    double wi = rw.Values[t], qi = rq.Values[t], gi = rg.Values[t];
                     Accumulate(qi, dPrev[i], ref lo1, ref hi1);
                     Accumulate(gi, h[i], ref lo1, ref hi1);
                     Accumulate(wi, dPrev[i], ref lo2, ref hi2);
@@ -249,8 +256,10 @@ public static partial class DifferentialBounds
         private Interval Symbolic(int k, int j)
         {
             var m = _r.Levels[k].InputSize;
-            var a = _weightGap[k].AsSpan(j * m, m);
-            var d = _o.Levels[k].Weights.AsSpan(j * m, m);
+            var a = new double[m];
+            var d = new double[m];
+            _weightGap[k].Row(j).AddScaledTo(a, 1);
+            _otherWeights[k].Row(j).AddScaledTo(d, 1);
             var slack = _slack[k][j];
             return new Interval(Pass(k - 1, a, d, _biasGap[k][j] - slack, upper: false),
                 Pass(k - 1, a, d, _biasGap[k][j] + slack, upper: true));
@@ -300,13 +309,13 @@ public static partial class DifferentialBounds
                 }
                 var na = new double[m];
                 var nd = new double[m];
-                var w = step.Weights!;
-                var wq = _o.Levels[t].Weights!;
+                var w = _weights[t];
+                var wq = _otherWeights[t];
                 for (var j = 0; j < n; j++)
                 {
                     var s = p[j] + q[j];
-                    if (s != 0) BackSubstitution.Axpy(s, w.AsSpan(j * m, m), na);
-                    if (q[j] != 0) BackSubstitution.Axpy(q[j], wq.AsSpan(j * m, m), nd);
+                    if (s != 0) w.Row(j).AddScaledTo(na, s);
+                    if (q[j] != 0) wq.Row(j).AddScaledTo(nd, q[j]);
                 }
                 for (var i = 0; i < m; i++) na[i] -= nd[i];
                 a = na;

@@ -98,10 +98,10 @@ public static class IntervalBounds
             var row = op.Row(o);
             double magnitude = Math.Abs(bias[o]), weights = 0;
             var terms = 0;
-            for (var i = 0; i < row.Length; i++)
+            for (var t = 0; t < row.Length; t++)
             {
-                var w = Math.Abs(row[i]);
-                var m = input[i].MaxAbs;
+                var w = Math.Abs(row.Values[t]);
+                var m = input[row.Columns[t]].MaxAbs;
                 if (w == 0 || m == 0) continue;
                 terms++;
                 weights += w;
@@ -123,12 +123,13 @@ public static class IntervalBounds
         {
             var row = op.Row(o);
             double lo = bias[o], hi = bias[o], magnitude = Math.Abs(bias[o]);
-            for (var i = 0; i < row.Length; i++)
+            for (var t = 0; t < row.Length; t++)
             {
-                var w = row[i];
-                if (w >= 0) { lo += w * x[i].Lo; hi += w * x[i].Hi; }
-                else { lo += w * x[i].Hi; hi += w * x[i].Lo; }
-                magnitude += Math.Abs(w) * x[i].MaxAbs;
+                var w = row.Values[t];
+                var xi = x[row.Columns[t]];
+                if (w >= 0) { lo += w * xi.Lo; hi += w * xi.Hi; }
+                else { lo += w * xi.Hi; hi += w * xi.Lo; }
+                magnitude += Math.Abs(w) * xi.MaxAbs;
             }
             // A sum of n products in double errs by at most ~n·2⁻⁵³·Σ|w·x|; 1e-9·Σ|w·x| covers n up to ~10⁷.
             var pad = 1e-9 * magnitude + 1e-12;

@@ -53,7 +53,7 @@ internal sealed class RealLevel
     /// <summary>Units of the level's output tensor (what the next linear operator reads).</summary>
     public required double[] OutAlpha { get; init; }
     public required double[] OutBeta { get; init; }
-    public double[]? Weights { get; init; }
+    public WeightMatrix? Weights { get; init; }
     public double[] Bias { get; init; } = [];
     /// <summary>Rounding allowance of the units' constants folded into the bias (added to the error budget).</summary>
     public double[] BiasError { get; init; } = [];
@@ -154,7 +154,7 @@ internal sealed class RealChain
             if (outAlpha is null) return null;
             var previous = levels[^1];
             var (weights, bias, biasError) = LinearMap(op, previous.OutAlpha, previous.OutBeta, preAlpha, preBeta);
-            if (!AllFinite(weights) || !AllFinite(bias)) return null;
+            if (!AllFinite(weights.Values) || !AllFinite(bias)) return null;
             levels.Add(new RealLevel
             {
                 Linear = linear, Run = run.ToArray(), Tensor = run.Count > 0 ? run[^1] : linear, InputSize = op.InputSize, Size = size,
@@ -179,7 +179,7 @@ internal sealed class RealChain
         return null;
     }
 
-    private static bool AllFinite(double[] values)
+    private static bool AllFinite(ReadOnlySpan<double> values)
     {
         foreach (var v in values)
             if (!double.IsFinite(v)) return false;
@@ -209,10 +209,11 @@ internal sealed class RealChain
     /// Affine gives Ŵ_ji = α'_j·W_ji/α_i, b̂_j = α'_j·(b_j − Σ_i W_ji·β_i/α_i) + β'_j; IntegerLinear the same with
     /// W_ji = w_ji − zw_j and the input zero point: acc_j = Σ_i (w_ji − zw_j)(q_i − zx) + bias_j.
     /// </summary>
-    private static (double[] Weights, double[] Bias, double[] BiasError) LinearMap(Operator op, double[] alpha, double[] beta, double[] preAlpha, double[] preBeta)
+    private static (WeightMatrix Weights, double[] Bias, double[] BiasError) LinearMap(Operator op, double[] alpha, double[] beta, double[] preAlpha, double[] preBeta)
     {
         int m = op.InputSize, n = op.OutputSize;
-        var weights = new double[m * n];
+        // An Affine keeps its pattern (a convolution stays sparse); the integer weights are dense.
+        double[]? weights = op is Affine ? null : new double[m * n];
         var bias = new double[n];
         var error = new double[n];
         for (var j = 0; j < n; j++)
@@ -223,14 +224,14 @@ internal sealed class RealChain
             {
                 var row = af.Row(j);
                 constant = af.Bias[j];
-                for (var i = 0; i < m; i++)
+                for (var t = 0; t < row.Length; t++)
                 {
-                    weights[j * m + i] = a * row[i] / alpha[i];
+                    var i = row.Columns[t];
                     if (beta[i] != 0)
                     {
-                        var t = row[i] * (beta[i] / alpha[i]);
-                        correction += t;
-                        magnitude += Math.Abs(t);
+                        var v = row.Values[t] * (beta[i] / alpha[i]);
+                        correction += v;
+                        magnitude += Math.Abs(v);
                     }
                 }
             }
@@ -244,7 +245,7 @@ internal sealed class RealChain
                 for (var i = 0; i < m; i++)
                 {
                     double w = row[i] - zw;
-                    weights[j * m + i] = a * w / alpha[i];
+                    weights![j * m + i] = a * w / alpha[i];
                     // For codes read as s·(q − zx), β/α = −zx exactly and the correction vanishes.
                     var shift = beta[i] / alpha[i] + zx;
                     if (shift != 0 && w != 0)
@@ -258,7 +259,10 @@ internal sealed class RealChain
             bias[j] = a * (constant - correction) + preBeta[j];
             error[j] = BackSubstitution.Gamma * (Math.Abs(a) * (magnitude + Math.Abs(constant)) + Math.Abs(preBeta[j])) * (magnitude == 0 && preBeta[j] == 0 ? 0 : 1);
         }
-        return (weights, bias, error);
+        var matrix = op is Affine affine
+            ? affine.Matrix.Select((j, i, w) => preAlpha[j] * w / alpha[i])
+            : WeightMatrix.Dense(n, m, weights!);
+        return (matrix, bias, error);
     }
 
     /// <summary>v_R = α·v + β over intervals, padded for the double rounding of the product and sum.</summary>
@@ -326,7 +330,7 @@ internal sealed class RealChain
                 // Level 0 is never tightened (it is a function of the box alone), so the first linear output keeps its intervals.
                 pre = k == 1 ? (Interval[])original.Clone() : IntervalBounds.Node(node, Tensor(previous.Tensor)).Output;
                 if (k > 1) for (var j = 0; j < pre.Length; j++) pre[j] = BackSubstitution.Meet(pre[j], original[j]);
-                var error = BackSubstitution.ErrorBudget(level.Weights, level.Bias, level.InputSize, previous.Output);
+                var error = BackSubstitution.ErrorBudget(level.Weights, level.Bias, previous.Output);
                 for (var j = 0; j < error.Length; j++) error[j] += level.BiasError[j];
                 step = new ChainStep(level.InputSize, level.Size, level.Weights, level.Bias, error);
                 preR = ToReal(pre, level.PreAlpha, level.PreBeta);

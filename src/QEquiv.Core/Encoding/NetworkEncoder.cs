@@ -105,11 +105,12 @@ internal sealed class NetworkEncoder(ModelBuilder model)
                 var row = op.Row(o);
                 var expr = LinearExpression.Const(op.Bias[o]);
                 double noise = 0;
-                for (var i = 0; i < row.Length; i++)
-                    if (row[i] != 0)
+                for (var t = 0; t < row.Length; t++)
+                    if (row.Values[t] != 0)
                     {
-                        expr.AddScaled(x[i], row[i]);
-                        noise += Math.Abs(row[i]) * input[i].Noise;
+                        var i = row.Columns[t];
+                        expr.AddScaled(x[i], row.Values[t]);
+                        noise += Math.Abs(row.Values[t]) * input[i].Noise;
                     }
                 y[o] = Lane.Plain(expr, bounds.Output[o], noise * (1 + 1e-12));
             }

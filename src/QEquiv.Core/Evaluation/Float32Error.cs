@@ -322,15 +322,20 @@ public static class Float32Error
         public PointStep FloatRound(FloatRound op) => new RoundStep(op.Format);
     }
 
-    /// <summary>One neuron Σ w_i h_i + b of <paramref name="n"/> inputs, as in <see cref="Propagate"/>: its crude bounds and own ρ.</summary>
-    private static (double A, double C, double Rho) Neuron(ReadOnlySpan<double> row, ReadOnlySpan<double> x, ReadOnlySpan<double> a,
-        ReadOnlySpan<double> c, double bias, int n, double weightRounding)
+    /// <summary>
+    /// One neuron Σ w_t h_{column t} + b, as in <see cref="Propagate"/>: its crude bounds and own ρ. The underflow term
+    /// counts the stored entries: a runtime that multiplies a convolution's padding too adds exact zeros there.
+    /// </summary>
+    private static (double A, double C, double Rho) Neuron(ReadOnlySpan<int> columns, ReadOnlySpan<double> row, ReadOnlySpan<double> x,
+        ReadOnlySpan<double> a, ReadOnlySpan<double> c, double bias, double weightRounding)
     {
         double propagatedA = 0, propagatedC = 0, reference = 0, computed = 0, weights = 0;
         var terms = 0;
-        for (var i = 0; i < row.Length; i++)
+        var n = row.Length;
+        for (var t = 0; t < row.Length; t++)
         {
-            var w = Math.Abs(row[i]);
+            var i = columns[t];
+            var w = Math.Abs(row[t]);
             var m = Math.Abs(x[i]);
             if (w == 0 || (m == 0 && a[i] == 0 && c[i] == 0)) continue;
             terms++;
@@ -362,7 +367,10 @@ public static class Float32Error
             var bias = op.Bias;
             var m = Magnitudes(x);
             for (var o = 0; o < na.Length; o++)
-                (na[o], nc[o], _rho[o]) = Neuron(op.Row(o), m, a, c, bias[o], op.InputSize, weightRounding);
+            {
+                var row = op.Row(o);
+                (na[o], nc[o], _rho[o]) = Neuron(row.Columns, row.Values, m, a, c, bias[o], weightRounding);
+            }
             a = na;
             c = nc;
             return true;
@@ -380,9 +388,10 @@ public static class Float32Error
             {
                 if (lo[o] == 0 && hi[o] == 0) continue;
                 var row = op.Row(o);
-                for (var i = 0; i < n; i++)
+                for (var t = 0; t < row.Length; t++)
                 {
-                    var w = row[i];
+                    var i = row.Columns[t];
+                    var w = row.Values[t];
                     if (w >= 0) { rlo[i] += lo[o] * w; rhi[i] += hi[o] * w; }
                     else { rlo[i] += hi[o] * w; rhi[i] += lo[o] * w; }
                     magnitude[i] += Math.Max(-lo[o], hi[o]) * Math.Abs(w);
@@ -415,7 +424,7 @@ public static class Float32Error
             for (var i = 0; i < n; i++)
             {
                 var (scale, shift) = op.AsAffine(i);
-                (na[i], nc[i], _rho[i]) = Neuron([scale], m.AsSpan(i, 1), a.AsSpan(i, 1), c.AsSpan(i, 1), shift, 1, weightRounding);
+                (na[i], nc[i], _rho[i]) = Neuron([0], [scale], m.AsSpan(i, 1), a.AsSpan(i, 1), c.AsSpan(i, 1), shift, weightRounding);
             }
             a = na;
             c = nc;

@@ -32,7 +32,7 @@ public static class Float32Sequential
             {
                 var row = op.Row(o);
                 var s = 0f;
-                for (var i = 0; i < row.Length; i++) s += (float)row[i] * (float)x[i];
+                for (var t = 0; t < row.Length; t++) s += (float)row.Values[t] * (float)x[row.Columns[t]];
                 s += (float)bias[o];
                 y[o] = s;
             }

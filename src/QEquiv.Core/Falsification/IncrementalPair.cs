@@ -334,33 +334,29 @@ internal sealed class ReshapeRule(double[] input) : IncrementalRule(input, input
     public override Changes Update(Changes changes) => changes;
 }
 
-/// <summary>W x + b in double: changed columns (contiguous in a transposed copy of W) times their deltas, or from scratch.</summary>
+/// <summary>
+/// W x + b in double: changed columns (the rows of Wᵀ, stored as W is: dense, or sparse for a convolution, whose input
+/// pixel reaches only the outputs whose receptive field holds it) times their deltas, or from scratch.
+/// </summary>
 internal sealed class AffineRule : IncrementalRule
 {
     private readonly Affine _op;
-    private readonly double[] _columns;
+    private readonly WeightMatrix _columns;
     private int _updates;
 
     public AffineRule(Affine op, double[] input) : base(input, new double[op.OutputSize], new Changes(0) { All = true })
     {
         _op = op;
-        var m = op.OutputSize;
-        var n = op.InputSize;
-        var w = op.Weights;
-        _columns = new double[w.Length];
-        for (var r = 0; r < m; r++)
-            for (var c = 0; c < n; c++)
-                _columns[c * m + r] = w[r * n + c];
+        _columns = op.Matrix.Transpose();
     }
 
     public override void Recompute()
     {
         _updates = 0;
         var y = Output;
-        var m = y.Length;
         _op.Bias.CopyTo(y);
         for (var i = 0; i < In.Length; i++)
-            if (In[i] != 0) IncrementalRules.Axpy(y, _columns.AsSpan(i * m, m), In[i]);
+            if (In[i] != 0) _columns.Row(i).AddScaledTo(y, In[i]);
     }
 
     public override Changes Update(Changes changes)
@@ -370,9 +366,8 @@ internal sealed class AffineRule : IncrementalRule
             Recompute();
             return OutChanges;
         }
-        var m = Output.Length;
         for (var c = 0; c < changes.Count; c++)
-            IncrementalRules.Axpy(Output, _columns.AsSpan(changes.Index[c] * m, m), changes.Delta[c]);
+            _columns.Row(changes.Index[c]).AddScaledTo(Output, changes.Delta[c]);
         return OutChanges;
     }
 }

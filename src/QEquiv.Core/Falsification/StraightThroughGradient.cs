@@ -23,7 +23,7 @@ internal sealed class StraightThroughGradient : IOperatorVisitor<BackwardRule>
     {
         gin.Clear();
         for (var o = 0; o < g.Length; o++)
-            if (g[o] != 0) IncrementalRules.Axpy(gin, op.Row(o), g[o]);
+            if (g[o] != 0) op.Row(o).AddScaledTo(gin, g[o]);
     };
 
     public BackwardRule Elementwise(Elementwise op) => (_, _, g, gin) =>

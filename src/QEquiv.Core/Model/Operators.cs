@@ -67,43 +67,44 @@ public abstract class Operator
     }
 }
 
-/// <summary>y = W x + b in real arithmetic (Gemm / MatMul + Add of a float network); W row-major, out × in.</summary>
+/// <summary>
+/// y = W x + b in real arithmetic (Gemm / MatMul + Add of a float network; a convolution, a pooling average, a zero
+/// pad or a transpose as a sparse W); W out × in, dense or compressed sparse rows (<see cref="WeightMatrix"/>).
+/// </summary>
 public sealed class Affine : Operator
 {
-    private readonly double[] _weights;
     private readonly double[] _bias;
 
-    public Affine(int inputSize, int outputSize, double[] weights, double[] bias) : base(inputSize, outputSize)
+    public Affine(int inputSize, int outputSize, double[] weights, double[] bias) : this(WeightMatrix.Dense(outputSize, inputSize, weights), bias)
     {
-        if (weights.Length != inputSize * outputSize)
-            throw new ArgumentException($"weights have {weights.Length} entries, expected {outputSize}×{inputSize}");
-        if (bias.Length != outputSize) throw new ArgumentException($"bias has {bias.Length} entries, expected {outputSize}");
-        _weights = (double[])weights.Clone();
+    }
+
+    public Affine(WeightMatrix weights, double[] bias) : base(weights.Columns, weights.Rows)
+    {
+        if (bias.Length != OutputSize) throw new ArgumentException($"bias has {bias.Length} entries, expected {OutputSize}");
+        Matrix = weights;
         _bias = (double[])bias.Clone();
     }
 
-    public ReadOnlySpan<double> Weights => _weights;
+    public WeightMatrix Matrix { get; }
+    /// <summary>The stored weights row by row (for a dense W: row-major out × in).</summary>
+    public ReadOnlySpan<double> Weights => Matrix.Values;
     public ReadOnlySpan<double> Bias => _bias;
-    public ReadOnlySpan<double> Row(int output) => _weights.AsSpan(output * InputSize, InputSize);
-    public double Weight(int output, int input) => _weights[output * InputSize + input];
+    public WeightRow Row(int output) => Matrix.Row(output);
+    public double Weight(int output, int input) => Matrix[output, input];
 
     public override void Evaluate(ReadOnlySpan<double> x, Span<double> y)
     {
-        for (var o = 0; o < OutputSize; o++)
-        {
-            var row = Row(o);
-            var s = _bias[o];
-            for (var i = 0; i < row.Length; i++) s += row[i] * x[i];
-            y[o] = s;
-        }
+        for (var o = 0; o < OutputSize; o++) y[o] = Row(o).Dot(x, _bias[o]);
     }
 
-    public override string Describe() => $"Affine {InputSize}→{OutputSize}";
+    public override string Describe() =>
+        Matrix.IsDense ? $"Affine {InputSize}→{OutputSize}" : $"Affine {InputSize}→{OutputSize} (sparse, {Matrix.Count} weights)";
     public override TResult Accept<TResult>(IOperatorVisitor<TResult> visitor) => visitor.Affine(this);
 
     internal override void WriteContent(BinaryWriter w)
     {
-        Write(w, _weights);
+        Matrix.WriteContent(w);
         Write(w, _bias);
     }
 }

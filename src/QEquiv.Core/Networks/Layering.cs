@@ -23,6 +23,8 @@ public static class Layering
                     if (pending is not null) Fail(network, node, "a reshape between a linear map and its activation");
                     break;
                 case Affine a:
+                    // Densifying a convolution would cost its outputs × inputs (18 million weights for MNIST's first conv).
+                    if (!a.Matrix.IsDense) Fail(network, node, "a convolution or pooling (a sparse linear map), which the dense layered view does not hold");
                     if (pending is not null) layers.Add(Dense(pending, Activation.None));
                     pending = a;
                     break;
@@ -41,7 +43,7 @@ public static class Layering
     }
 
     private static DenseLayer Dense(Affine a, Activation act) =>
-        new(a.InputSize, a.OutputSize, a.Weights.ToArray(), a.Bias.ToArray(), act);
+        new(a.InputSize, a.OutputSize, a.Matrix.ToDense(), a.Bias.ToArray(), act);
 
     /// <summary>
     /// Quantize, then stages — IntegerLinear, Requantize [, Clamp at the zero point] (a quantized dense layer) or

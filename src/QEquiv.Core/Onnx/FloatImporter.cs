@@ -8,58 +8,41 @@ namespace QEquiv.Onnx;
 
 /// <summary>
 /// Imports a float feed-forward graph into Affine and Relu operators. Consecutive linear operators (Sub/Div
-/// normalisation, Gemm, MatMul, Add, Mul) are composed into one affine map, which each Relu closes: exact in the
-/// real arithmetic the float network is modelled in.
+/// normalisation, Gemm, MatMul, Add, Mul, Conv, BatchNormalization, Pad, Transpose) are composed into one affine map,
+/// which each Relu closes: exact in the real arithmetic the float network is modelled in. A pooling average stays an
+/// Affine of its own (only a pad or transpose before it joins it): the runtime sums each window before the next layer
+/// reads it, and keeping that dot product as the runtime computes it keeps its float32 error bound the runtime's.
+/// Convolutions and poolings are sparse maps (<see cref="WeightMatrix"/>), never densified.
 /// </summary>
 internal static class FloatImporter
 {
-    /// <summary>An affine map on the vector after the last activation; a null matrix means diagonal.</summary>
-    private sealed record Affine(int In, int Out, double[]? Matrix, double[] Diagonal, double[] Bias)
+    /// <summary>An affine map on the vector after the last activation.</summary>
+    private sealed record Affine(WeightMatrix Matrix, double[] Bias)
     {
-        public static Affine Identity(int n) => new(n, n, null, Enumerable.Repeat(1.0, n).ToArray(), new double[n]);
-        public bool IsIdentity => Matrix is null && Diagonal.All(d => d == 1) && Bias.All(b => b == 0);
+        public int In => Matrix.Columns;
+        public int Out => Matrix.Rows;
 
-        /// <summary>Returns W·this + extra, for W of shape rows × Out (row-major).</summary>
-        public Affine Then(double[] w, int rows, double[]? extra)
+        public static Affine Identity(int n) =>
+            new(WeightMatrix.Sparse(n, n, Enumerable.Range(0, n + 1).ToArray(), Enumerable.Range(0, n).ToArray(), Enumerable.Repeat(1.0, n).ToArray()), new double[n]);
+
+        public bool IsIdentity => In == Out && IsSelection && Bias.All(b => b == 0) && Enumerable.Range(0, Out).All(r => Matrix.Row(r) is { Length: 1 } row && row.Columns[0] == r);
+
+        /// <summary>Every output a copy of one input or a constant (a pad, a transpose): composing it changes no arithmetic.</summary>
+        public bool IsSelection => !Matrix.IsDense && Enumerable.Range(0, Out).All(r => Matrix.Row(r) is var row && (row.Length == 0 || row.Length == 1 && row.Values[0] == 1));
+
+        /// <summary>Returns W·this + extra.</summary>
+        public Affine Then(WeightMatrix w, double[]? extra)
         {
-            var m = new double[rows * In];
-            var b = new double[rows];
-            for (var r = 0; r < rows; r++)
-            {
-                var s = extra?[r] ?? 0;
-                for (var k = 0; k < Out; k++)
-                {
-                    var wk = w[r * Out + k];
-                    if (wk == 0) continue;
-                    s += wk * Bias[k];
-                    if (Matrix is null) m[r * In + k] += wk * Diagonal[k];
-                    else for (var c = 0; c < In; c++) m[r * In + c] += wk * Matrix[k * In + c];
-                }
-                b[r] = s;
-            }
-            return new Affine(In, rows, m, [], b);
+            var b = new double[w.Rows];
+            for (var r = 0; r < b.Length; r++) b[r] = w.Row(r).Dot(Bias, extra?[r] ?? 0);
+            return new Affine(w.Times(Matrix), b);
         }
 
         /// <summary>Element-wise y = scale ⊙ this + shift.</summary>
-        public Affine Elementwise(double[] scale, double[] shift)
-        {
-            var b = Bias.Select((v, i) => v * scale[i] + shift[i]).ToArray();
-            if (Matrix is null) return this with { Diagonal = Diagonal.Select((d, i) => d * scale[i]).ToArray(), Bias = b };
-            var m = (double[])Matrix.Clone();
-            for (var r = 0; r < Out; r++) for (var c = 0; c < In; c++) m[r * In + c] *= scale[r];
-            return this with { Matrix = m, Bias = b };
-        }
+        public Affine Elementwise(double[] scale, double[] shift) =>
+            new(Matrix.Select((r, _, v) => v * scale[r]), Bias.Select((v, i) => v * scale[i] + shift[i]).ToArray());
 
-        public Model.Affine ToOperator()
-        {
-            var m = Matrix;
-            if (m is null)
-            {
-                m = new double[In * In];
-                for (var i = 0; i < In; i++) m[i * In + i] = Diagonal[i];
-            }
-            return new Model.Affine(In, Out, m, Bias);
-        }
+        public Model.Affine ToOperator() => new(Matrix, Bias);
     }
 
     /// <param name="Stored">The 16-bit format the data is held in after a Cast(to=FLOAT16 / BFLOAT16), until the Cast back
@@ -104,6 +87,13 @@ internal static class FloatImporter
                 "Identity" or "Dropout" => p,
                 "Flatten" or "Reshape" or "Squeeze" or "Unsqueeze" => p with { Shape = Shapes.Apply(g, node, p.Shape) },
                 "Gemm" => Gemm(g, node, p, dynIndex),
+                "Conv" => Linear(p, Convolutions.Conv(g, node, p.Shape)),
+                "Pad" => Linear(p, Convolutions.Pad(g, node, p.Shape, Opset(g))),
+                "Transpose" => Linear(p, Convolutions.Transpose(g, node, p.Shape)),
+                "AveragePool" => Pooling(p, Convolutions.AveragePool(g, node, p.Shape)),
+                "GlobalAveragePool" => Pooling(p, Convolutions.GlobalAveragePool(g, node, p.Shape)),
+                "BatchNormalization" => Convolutions.BatchNormalization(g, node, p.Shape) is var (scale, shift)
+                    ? p with { Pending = p.Pending.Elementwise(scale, shift) } : p,
                 "MatMul" => MatMul(g, node, p, dynIndex),
                 "Add" or "Sub" or "Mul" or "Div" => Elementwise(g, node, p, dynIndex),
                 "QuantizeLinear" or "DequantizeLinear" or "QLinearMatMul" =>
@@ -139,6 +129,25 @@ internal static class FloatImporter
         };
     }
 
+    private static int Opset(OnnxGraph g) =>
+        (int)(g.Model.OpsetImport.FirstOrDefault(o => o.Domain is "" or "ai.onnx")?.Version ?? 13);
+
+    private static Path Linear(Path p, (WeightMatrix Weights, double[] Bias, int[] Shape) map) =>
+        new(p.Done, p.Pending.Then(map.Weights, map.Bias), map.Shape);
+
+    private static Path Linear(Path p, (WeightMatrix Weights, int[] Shape) map) =>
+        new(p.Done, p.Pending.Then(map.Weights, null), map.Shape);
+
+    /// <summary>A pooling average as an Affine of its own: what is pending is closed first unless it only moves data (a pad).</summary>
+    private static Path Pooling(Path p, (WeightMatrix Weights, int[] Shape) map)
+    {
+        var open = p.Pending.IsSelection ? p : Close(p);
+        return Close(Linear(open, map));
+    }
+
+    private static Path Close(Path p) =>
+        p.Pending.IsIdentity ? p : new Path(p.Done.Add(p.Pending.ToOperator()), Affine.Identity(p.Size), p.Shape);
+
     private static Path Gemm(OnnxGraph g, Onnx.Proto.NodeProto node, Path p, int dynIndex)
     {
         if (dynIndex != 0) throw g.Error(node, "the data must be input A of Gemm");
@@ -158,7 +167,7 @@ internal static class FloatImporter
         double[]? bias = null;
         if (g.OptionalConstant(node, 2) is { } cTensor)
             bias = Broadcast(g, node, cTensor, n).Select(v => beta * v).ToArray();
-        return new Path(p.Done, p.Pending.Then(w, n, bias), [1, n]);
+        return new Path(p.Done, p.Pending.Then(WeightMatrix.Dense(n, k, w), bias), [1, n]);
     }
 
     private static Path MatMul(OnnxGraph g, Onnx.Proto.NodeProto node, Path p, int dynIndex)
@@ -187,12 +196,12 @@ internal static class FloatImporter
             rows = n;
             shape = p.Shape.Length >= 2 ? [n, 1] : [n];
         }
-        return new Path(p.Done, p.Pending.Then(w, rows, null), shape);
+        return new Path(p.Done, p.Pending.Then(WeightMatrix.Dense(rows, p.Size, w), null), shape);
     }
 
     private static Path Elementwise(OnnxGraph g, Onnx.Proto.NodeProto node, Path p, int dynIndex)
     {
-        var c = Broadcast(g, node, g.Constant(node, 1 - dynIndex), p.Size);
+        var c = Broadcast(g, node, g.Constant(node, 1 - dynIndex), p.Shape);
         var ones = Enumerable.Repeat(1.0, p.Size).ToArray();
         var zeros = new double[p.Size];
         var pending = (node.OpType, dynIndex) switch
@@ -212,6 +221,30 @@ internal static class FloatImporter
         t.Count == size ? t.Data
         : t.Count == 1 ? Enumerable.Repeat(t.Data[0], size).ToArray()
         : throw g.Error(node, $"constant of {t.Count} values does not broadcast to the data's {size}");
+
+    /// <summary>
+    /// A constant broadcast to the data's shape as NumPy does (dimensions aligned from the right, each 1 or equal), e.g.
+    /// a per-channel [C, 1, 1] against [1, C, H, W]; a constant with as many values as the data is read in its order.
+    /// </summary>
+    internal static double[] Broadcast(OnnxGraph g, Onnx.Proto.NodeProto node, Tensor t, int[] shape)
+    {
+        var size = shape.Aggregate(1, (a, d) => a * d);
+        if (t.Count == size || t.Count == 1) return Broadcast(g, node, t, size);
+        var dims = t.Dims;
+        if (dims.Length > shape.Length || dims.Where((d, i) => d != 1 && d != shape[shape.Length - dims.Length + i]).Any())
+            throw g.Error(node, $"constant of shape [{string.Join(",", dims)}] does not broadcast to the data's [{string.Join(",", shape)}]");
+        var result = new double[size];
+        var index = new int[shape.Length];
+        for (var r = 0; r < size; r++)
+        {
+            var rest = r;
+            for (var a = shape.Length - 1; a >= 0; a--) { index[a] = rest % shape[a]; rest /= shape[a]; }
+            var source = 0;
+            for (var i = 0; i < dims.Length; i++) source = source * dims[i] + (dims[i] == 1 ? 0 : index[shape.Length - dims.Length + i]);
+            result[r] = t.Data[source];
+        }
+        return result;
+    }
 }
 
 /// <summary>Shape bookkeeping of reshaping operators on a single sample.</summary>
