@@ -5,6 +5,7 @@ using QEquiv.Evaluation;
 using QEquiv.Model;
 using QEquiv.Onnx;
 using QEquiv.Onnx.Proto;
+using QEquiv.Quantization;
 using QEquiv.Regions;
 using DataType = QEquiv.Onnx.Proto.TensorProto.Types.DataType;
 
@@ -309,5 +310,73 @@ public sealed class ConvolutionTests : IDisposable
         Assert.Contains(Path.GetFileName(path), line);
         Assert.Contains($"({op})", line);
         Assert.Contains(problem, line);
+    }
+
+    /// <summary>
+    /// quantize --to float16 of a CNN rounds the graph's initializers: the written file evaluates in ONNX Runtime as we
+    /// model it, every imported weight is a float16 value, and the pair's differential bounds hold at sampled points — with
+    /// a kernel weight that underflows to zero, so that the two convolutions' patterns differ and are merged.
+    /// </summary>
+    [Fact]
+    public void Float16TwinOfACnnIsWrittenReadAndBoundedSoundly()
+    {
+        var path = Build(Path.Combine(_dir, "f32.onnx"), Shape.PadThenConv, seed: 21);
+        var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
+        var conv = model.Graph.Node.First(x => x.OpType == "Conv");
+        model.Graph.Initializer.Single(i => i.Name == conv.Input[1]).FloatData[0] = 1e-9f;
+        File.WriteAllBytes(path, Google.Protobuf.MessageExtensions.ToByteArray(model));
+        var out16 = Path.Combine(_dir, "f16.onnx");
+        var r = CliRunner.Run("quantize", path, "--to", "float16", "--out", out16);
+        Assert.True(r.Exit == 0, r.Out + r.Err);
+        Assert.Contains("became subnormal or zero", r.Out);
+        var n = OnnxImporter.Load(path);
+        var h = OnnxImporter.Load(out16);
+        foreach (var a in h.Operators.OfType<Affine>())
+            foreach (var w in a.Weights.ToArray().Concat(a.Bias.ToArray())) Assert.Equal(FloatFormat.Float16.Round(w), w);
+        Assert.NotEqual(((Affine)n.Nodes[0].Operator).Matrix.Count, ((Affine)h.Nodes[0].Operator).Matrix.Count);
+        using var ort = new OrtOracle(out16);
+        var rng = new Random(8);
+        for (var k = 0; k < 100; k++)
+        {
+            var x = Point(rng, h.InputSize);
+            AssertWithinFloat32(h, x, ort.Run(x), 0, $"float16 point {k}");
+        }
+        var box = TestNetworks.RandomBox(rng, n.InputSize, maxRadius: 0.05, lo: 0, hi: 1);
+        var d = DifferentialBounds.Of(n, h, box);
+        Assert.Null(d.Notice);
+        GraphDifferentialTests.CheckSampled(n, h, d, box, rng, 1000, everyTensor: 300);
+        var int8 = CliRunner.Run("quantize", path, "--calibration", Csv1(Point(rng, n.InputSize)), "--out", Path.Combine(_dir, "q.onnx"));
+        Assert.Equal(2, int8.Exit);
+        Assert.Contains("convolutional", int8.Err);
+    }
+
+    /// <summary>The sparse matrix algebra the importer and the differential pass rest on, against dense arithmetic.</summary>
+    [Fact]
+    public void SparseProductsTransposesAndCommonPatternsMatchDenseArithmetic()
+    {
+        var rng = new Random(6);
+        WeightMatrix Random(int rows, int cols, double density) => WeightMatrix.FromRows(rows, cols, Enumerable.Range(0, rows)
+            .Select(_ => (IReadOnlyList<(int, double)>)Enumerable.Range(0, cols).Where(_ => rng.NextDouble() < density).Select(c => (c, rng.NextDouble() - 0.5)).ToList()).ToList());
+        for (var t = 0; t < 20; t++)
+        {
+            var (m, k, n) = (rng.Next(1, 9), rng.Next(1, 9), rng.Next(1, 9));
+            var a = Random(m, k, 0.3);
+            var b = t % 3 == 0 ? WeightMatrix.Dense(k, n, Values(rng, k * n).ToArray()) : Random(k, n, 0.3);
+            var (da, db) = (a.ToDense(), b.ToDense());
+            var product = a.Times(b).ToDense();
+            for (var i = 0; i < m; i++)
+                for (var j = 0; j < n; j++)
+                    Assert.Equal(Enumerable.Range(0, k).Sum(q => da[i * k + q] * db[q * n + j]), product[i * n + j], 12);
+            var transposed = a.Transpose().ToDense();
+            for (var i = 0; i < m; i++) for (var j = 0; j < k; j++) Assert.Equal(da[i * k + j], transposed[j * m + i]);
+            var c = Random(m, k, 0.3);
+            var (pa, pc) = WeightMatrix.OnCommonPattern(a, c);
+            Assert.Equal(pa.Count, pc.Count);
+            Assert.Equal(da, pa.ToDense());
+            Assert.Equal(c.ToDense(), pc.ToDense());
+            var gap = pa.Minus(pc).ToDense();
+            var dc = c.ToDense();
+            for (var i = 0; i < gap.Length; i++) Assert.Equal(da[i] - dc[i], gap[i]);
+        }
     }
 }

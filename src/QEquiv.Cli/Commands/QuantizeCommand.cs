@@ -55,19 +55,29 @@ internal static class QuantizeCommand
             if (!(divisor > 0) || !float.IsFinite(divisor)) throw new BadInputException($"--divide-by must be a finite number > 0, got {divisor}");
             if (batchSize < 0) throw new BadInputException($"--batch-size must be ≥ 0, got {batchSize}");
             using var jsonOut = new JsonOutput(jsonPath);
-            var n = OnnxImporter.LoadFloat(parse.GetValue(model)!);
+            var modelPath = parse.GetValue(model)!;
+            var graph = OnnxImporter.Load(modelPath);
+            // A convolutional network has no dense layered view: float16 / bfloat16 rounds its graph's initializers instead.
+            var convolutional = !graph.IsQuantized && graph.Operators.Any(o => o is Model.Affine { Matrix.IsDense: false });
+            if (convolutional && format is null)
+                throw BadInputException.For(modelPath, "--to int8 of a convolutional network is not supported yet (float16 / bfloat16 are)");
+            if (convolutional && parse.GetValue(roundActivations))
+                throw BadInputException.For(modelPath, "--round-activations of a convolutional network is not supported yet (its weights and biases are)");
+            var n = convolutional ? null : OnnxImporter.LoadFloat(modelPath);
+            var inputSize = graph.InputSize;
             List<float[]> inputs = [];
             if (calibrationPath is not null)
             {
                 var rows = Csv.ReadRows(calibrationPath);
-                if (rows[0].Length != n.InputSize + skipColumns)
+                if (rows[0].Length != inputSize + skipColumns)
                     throw BadInputException.For(calibrationPath,
-                        $"rows have {rows[0].Length} values; the model takes {n.InputSize}" + (skipColumns > 0 ? $" after {skipColumns} skipped column(s)" : ""));
+                        $"rows have {rows[0].Length} values; the model takes {inputSize}" + (skipColumns > 0 ? $" after {skipColumns} skipped column(s)" : ""));
                 inputs = rows.Select(r => r[skipColumns..].Select(v => v / divisor).ToArray()).ToList();
             }
             if (format is { } f)
             {
-                RoundTo(n, f, parse.GetValue(roundActivations), inputs, outPath, jsonOut);
+                if (n is null) RoundGraph(modelPath, graph, f, inputs, outPath, jsonOut);
+                else RoundTo(n, f, parse.GetValue(roundActivations), inputs, outPath, jsonOut);
                 return Cli.Ok;
             }
             var options = new QuantizerOptions(
@@ -76,7 +86,7 @@ internal static class QuantizeCommand
                 parse.GetValue(activations) == "int8" ? QuantType.Int8 : QuantType.UInt8,
                 parse.GetValue(reduceRange),
                 batchSize);
-            var result = PostTrainingQuantizer.Quantize(n, inputs, options);
+            var result = PostTrainingQuantizer.Quantize(n!, inputs, options);
             AtomicFile.Write(outPath, QdqExporter.ToBytes(result.Network));
             Report(result, inputs.Count, outPath);
             jsonOut.Write(CliJson.Serialize(new
@@ -107,7 +117,23 @@ internal static class QuantizeCommand
     {
         var r = HalfPrecision.Round(n, format, activations);
         AtomicFile.Write(outPath, HalfPrecisionExporter.ToBytes(r.Rounded.Layered, format, activations));
-        var (reference, rounded) = (Layering.ToGraph(n), r.Rounded.ToGraph(outPath));
+        Report(Layering.ToGraph(n), r.Rounded.ToGraph(outPath), format, activations, r.Parameters, r.Changed, r.MaxAbsChange, r.MaxRelativeChange,
+            r.Subnormal, inputs, outPath, jsonOut);
+    }
+
+    /// <summary>--to float16 / bfloat16 of a convolutional network: its graph with every float initializer rounded, read back as written.</summary>
+    private static void RoundGraph(string modelPath, Model.Network reference, FloatFormat format, List<float[]> inputs, string outPath, JsonOutput jsonOut)
+    {
+        var tally = new ParameterRounding(format, modelPath);
+        var bytes = HalfPrecisionExporter.RoundInitializers(modelPath, format, (values, what) => tally.Round(values, what));
+        AtomicFile.Write(outPath, bytes);
+        Report(reference, OnnxImporter.Load(outPath, bytes), format, false, tally.Parameters, tally.Changed, tally.MaxAbsChange,
+            tally.MaxRelativeChange, tally.Subnormal, inputs, outPath, jsonOut);
+    }
+
+    private static void Report(Model.Network reference, Model.Network rounded, FloatFormat format, bool activations, int parameters, int changedCount,
+        double maxAbsChange, double maxRelativeChange, int subnormalCount, List<float[]> inputs, string outPath, JsonOutput jsonOut)
+    {
         var (worst, worstRow) = (0.0, -1);
         for (var row = 0; row < inputs.Count; row++)
         {
@@ -117,7 +143,7 @@ internal static class QuantizeCommand
         }
         var what = activations ? $"weights, biases, the input and every layer's output" : "weights and biases";
         Cli.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"rounded {what} to {format.Name()} (nearest, ties to even): {r.Changed} of {r.Parameters} parameters changed, largest change {r.MaxAbsChange:G6} (relative {r.MaxRelativeChange:G3}), {r.Subnormal} became subnormal or zero"));
+            $"rounded {what} to {format.Name()} (nearest, ties to even): {changedCount} of {parameters} parameters changed, largest change {maxAbsChange:G6} (relative {maxRelativeChange:G3}), {subnormalCount} became subnormal or zero"));
         if (inputs.Count > 0)
             Cli.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"largest |N - N_{format.Name()}| on the {inputs.Count} calibration rows: {worst:G9} (row {worstRow})"));
@@ -127,11 +153,11 @@ internal static class QuantizeCommand
             output = outPath,
             format = format.Name(),
             roundActivations = activations,
-            parameters = r.Parameters,
-            changed = r.Changed,
-            maxAbsChange = r.MaxAbsChange,
-            maxRelativeChange = r.MaxRelativeChange,
-            subnormal = r.Subnormal,
+            parameters,
+            changed = changedCount,
+            maxAbsChange,
+            maxRelativeChange,
+            subnormal = subnormalCount,
             calibrationRows = inputs.Count,
             maxCalibrationError = inputs.Count > 0 ? worst : (double?)null,
             worstRow = inputs.Count > 0 ? worstRow : (int?)null,

@@ -38,4 +38,36 @@ public static class HalfPrecisionExporter
         }
         return w.ToBytes("qequiv");
     }
+
+    /// <summary>
+    /// Any float graph (a convolutional one: Conv, pooling, Gemm) with every float32 initializer stored in
+    /// <paramref name="format"/> instead — the values <paramref name="round"/> returns for it, named by the initializer —
+    /// and cast back to float by a Cast(to=FLOAT) in front of the graph, so that every node reads the rounded values in
+    /// float32 as before. The rest of the graph is unchanged, and QEquiv's importer folds each Cast into the constant.
+    /// </summary>
+    public static byte[] RoundInitializers(string path, FloatFormat format, Func<double[], string, double[]> round)
+    {
+        var model = Proto.ModelProto.Parser.ParseFrom(Data.Gzip.Decompress(File.ReadAllBytes(path), path));
+        var type = format == FloatFormat.Float16 ? DataType.Float16 : DataType.Bfloat16;
+        var graph = model.Graph;
+        var casts = new List<Proto.NodeProto>();
+        for (var k = 0; k < graph.Initializer.Count; k++)
+        {
+            var init = graph.Initializer[k];
+            if (init.DataType != (int)DataType.Float) continue;
+            var values = Tensor.FromProto(init, m => BadInputException.For(path, m));
+            var stored = $"{init.Name}_{format.Name()}";
+            graph.Initializer[k] = OnnxWriter.Tensor(stored, type, values.Dims, round(values.Data, $"initializer '{init.Name}' value"));
+            var cast = new Proto.NodeProto { OpType = "Cast", Name = $"Cast_{stored}" };
+            cast.Input.Add(stored);
+            cast.Output.Add(init.Name);
+            cast.Attribute.Add(OnnxWriter.Int("to", (long)DataType.Float));
+            casts.Add(cast);
+            // An initializer listed as a graph input (IR < 4) is now a node's output.
+            if (graph.Input.FirstOrDefault(i => i.Name == init.Name) is { } listed) graph.Input.Remove(listed);
+        }
+        for (var k = casts.Count - 1; k >= 0; k--) graph.Node.Insert(0, casts[k]);
+        model.ProducerName = "qequiv";
+        return Google.Protobuf.MessageExtensions.ToByteArray(model);
+    }
 }

@@ -36,6 +36,13 @@ internal sealed class OnnxWriter
     public string Constant(DataType type, int[] dims, IEnumerable<double> values, string? name = null)
     {
         name ??= $"c{_next++}";
+        _graph.Initializer.Add(Tensor(name, type, dims, values));
+        return name;
+    }
+
+    /// <summary>An initializer of <paramref name="type"/> holding <paramref name="values"/> (16-bit floats rounded to the format).</summary>
+    public static TensorProto Tensor(string name, DataType type, int[] dims, IEnumerable<double> values)
+    {
         var t = new TensorProto { Name = name, DataType = (int)type };
         t.Dims.AddRange(dims.Select(d => (long)d));
         var v = values.ToArray();
@@ -53,8 +60,7 @@ internal sealed class OnnxWriter
             // ONNX keeps int8, uint8 and int32 values in int32_data.
             default: t.Int32Data.AddRange(v.Select(x => checked((int)x))); break;
         }
-        _graph.Initializer.Add(t);
-        return name;
+        return t;
     }
 
     public string Node(string op, string[] inputs, string? output = null, params AttributeProto[] attributes)

@@ -42,39 +42,52 @@ public sealed record HalfPrecisionNetwork(FloatNetwork Layered, FloatFormat Form
 public sealed record HalfPrecisionResult(HalfPrecisionNetwork Rounded, int Parameters, int Changed, double MaxAbsChange,
     double MaxRelativeChange, int Subnormal);
 
+/// <summary>
+/// Rounds parameter arrays to a 16-bit format and tallies what rounding did (for <see cref="HalfPrecisionResult"/>), for a
+/// layered network and for the initializers of any float graph alike; a value beyond the format's range is refused.
+/// </summary>
+public sealed class ParameterRounding(FloatFormat format, string source)
+{
+    public int Parameters { get; private set; }
+    public int Changed { get; private set; }
+    public double MaxAbsChange { get; private set; }
+    public double MaxRelativeChange { get; private set; }
+    public int Subnormal { get; private set; }
+
+    /// <param name="what">names the array in the refusal, e.g. "layer 0 weight"</param>
+    public double[] Round(ReadOnlySpan<double> values, string what)
+    {
+        var r = new double[values.Length];
+        for (var i = 0; i < r.Length; i++)
+        {
+            var h = format.Round(values[i]);
+            if (!double.IsFinite(h))
+                throw BadInputException.For(source, $"{what} {i} is {values[i]:G9}, beyond {format.Name()}'s range (largest finite {format.MaxFinite():G6})");
+            Parameters++;
+            var d = Math.Abs(h - values[i]);
+            if (d != 0) Changed++;
+            MaxAbsChange = Math.Max(MaxAbsChange, d);
+            if (values[i] != 0)
+            {
+                MaxRelativeChange = Math.Max(MaxRelativeChange, d / Math.Abs(values[i]));
+                if (Math.Abs(h) < Math.ScaleB(1, format.MinExponent())) Subnormal++;
+            }
+            r[i] = h;
+        }
+        return r;
+    }
+}
+
 public static class HalfPrecision
 {
     /// <summary>Rounds <paramref name="network"/>'s weights and biases; a parameter that would overflow to ±∞ is refused.</summary>
     public static HalfPrecisionResult Round(FloatNetwork network, FloatFormat format, bool activations)
     {
         ArgumentNullException.ThrowIfNull(network);
-        int parameters = 0, changed = 0, subnormal = 0;
-        double maxAbs = 0, maxRel = 0;
-        double[] RoundAll(ReadOnlySpan<double> values, int layer, string what)
-        {
-            var r = new double[values.Length];
-            for (var i = 0; i < r.Length; i++)
-            {
-                var h = format.Round(values[i]);
-                if (!double.IsFinite(h))
-                    throw BadInputException.For(network.Source,
-                        $"layer {layer} {what} {i} is {values[i]:G9}, beyond {format.Name()}'s range (largest finite {format.MaxFinite():G6})");
-                parameters++;
-                var d = Math.Abs(h - values[i]);
-                if (d != 0) changed++;
-                maxAbs = Math.Max(maxAbs, d);
-                if (values[i] != 0)
-                {
-                    maxRel = Math.Max(maxRel, d / Math.Abs(values[i]));
-                    if (Math.Abs(h) < Math.ScaleB(1, format.MinExponent())) subnormal++;
-                }
-                r[i] = h;
-            }
-            return r;
-        }
+        var tally = new ParameterRounding(format, network.Source);
         var layers = network.Layers.Select((l, k) => new DenseLayer(l.InputSize, l.OutputSize,
-            RoundAll(l.Weights, k, "weight"), RoundAll(l.Bias, k, "bias"), l.Activation)).ToList();
+            tally.Round(l.Weights, $"layer {k} weight"), tally.Round(l.Bias, $"layer {k} bias"), l.Activation)).ToList();
         var rounded = new HalfPrecisionNetwork(new FloatNetwork(network.Source, network.InputShape, layers), format, activations);
-        return new HalfPrecisionResult(rounded, parameters, changed, maxAbs, maxRel, subnormal);
+        return new HalfPrecisionResult(rounded, tally.Parameters, tally.Changed, tally.MaxAbsChange, tally.MaxRelativeChange, tally.Subnormal);
     }
 }
