@@ -1,4 +1,3 @@
-using System.Numerics;
 using QEquiv.Model;
 
 namespace QEquiv.Bounds;
@@ -122,20 +121,6 @@ internal static class BackSubstitution
             magnitude += Math.Abs(term);
         }
         return k + sign * (Gamma * magnitude + 1e-12);
-    }
-
-    /// <summary>y += a·x, vectorised: back-substitution is almost all of this.</summary>
-    public static void Axpy(double a, ReadOnlySpan<double> x, Span<double> y)
-    {
-        var i = 0;
-        if (Vector.IsHardwareAccelerated && x.Length >= Vector<double>.Count)
-        {
-            var va = new Vector<double>(a);
-            var w = Vector<double>.Count;
-            for (; i <= x.Length - w; i += w)
-                (new Vector<double>(y.Slice(i)) + va * new Vector<double>(x.Slice(i))).CopyTo(y.Slice(i));
-        }
-        for (; i < x.Length; i++) y[i] += a * x[i];
     }
 
     /// <summary>The tighter of two sound bounds of the same quantity (they always overlap: both contain its values).</summary>

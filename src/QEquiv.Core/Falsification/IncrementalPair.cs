@@ -261,19 +261,6 @@ internal sealed class IncrementalRules(double[] input) : IOperatorVisitor<Increm
     /// <summary>Column updates pay only while they touch fewer columns than a recomputation would (zero inputs are skipped there).</summary>
     internal static bool Sparse(Changes changes, int inputSize) => !changes.All && changes.Count * 2 < inputSize;
 
-    /// <summary>y += a·x.</summary>
-    internal static void Axpy(Span<double> y, ReadOnlySpan<double> x, double a)
-    {
-        var k = 0;
-        if (Vector.IsHardwareAccelerated)
-        {
-            var va = new Vector<double>(a);
-            for (; k <= y.Length - Vector<double>.Count; k += Vector<double>.Count)
-                (new Vector<double>(y[k..]) + new Vector<double>(x[k..]) * va).CopyTo(y[k..]);
-        }
-        for (; k < y.Length; k++) y[k] += a * x[k];
-    }
-
     /// <summary>y += a·x in wrapping int32 arithmetic (the runtime's registers; order-independent).</summary>
     internal static void AxpyInt(Span<int> y, ReadOnlySpan<int> x, int a)
     {

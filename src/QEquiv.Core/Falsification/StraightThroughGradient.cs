@@ -84,7 +84,7 @@ internal sealed class StraightThroughGradient : IOperatorVisitor<BackwardRule>
         {
             gin.Clear();
             for (var o = 0; o < g.Length; o++)
-                if (g[o] != 0) IncrementalRules.Axpy(gin, rows.AsSpan(o * n, n), g[o]);
+                if (g[o] != 0) WeightRow.Axpy(g[o], rows.AsSpan(o * n, n), gin);
         };
     }
 

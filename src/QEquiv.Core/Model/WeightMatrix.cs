@@ -31,19 +31,25 @@ public readonly ref struct WeightRow(ReadOnlySpan<int> columns, ReadOnlySpan<dou
         var v = Values;
         if (IsDense)
         {
-            var i = 0;
-            if (Vector.IsHardwareAccelerated && v.Length >= Vector<double>.Count)
-            {
-                var va = new Vector<double>(a);
-                var w = Vector<double>.Count;
-                for (; i <= v.Length - w; i += w)
-                    (new Vector<double>(y.Slice(i)) + va * new Vector<double>(v.Slice(i))).CopyTo(y.Slice(i));
-            }
-            for (; i < v.Length; i++) y[i] += a * v[i];
+            Axpy(a, v, y);
             return;
         }
         var c = Columns;
         for (var t = 0; t < v.Length; t++) y[c[t]] += a * v[t];
+    }
+
+    /// <summary>y += a·x over x's length, vectorised: back-substitution and the falsifier's column updates are almost all of this.</summary>
+    public static void Axpy(double a, ReadOnlySpan<double> x, Span<double> y)
+    {
+        var i = 0;
+        if (Vector.IsHardwareAccelerated && x.Length >= Vector<double>.Count)
+        {
+            var va = new Vector<double>(a);
+            var w = Vector<double>.Count;
+            for (; i <= x.Length - w; i += w)
+                (new Vector<double>(y.Slice(i)) + va * new Vector<double>(x.Slice(i))).CopyTo(y.Slice(i));
+        }
+        for (; i < x.Length; i++) y[i] += a * x[i];
     }
 }
 
