@@ -96,6 +96,7 @@ internal static class FloatImporter
                     ? p with { Pending = p.Pending.Elementwise(scale, shift) } : p,
                 "MatMul" => MatMul(g, node, p, dynIndex),
                 "Add" or "Sub" or "Mul" or "Div" => Elementwise(g, node, p, dynIndex),
+                "MaxPool" => throw g.Error(node, "MaxPool is not supported yet (its bounds, MILP gadget and differential rule are not written)"),
                 "QuantizeLinear" or "DequantizeLinear" or "QLinearMatMul" =>
                     throw g.Error(node, "this is a quantized graph; give it as the quantized model"),
                 _ => throw g.Unsupported(node, "unsupported operator"),
