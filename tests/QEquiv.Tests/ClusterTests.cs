@@ -56,7 +56,8 @@ public class ClusterTests(LocalCluster cluster)
                 for (var boxIndex = 0; boxIndex < 2; boxIndex++)
                 {
                     var box = TestNetworks.RandomBox(new Random(net * 10 + boxIndex), n.InputSize, maxRadius: 0.08, lo: 0.1, hi: 0.9);
-                    var bounds = MaxError.Analyse(G(n), G(q), box, new MaxErrorOptions(1e-6, TimeSpan.FromSeconds(60)));
+                    // A 1 % gap is enough: δ sits 40 % below the witnessed maximum or 20 % above the certified one.
+                    var bounds = MaxError.Analyse(G(n), G(q), box, new MaxErrorOptions(1e-2, TimeSpan.FromSeconds(60)));
                     foreach (var (delta, expected) in new[] { (bounds.Lower * 0.6, Verdict.Falsified), (bounds.Upper * 1.2 + 1e-3, Verdict.Verified) })
                     {
                         // Falsifier, LP and branch and bound off and two code pieces per pair, so that the engine, not the front
