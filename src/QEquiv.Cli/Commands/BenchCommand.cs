@@ -15,7 +15,7 @@ internal static class BenchCommand
     {
         var instances = new Argument<string>("INSTANCES.csv")
         {
-            Description = "instance list: float model, quantized model, region spec, delta, timeout; or VNN-COMP's two-network rows \"[('f', A), ('g', B)]\", VNN-LIB 2.0 spec, timeout (paths relative to the list's folder; files may be .gz)",
+            Description = "instance list: float model, quantized model, region spec, delta, timeout, and optionally the outputs compared (0 or 0;3); or VNN-COMP's two-network rows \"[('f', A), ('g', B)]\", VNN-LIB 2.0 spec, timeout (paths relative to the list's folder; files may be .gz)",
         };
         var timeout = new Option<double?>("--timeout")
         {

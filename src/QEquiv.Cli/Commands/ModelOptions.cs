@@ -25,12 +25,19 @@ internal sealed class ModelOptions
         DefaultValueFactory = _ => Quantization.Runtime.Onnx,
     };
 
+    public Option<string?> Outputs { get; } = new("--outputs")
+    {
+        Description = "compare only these outputs (numbered from 0, e.g. 0 or 0,3): both networks are narrowed to them, and reports number them from 0 in this order",
+    };
+
     public void AddTo(Command command)
     {
         command.Options.Add(Float);
         command.Options.Add(Quant);
         command.Options.Add(Runtime);
+        command.Options.Add(Outputs);
     }
+
 
     /// <summary>The two networks and the region's box, with the region's notices on standard error unless quiet.</summary>
     public (Network N, Network Q, Regions.Box Box) LoadWithRegion(ParseResult parse, RegionOptions region, string? regionNotice, bool quiet)
@@ -38,6 +45,8 @@ internal sealed class ModelOptions
         if (regionNotice is not null && !quiet) Console.Error.WriteLine($"note: {regionNotice}");
         var (n, q) = Load(parse);
         var (box, notice) = region.Resolve(parse, n.InputSize);
+        if (region.Spec(parse) is { } s && parse.GetValue(Outputs) is not null)
+            throw BadInputException.For(s.Source, "bounds every output of the two networks; --outputs would check only some of them, so it does not combine with a VNN-LIB 2.0 spec");
         if (region.Spec(parse) is { } spec && spec.Plus.Length != n.OutputSize)
             throw BadInputException.For(spec.Source, $"the spec bounds {spec.Plus.Length} outputs but the models have {n.OutputSize}");
         if (notice is not null && !quiet) Console.Error.WriteLine($"note: {notice}");
@@ -46,5 +55,5 @@ internal sealed class ModelOptions
 
     /// <summary>The two networks, shapes checked and the runtime applied into Q at import.</summary>
     public (Network N, Network Q) Load(ParseResult parse) =>
-        OnnxImporter.LoadPair(parse.GetValue(Float)!, parse.GetValue(Quant)!, parse.GetValue(Runtime));
+        OnnxImporter.LoadPair(parse.GetValue(Float)!, parse.GetValue(Quant)!, parse.GetValue(Runtime), OutputSelection.Parse(parse.GetValue(Outputs), "--outputs"));
 }

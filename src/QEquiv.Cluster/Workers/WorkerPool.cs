@@ -171,7 +171,8 @@ public sealed class WorkerPool : IDisposable
         {
             var m = pool.Coordinator.Models(id).GetAwaiter().GetResult();
             var plan = JobPlan.FromJson(m.PlanJson);
-            var (reference, other) = OnnxImporter.LoadPair(m.FloatName, m.FloatModel, m.QuantizedName, m.QuantizedModel, plan.Settings.Runtime);
+            var (reference, other) = OnnxImporter.LoadPair(m.FloatName, m.FloatModel, m.QuantizedName, m.QuantizedModel, plan.Settings.Runtime,
+                plan.Settings.Outputs);
             if (!plan.IsFor(reference, other))
                 throw new InvalidDataException($"job {id[..8]}: the models this worker loaded ({m.FloatName}, {m.QuantizedName}, runtime "
                     + $"{plan.Settings.Runtime.ToString().ToLowerInvariant()}) are not the ones the job was planned for");

@@ -21,7 +21,11 @@ public sealed record BenchInstance(
 {
     /// <summary>A short human name, free of commas: quantized model, region, δ (e.g. "mnist-net_256x2.qnnpack-qdq/prop_0_0.03/d=0.05").</summary>
     public string Name =>
-        $"{Stem(QuantModel)}/{RegionLabel(Region)}/d={Delta.ToString("R", CultureInfo.InvariantCulture)}".Replace(',', ';');
+        ($"{Stem(QuantModel)}/{RegionLabel(Region)}/d={Delta.ToString("R", CultureInfo.InvariantCulture)}"
+            + (Outputs is { } o ? $"/y={string.Join(";", o)}" : "")).Replace(',', ';');
+
+    /// <summary>The outputs the row compares (its sixth column, e.g. "0" or "0;3"); null: every output.</summary>
+    public IReadOnlyList<int>? Outputs { get; init; }
 
     /// <summary>The row is VNN-COMP's two-network form (networks, VNN-LIB 2.0 property, timeout): δ is the spec's ε.</summary>
     public bool FromVnnComp { get; init; }
@@ -59,7 +63,8 @@ public sealed record BenchInstance(
 /// "[('f', nets/a.onnx), ('g', nets_pruned/b.onnx.gz)]",prop.vnnlib.gz,100
 /// </code>
 /// Five comma-separated columns: float model, quantized model, region spec (<see cref="RegionSpec"/>), δ &gt; 0,
-/// timeout in seconds &gt; 0 (may be left empty: no limit of its own). Or VNN-COMP's two-network row, three columns: the
+/// timeout in seconds &gt; 0 (may be left empty: no limit of its own); and optionally a sixth, the outputs compared
+/// (<c>0</c>, <c>0;3</c>; empty: all), for a property about some outputs only (NeuroDiff's are about one). Or VNN-COMP's two-network row, three columns: the
 /// networks as VNN-COMP writes them, <c>"[('f', A), ('g', B)]"</c> (names quoted or not, paths quoted or not), a VNN-LIB
 /// 2.0 two-network spec declaring those two names, and the timeout; the spec's first network is N (the reference), the
 /// other Q, the region is the spec's box and δ its ε (<see cref="TwoNetworkSpec"/>). Lines of both kinds may mix. Paths,
@@ -71,7 +76,7 @@ public sealed record BenchInstance(
 public static partial class BenchInstances
 {
     public const int Columns = 5;
-    private static readonly string[] ColumnNames = ["float model", "quantized model", "region", "delta", "timeout"];
+    private static readonly string[] ColumnNames = ["float model", "quantized model", "region", "delta", "timeout", "outputs (optional)"];
 
     /// <exception cref="BadInputException">unreadable list, wrong column count, empty field, bad number, δ ≤ 0,
     /// timeout ≤ 0, a file that does not exist, no instances at all — naming the list and the line.</exception>
@@ -113,9 +118,9 @@ public static partial class BenchInstances
             if (fields.Length == VnnCompColumns)
                 throw BadInputException.For(where,
                     $"a three-column row is VNN-COMP's, whose first column names two networks, \"[('f', A), ('g', B)]\"; found '{fields[0]}' (one network: QEquiv compares two)");
-            if (fields.Length != Columns)
+            if (fields.Length != Columns && fields.Length != Columns + 1)
                 throw BadInputException.For(where,
-                    $"expected {Columns} columns ({string.Join(", ", ColumnNames)}), found {fields.Length}");
+                    $"expected {Columns} or {Columns + 1} columns ({string.Join(", ", ColumnNames)}), found {fields.Length}");
             for (var c = 0; c < 4; c++)
                 if (fields[c].Length == 0) throw BadInputException.For(where, $"column {c + 1} ({ColumnNames[c]}) is empty");
 
@@ -133,7 +138,8 @@ public static partial class BenchInstances
             var region = RegionSpec.Parse(fields[2], where);
             ExistingFile(fileExists, baseDirectory, region.Path, where, "region file");
             if (region.SecondPath is { } second) ExistingFile(fileExists, baseDirectory, second, where, "region file");
-            instances.Add(new BenchInstance(source, l + 1, floatModel, quantModel, region, baseDirectory, delta, timeout));
+            var outputs = fields.Length > Columns && fields[Columns].Length > 0 ? Model.OutputSelection.Parse(fields[Columns], where, "column 6 (outputs)") : null;
+            instances.Add(new BenchInstance(source, l + 1, floatModel, quantModel, region, baseDirectory, delta, timeout) { Outputs = outputs });
         }
         if (instances.Count == 0) throw BadInputException.For(source, "no instances (only comments, blank lines or a header)");
         return instances;

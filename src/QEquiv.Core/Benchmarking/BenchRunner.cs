@@ -170,15 +170,16 @@ public static class BenchRunner
     /// files of its line; the message names the list and line, then the file's own problem.</exception>
     public static IReadOnlyList<PreparedInstance> Prepare(IReadOnlyList<BenchInstance> instances, Runtime runtime)
     {
-        var pairs = new Dictionary<(string, string, Runtime), (Network, Network)>();
+        var pairs = new Dictionary<(string, string, Runtime, string), (Network, Network)>();
         var vnnlib = new Dictionary<string, VnnLibRegion>(StringComparer.Ordinal);
         var prepared = new List<PreparedInstance>();
         foreach (var inst in instances)
         {
             try
             {
-                var key = (inst.FloatModel, inst.QuantModel, runtime);
-                if (!pairs.TryGetValue(key, out var pair)) pairs[key] = pair = OnnxImporter.LoadPair(inst.FloatModel, inst.QuantModel, runtime);
+                var key = (inst.FloatModel, inst.QuantModel, runtime, inst.Outputs is { } o ? string.Join(",", o) : "");
+                if (!pairs.TryGetValue(key, out var pair))
+                    pairs[key] = pair = OnnxImporter.LoadPair(inst.FloatModel, inst.QuantModel, runtime, inst.Outputs);
                 var (n, q) = pair;
                 Box box;
                 TwoNetworkSpec? spec = null;

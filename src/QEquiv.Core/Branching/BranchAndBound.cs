@@ -148,22 +148,29 @@ public static class BranchAndBound
             if (problem.Witness(node.Box, node.Goals, delta) is { } w)
                 return new BranchResult(BranchOutcome.Violated, w, [], nodes, maxDepth, proved, clock.Elapsed.TotalSeconds);
 
-            // Strong branching: every candidate input is cut and both halves bounded; the cut whose worse half is lowest wins
-            // (ties: the one that leaves fewer goals open).
+            // Strong branching: every candidate input is cut and both halves bounded; the cut whose halves' gains over the
+            // node's gap multiply to the most wins (SCIP's product score; ties: fewer goals left open). Scored by the worse
+            // half alone, a cut that shaves both halves a little beat one that closes one half: on NeuroDiff's property 16
+            // box the search then cut its one narrow input 59 deep and proved 42 % in 30 s, where the product proves all in 4 s.
             (Box Box, List<Goal> Open, double Gap, double[] Upper)[]? best = null;
             var bestScore = (double.PositiveInfinity, int.MaxValue);
+            var bestWorse = double.PositiveInfinity;
+            var floor = 1e-6 * Math.Max(node.Gap, 1e-300);
             foreach (var dim in problem.Candidates(node.Box, node.Goals, options.Candidates))
             {
                 if (!(node.Box.Width(dim) > options.MinWidth) || nodes >= options.MaxNodes) continue;
                 var at = problem.SplitPoint(node.Box, dim);
                 if (!(at > node.Box.Lo[dim] && at < node.Box.Hi[dim])) continue;
                 var trial = Cut(node.Box, dim, at).Select(h => { var (open, gap, upper) = Bound(h, node.Goals); return (h, open, gap, upper); }).ToArray();
-                var score = (trial.Max(t => t.open.Count > 0 ? t.gap : double.NegativeInfinity), trial.Sum(t => t.open.Count));
-                if (best is null || score.CompareTo(bestScore) < 0) (best, bestScore) = (trial, score);
+                var worse = trial.Max(t => t.open.Count > 0 ? t.gap : double.NegativeInfinity);
+                // A proved half gains the node's whole gap; the floor keeps a cut that gains nothing on one side comparable.
+                var product = trial.Aggregate(1.0, (p, t) => p * Math.Max(node.Gap - Math.Max(t.open.Count > 0 ? t.gap : 0, 0), floor));
+                var score = (-product, trial.Sum(t => t.open.Count));
+                if (best is null || score.CompareTo(bestScore) < 0) (best, bestScore, bestWorse) = (trial, score, worse);
                 if (score.Item2 == 0) break; // both halves proved: nothing better to find
             }
             // Too narrow to cut, or cutting does not pay: left for an exact method.
-            if (best is null || options.StallShrink is { } shrink && node.Gap > 0 && bestScore.Item1 > shrink * node.Gap)
+            if (best is null || options.StallShrink is { } shrink && node.Gap > 0 && bestWorse > shrink * node.Gap)
             {
                 stalled.Add(node);
                 continue;

@@ -94,7 +94,39 @@ public sealed class Network
     /// </summary>
     public string Fingerprint => _fingerprint.Value;
 
-    public Network WithNodes(IReadOnlyList<Node> nodes, Runtime? runtime) => new(Source, InputShape, InputName, nodes, runtime);
+    /// <summary>Which outputs of the network as read this one computes (<see cref="SelectOutputs"/>), in its order; null: all.</summary>
+    public IReadOnlyList<int>? SelectedOutputs { get; private init; }
+
+    public Network WithNodes(IReadOnlyList<Node> nodes, Runtime? runtime) =>
+        new(Source, InputShape, InputName, nodes, runtime) { SelectedOutputs = SelectedOutputs };
+
+    /// <summary>
+    /// The network computing only <paramref name="outputs"/> of this one (distinct indices, kept in increasing order), each
+    /// by exactly the arithmetic it had: the operators after the last linear one keep those elements, that one keeps those
+    /// rows. How a run compares two networks on some of their outputs (the one output a property is about).
+    /// </summary>
+    /// <exception cref="ArgumentException">no output, or one out of range.</exception>
+    /// <exception cref="NotSupportedException">an operator after the last linear one cannot be narrowed.</exception>
+    public Network SelectOutputs(IReadOnlyList<int> outputs)
+    {
+        var chosen = outputs.Distinct().Order().ToArray();
+        if (chosen.Length == 0) throw new ArgumentException("select at least one output");
+        foreach (var j in chosen)
+            if (j < 0 || j >= OutputSize) throw new ArgumentException($"output {j} is out of range: the network has {OutputSize} outputs (0 to {OutputSize - 1})");
+        var nodes = _nodes.ToArray();
+        for (var k = nodes.Length - 1; k >= 0; k--)
+        {
+            var narrowed = nodes[k].Operator.Narrow(chosen)
+                ?? throw new NotSupportedException($"outputs cannot be selected through {nodes[k].Operator.Describe()}");
+            nodes[k] = nodes[k] with { Operator = narrowed.Narrowed };
+            if (narrowed.ReadsAll)
+                return new Network(Source, InputShape, InputName, nodes, Runtime)
+                {
+                    SelectedOutputs = SelectedOutputs is { } before ? [.. chosen.Select(j => before[j])] : chosen,
+                };
+        }
+        throw new NotSupportedException("outputs can be selected only behind a linear operator, and this network has none");
+    }
 
     /// <summary>
     /// A chain of operators from the input tensor to <paramref name="outputName"/> (the source graph's output name; null: a

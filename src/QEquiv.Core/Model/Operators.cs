@@ -41,6 +41,21 @@ public abstract class Operator
     /// <summary>Everything that determines the operator's semantics, for the model fingerprint.</summary>
     internal abstract void WriteContent(BinaryWriter w);
 
+    /// <summary>
+    /// The operator computing only <paramref name="outputs"/> (distinct, increasing indices of its outputs), for
+    /// <see cref="Network.SelectOutputs"/>: a linear operator keeps those rows and still reads its whole input
+    /// (<c>ReadsAll</c>); an element-wise one keeps those elements and reads the same indices of its input. Each kept
+    /// output is computed by the same arithmetic as before. Null: this operator cannot be narrowed.
+    /// </summary>
+    internal virtual (Operator Narrowed, bool ReadsAll)? Narrow(int[] outputs) => null;
+
+    private protected static T[] Pick<T>(ReadOnlySpan<T> values, int[] indices)
+    {
+        var picked = new T[indices.Length];
+        for (var k = 0; k < indices.Length; k++) picked[k] = values[indices[k]];
+        return picked;
+    }
+
     internal static void Write(BinaryWriter w, ReadOnlySpan<double> v)
     {
         w.Write(v.Length);
@@ -100,6 +115,7 @@ public sealed class Affine : Operator
 
     public override string Describe() =>
         Matrix.IsDense ? $"Affine {InputSize}→{OutputSize}" : $"Affine {InputSize}→{OutputSize} (sparse, {Matrix.Count} weights)";
+    internal override (Operator, bool)? Narrow(int[] outputs) => (new Affine(Matrix.SelectRows(outputs), Pick(Bias, outputs)), true);
     public override TResult Accept<TResult>(IOperatorVisitor<TResult> visitor) => visitor.Affine(this);
 
     internal override void WriteContent(BinaryWriter w)
@@ -162,6 +178,7 @@ public sealed class Elementwise : Operator
     }
 
     public override string Describe() => $"{Kind} ({(Arithmetic == Arithmetic.Float32 ? "float32" : "real")}) {OutputSize}";
+    internal override (Operator, bool)? Narrow(int[] outputs) => (new Elementwise(Kind, Pick(Constants, outputs), Arithmetic), false);
     public override TResult Accept<TResult>(IOperatorVisitor<TResult> visitor) => visitor.Elementwise(this);
 
     internal override void WriteContent(BinaryWriter w)
@@ -184,6 +201,7 @@ public sealed class Relu(int size) : Operator(size, size)
     public double Apply(double x, int i) => x < 0 ? 0 : x;
 
     public override string Describe() => $"Relu {OutputSize}";
+    internal override (Operator, bool)? Narrow(int[] outputs) => (new Relu(outputs.Length), false);
     public override TResult Accept<TResult>(IOperatorVisitor<TResult> visitor) => visitor.Relu(this);
     internal override void WriteContent(BinaryWriter w) { }
 }
@@ -213,6 +231,7 @@ public sealed class Clamp : Operator
     public double Apply(double x, int i) => Math.Clamp(x, Lower, Upper);
 
     public override string Describe() => $"Clamp [{Lower}, {Upper}] {OutputSize}";
+    internal override (Operator, bool)? Narrow(int[] outputs) => (new Clamp(outputs.Length, Lower, Upper), false);
     public override TResult Accept<TResult>(IOperatorVisitor<TResult> visitor) => visitor.Clamp(this);
 
     internal override void WriteContent(BinaryWriter w)
@@ -236,6 +255,7 @@ public sealed class Quantize(int size, QuantParams output) : Operator(size, size
     public double Apply(double x, int i) => QuantMath.Quantize((float)x, Output);
 
     public override string Describe() => $"QuantizeLinear ({Output}) {OutputSize}";
+    internal override (Operator, bool)? Narrow(int[] outputs) => (new Quantize(outputs.Length, Output), false);
     public override TResult Accept<TResult>(IOperatorVisitor<TResult> visitor) => visitor.Quantize(this);
     internal override void WriteContent(BinaryWriter w) => Write(w, Output);
 }
@@ -254,6 +274,7 @@ public sealed class Dequantize(int size, QuantParams input) : Operator(size, siz
     public double Apply(double x, int i) => QuantMath.Dequantize((int)x, Input);
 
     public override string Describe() => $"DequantizeLinear ({Input}) {OutputSize}";
+    internal override (Operator, bool)? Narrow(int[] outputs) => (new Dequantize(outputs.Length, Input), false);
     public override TResult Accept<TResult>(IOperatorVisitor<TResult> visitor) => visitor.Dequantize(this);
     internal override void WriteContent(BinaryWriter w) => Write(w, Input);
 }
@@ -317,6 +338,14 @@ public sealed class IntegerLinear : Operator
     }
 
     public override string Describe() => $"IntegerLinear {InputSize}→{OutputSize} ({WeightType.ToString().ToLowerInvariant()} weights)";
+
+    internal override (Operator, bool)? Narrow(int[] outputs)
+    {
+        var weights = new int[outputs.Length * InputSize];
+        for (var k = 0; k < outputs.Length; k++) Row(outputs[k]).CopyTo(weights.AsSpan(k * InputSize, InputSize));
+        return (new IntegerLinear(InputSize, outputs.Length, Input, weights, WeightType, Pick(WeightScales, outputs), Pick(WeightZeroPoints, outputs),
+            Pick(Bias, outputs)), true);
+    }
     public override TResult Accept<TResult>(IOperatorVisitor<TResult> visitor) => visitor.IntegerLinear(this);
 
     internal override void WriteContent(BinaryWriter w)
@@ -356,6 +385,7 @@ public sealed class Requantize : Operator
     public double Apply(double x, int j) => QuantMath.Requantize((int)x, _multipliers[j], Output);
 
     public override string Describe() => $"Requantize ({Output}) {OutputSize}";
+    internal override (Operator, bool)? Narrow(int[] outputs) => (new Requantize(Pick(Multipliers, outputs), Output), false);
     public override TResult Accept<TResult>(IOperatorVisitor<TResult> visitor) => visitor.Requantize(this);
 
     internal override void WriteContent(BinaryWriter w)
@@ -388,6 +418,7 @@ public sealed class FloatRound(int size, FloatFormat format) : Operator(size, si
     public double Apply(double x, int i) => Format.Round(x);
 
     public override string Describe() => $"FloatRound ({Format.Name()}) {OutputSize}";
+    internal override (Operator, bool)? Narrow(int[] outputs) => (new FloatRound(outputs.Length, Format), false);
     public override TResult Accept<TResult>(IOperatorVisitor<TResult> visitor) => visitor.FloatRound(this);
     internal override void WriteContent(BinaryWriter w) => w.Write((int)Format);
 }
@@ -399,6 +430,10 @@ public sealed class Reshape(int size, IReadOnlyList<int> shape) : Operator(size,
 
     public override void Evaluate(ReadOnlySpan<double> x, Span<double> y) => x.CopyTo(y);
     public override string Describe() => $"Reshape [{string.Join(",", Shape)}]";
+
+    /// <summary>Only a shape whose last dimension holds all the data ([n], [1, n]) narrows: to the same shape with k last.</summary>
+    internal override (Operator, bool)? Narrow(int[] outputs) =>
+        Shape.Count > 0 && Shape[^1] == OutputSize ? (new Reshape(outputs.Length, [.. Shape.Take(Shape.Count - 1), outputs.Length]), false) : null;
     public override TResult Accept<TResult>(IOperatorVisitor<TResult> visitor) => visitor.Reshape(this);
 
     internal override void WriteContent(BinaryWriter w)

@@ -143,6 +143,28 @@ public sealed class WeightMatrix
         }
     }
 
+    /// <summary>The given rows (in that order), dense when this is.</summary>
+    public WeightMatrix SelectRows(IReadOnlyList<int> rows)
+    {
+        if (_rowStart is null)
+        {
+            var dense = new double[rows.Count * Columns];
+            for (var k = 0; k < rows.Count; k++) _values.AsSpan(rows[k] * Columns, Columns).CopyTo(dense.AsSpan(k * Columns));
+            return new WeightMatrix(rows.Count, Columns, null, _columns, dense);
+        }
+        var start = new int[rows.Count + 1];
+        var cols = new List<int>();
+        var vals = new List<double>();
+        for (var k = 0; k < rows.Count; k++)
+        {
+            var row = Row(rows[k]);
+            foreach (var c in row.Columns) cols.Add(c);
+            foreach (var v in row.Values) vals.Add(v);
+            start[k + 1] = cols.Count;
+        }
+        return new WeightMatrix(rows.Count, Columns, start, cols.ToArray(), vals.ToArray());
+    }
+
     /// <summary>Every stored entry mapped by f(row, column, value), on the same pattern.</summary>
     public WeightMatrix Select(Func<int, int, double, double> f)
     {

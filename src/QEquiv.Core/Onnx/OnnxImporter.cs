@@ -30,10 +30,11 @@ public static class OnnxImporter
     /// <summary>
     /// A pair of models as a run compares them (a float reference and a quantized, float or float16-rounded other, or two
     /// quantized ones): shapes checked, and the runtime whose arithmetic the quantized one follows applied into its
-    /// operators (<see cref="RuntimeSemantics"/>), so that every later step sees the same network.
+    /// operators (<see cref="RuntimeSemantics"/>), so that every later step sees the same network. With
+    /// <paramref name="outputs"/>, both networks then compute only those outputs (<see cref="Network.SelectOutputs"/>).
     /// </summary>
     public static (Network Reference, Network Other) LoadPair(string referenceName, byte[]? referenceBytes, string otherName, byte[]? otherBytes,
-        Runtime runtime)
+        Runtime runtime, IReadOnlyList<int>? outputs = null)
     {
         var n = referenceBytes is null ? Load(referenceName) : Load(referenceName, referenceBytes);
         var q = otherBytes is null ? Load(otherName) : Load(otherName, otherBytes);
@@ -49,11 +50,19 @@ public static class OnnxImporter
             throw BadInputException.For(otherName, $"takes {q.InputSize} inputs but the float model {referenceName} takes {n.InputSize}");
         if (n.OutputSize != q.OutputSize)
             throw BadInputException.For(otherName, $"has {q.OutputSize} outputs but the float model {referenceName} has {n.OutputSize}");
-        return (n, RuntimeSemantics.Apply(runtime, q, n));
+        q = RuntimeSemantics.Apply(runtime, q, n);
+        if (outputs is null) return (n, q);
+        foreach (var j in outputs)
+            if (j < 0 || j >= n.OutputSize)
+                throw BadInputException.For(referenceName, $"has {n.OutputSize} outputs (0 to {n.OutputSize - 1}); output {j} was asked for");
+        // After the runtime semantics: PyTorch's re-derived biases come from every row of the reference.
+        try { return (n.SelectOutputs(outputs), q.SelectOutputs(outputs)); }
+        catch (NotSupportedException e) { throw BadInputException.For(otherName, $"cannot compare only outputs {string.Join(",", outputs)}: {e.Message}"); }
     }
 
-    public static (Network Reference, Network Other) LoadPair(string referencePath, string otherPath, Runtime runtime) =>
-        LoadPair(referencePath, null, otherPath, null, runtime);
+    public static (Network Reference, Network Other) LoadPair(string referencePath, string otherPath, Runtime runtime,
+        IReadOnlyList<int>? outputs = null) =>
+        LoadPair(referencePath, null, otherPath, null, runtime, outputs);
 
     /// <summary>A float model in the layered view the analyses still use.</summary>
     public static FloatNetwork LoadFloat(string path) => Layering.ToFloat(Float(Load(path)));

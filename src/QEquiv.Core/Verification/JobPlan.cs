@@ -39,6 +39,9 @@ public sealed record JobSettings(
     public bool LpRelaxation { get; init; } = true;
     /// <summary>The runtime whose arithmetic the quantized network follows: workers apply it when they load the model files.</summary>
     public Runtime Runtime { get; init; }
+    /// <summary>The outputs both networks were narrowed to (<see cref="Model.Network.SelectOutputs"/>): workers narrow the
+    /// model files they load the same way. Null: all.</summary>
+    public IReadOnlyList<int>? Outputs { get; init; }
     /// <summary>Pieces on boxes of more open inputs than this get at least their fair share of the time left as their limit
     /// (<see cref="Scheduling.EngineOptions.ShareAboveDimension"/>); null: the fixed limits alone (ablations).</summary>
     public int? ShareAboveDimension { get; init; }

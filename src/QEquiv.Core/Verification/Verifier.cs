@@ -33,12 +33,16 @@ public sealed record VerifyOptions(
     /// neither there nor on the engine's pieces (ablations).</summary>
     public TimeSpan LpBudget { get; init; } = DefaultLpBudget;
     /// <summary>Time for branch and bound on the differential bounds (input splits) before any MILP; null: half of the time
-    /// left with a timeout, at most <see cref="DefaultBranchBudget"/>; zero: off. The monolithic strategy (the paper's
+    /// left with a timeout, at most <see cref="DefaultBranchBudget"/> unless the box is small and the networks large
+    /// (<see cref="ManyRelus"/>); zero: off. The monolithic strategy (the paper's
     /// baseline) never branches.</summary>
     public TimeSpan? BranchBudget { get; init; }
     /// <remarks>At most this much by default: on a small network whose bounds cannot close a pair, splitting could
     /// otherwise hold back for half the run a MILP that answers in a second.</remarks>
     public static readonly TimeSpan DefaultBranchBudget = TimeSpan.FromSeconds(10);
+    /// <summary>Networks with at least this many ReLUs each, on a box of at most <see cref="EquivalenceBranching.SmallDimension"/>
+    /// open inputs, get half the time left for branch and bound, without <see cref="DefaultBranchBudget"/>'s cap.</summary>
+    public const int ManyRelus = 100;
     /// <summary>Branch and bound stops when its largest gap fell by less than 0.1 % of the root's over this many bounds at
     /// a depth of 10 cuts per input (<see cref="BranchOptions.StallWindow"/>; 0: never): on a small network with a violation
     /// its centres miss, or one tight point, it would otherwise split for its whole budget in front of a MILP that answers
@@ -100,6 +104,9 @@ public sealed record VerifyOptions(
     /// <summary>The runtime whose arithmetic the quantized network follows; <see cref="Verifier.Verify"/> takes it from the
     /// network (applied at import) so that it enters the job settings and fingerprint, and workers rebuild the same network.</summary>
     public Runtime Runtime { get; init; }
+    /// <summary>The outputs the two networks were narrowed to (taken from Q, as <see cref="Runtime"/> is), for the job
+    /// settings: workers narrow the files they load the same way.</summary>
+    public IReadOnlyList<int>? Outputs { get; init; }
 
     /// <summary>
     /// The one place the settings' rules live. Each problem names the setting as this record does (Core knows no command-line
@@ -157,7 +164,7 @@ public sealed record VerifyOptions(
             splitInputs ? InitialTimeout ?? EngineOptions.DefaultInitialTimeout : null, TimeoutFactor, Bisections,
             splitInputs ? MaxDepth : 0, new EngineOptions().RetryFactor)
         {
-            RaceSpareCores = RaceSpareCores, LpRelaxation = LpBudget > TimeSpan.Zero, Runtime = Runtime,
+            RaceSpareCores = RaceSpareCores, LpRelaxation = LpBudget > TimeSpan.Zero, Runtime = Runtime, Outputs = Outputs,
             ShareAboveDimension = splitInputs && FairShare ? EquivalenceBranching.SmallDimension : null,
         };
     }
@@ -233,7 +240,7 @@ public static class Verifier
 
     private static VerificationReport VerifyDelta(Network reference, Network other, Box box, VerifyOptions options)
     {
-        options = options.Validated() with { Runtime = other.Runtime ?? Runtime.Onnx };
+        options = options.Validated() with { Runtime = other.Runtime ?? Runtime.Onnx, Outputs = other.SelectedOutputs };
         Validate(reference, other, box, options.Delta);
         var settings = options.JobSettings();
         var total = Stopwatch.StartNew();
@@ -241,6 +248,8 @@ public static class Verifier
         var delta = options.Delta;
         var notes = new List<string>();
         if (NoFloat32Point(box) is { } empty) notes.Add(empty);
+        if (other.SelectedOutputs is { } selected)
+            notes.Add($"only outputs {string.Join(",", selected)} of the models are compared; this report numbers them 0 to {selected.Count - 1}");
         var roots = OutputPartition.Roots(reference.OutputSize, box, delta);
         var runner = options.Runner ?? LocalJobRunner.Instance;
         var fingerprint = options.Strategy == Strategy.Monolithic ? ""
@@ -398,13 +407,18 @@ public static class Verifier
         /// </summary>
         private VerificationReport? Branch(SubProblemResult?[] outcome, Screening screen)
         {
-            var budget = options.BranchBudget ?? (Remaining(deadline, 2) is { } half && half < VerifyOptions.DefaultBranchBudget ? half : VerifyOptions.DefaultBranchBudget);
+            var small = box.OpenDimensions <= EquivalenceBranching.SmallDimension;
+            // On a box of few inputs and networks of many ReLUs (ACAS Xu: 5 inputs, 300 ReLUs each) splitting is what decides,
+            // and a MILP on the whole box rarely does: half the time left, uncapped. Elsewhere the cap keeps a search whose
+            // bounds cannot close from holding back a MILP that answers in a second (small networks).
+            var many = Math.Min(Relus(reference), Relus(other)) >= VerifyOptions.ManyRelus;
+            var budget = options.BranchBudget ?? (Remaining(deadline, 2) is { } half && (small && many || half < VerifyOptions.DefaultBranchBudget)
+                ? half : VerifyOptions.DefaultBranchBudget);
             if (budget <= TimeSpan.Zero) return null;
             Report("branch", screen.BestDifference);
             var undecided = roots.Where(p => outcome[p.Id] is null).ToList();
             var goals = undecided.Select(p => new Goal(p.Output, p.Sign)).ToList();
             var problem = new EquivalenceBranching(reference, other, options.DifferentialBounds);
-            var small = box.OpenDimensions <= EquivalenceBranching.SmallDimension;
             var result = BranchAndBound.Run(problem, box, goals, options.Delta, new BranchOptions(budget, Candidates: small ? EquivalenceBranching.SmallDimension : 2)
             {
                 Cancellation = options.Cancellation,
@@ -685,6 +699,9 @@ public static class Verifier
     internal static Witness Confirm(Network reference, Network other, Witness w, double delta) =>
         WitnessChecker.Check(reference, other, w.Input, delta)
         ?? throw new InvalidOperationException("a witness did not re-execute to a violation; refusing to report it");
+
+    /// <summary>ReLUs of a network: a float ReLU or a quantized one (the clamp of a fused ReLU).</summary>
+    private static int Relus(Network n) => n.Operators.Where(op => op is Relu or Clamp).Sum(op => op.OutputSize);
 
     private static TimeSpan? Remaining(DateTime deadline, int share)
     {
