@@ -14,7 +14,7 @@ public readonly record struct Goal(int Output, int Sign);
 public interface IBranchingProblem
 {
     /// <summary>Per goal, a sound upper bound of s·(R_j − O_j) on the box, every runtime margin included: a value below δ
-    /// proves the goal on the box.</summary>
+    /// proves the goal on the box. Called from several threads at once when <see cref="BranchOptions.Parallelism"/> &gt; 1.</summary>
     double[] Upper(Box box, IReadOnlyList<Goal> goals);
 
     /// <summary>A float32 point of the box that re-executes to a violation of δ on some goal, or null.</summary>
@@ -53,6 +53,10 @@ public sealed record BranchOptions(TimeSpan Budget, int MaxNodes = 200_000, int 
     public int StallWindow { get; init; }
     public double StallProgress { get; init; } = 1e-3;
     public int StallDepthPerInput { get; init; } = 10;
+
+    /// <summary>Threads that bound a node's candidate cuts at once (strong branching bounds 2 × candidates boxes per
+    /// node); the tree is the same for any value.</summary>
+    public int Parallelism { get; init; } = 1;
 
     /// <summary>Called for every (box, goal) the search prunes, with the bound that proved it (tests sample these boxes).</summary>
     public Action<Box, Goal, double>? Pruned { get; init; }
@@ -98,7 +102,7 @@ public static class BranchAndBound
         // The goals still open on the box, and the largest of their bounds minus δ.
         (List<Goal> Open, double Gap, double[] Upper) Bound(Box box, IReadOnlyList<Goal> asked)
         {
-            nodes++;
+            Interlocked.Increment(ref nodes);
             var upper = problem.Upper(box, asked);
             var open = new List<Goal>();
             var gap = double.NegativeInfinity;
@@ -156,18 +160,36 @@ public static class BranchAndBound
             var bestScore = (double.PositiveInfinity, int.MaxValue);
             var bestWorse = double.PositiveInfinity;
             var floor = 1e-6 * Math.Max(node.Gap, 1e-300);
+            var cuts = new List<(int Dim, double At)>();
             foreach (var dim in problem.Candidates(node.Box, node.Goals, options.Candidates))
             {
-                if (!(node.Box.Width(dim) > options.MinWidth) || nodes >= options.MaxNodes) continue;
+                if (!(node.Box.Width(dim) > options.MinWidth) || nodes + 2 * cuts.Count >= options.MaxNodes) continue;
                 var at = problem.SplitPoint(node.Box, dim);
-                if (!(at > node.Box.Lo[dim] && at < node.Box.Hi[dim])) continue;
-                var trial = Cut(node.Box, dim, at).Select(h => { var (open, gap, upper) = Bound(h, node.Goals); return (h, open, gap, upper); }).ToArray();
-                var worse = trial.Max(t => t.open.Count > 0 ? t.gap : double.NegativeInfinity);
+                if (at > node.Box.Lo[dim] && at < node.Box.Hi[dim]) cuts.Add((dim, at));
+            }
+            // The halves of as many cuts as there are threads for two are bounded at once, then scored in candidate order, so
+            // the tree does not depend on the thread count, and a cut that proves both halves still ends the trials early.
+            var perBatch = Math.Max(1, options.Parallelism / 2);
+            var bounded = new (Box Box, List<Goal> Open, double Gap, double[] Upper)[2 * cuts.Count];
+            var done = false;
+            for (var c = 0; c < cuts.Count && !done; c++)
+            {
+                if (c % perBatch == 0)
+                {
+                    var halves = cuts.Skip(c).Take(perBatch).SelectMany(x => Cut(node.Box, x.Dim, x.At)).ToArray();
+                    Parallel.For(0, halves.Length, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.Parallelism) }, k =>
+                    {
+                        var (open, gap, upper) = Bound(halves[k], node.Goals);
+                        bounded[2 * c + k] = (halves[k], open, gap, upper);
+                    });
+                }
+                var trial = bounded[(2 * c)..(2 * c + 2)];
+                var worse = trial.Max(t => t.Open.Count > 0 ? t.Gap : double.NegativeInfinity);
                 // A proved half gains the node's whole gap; the floor keeps a cut that gains nothing on one side comparable.
-                var product = trial.Aggregate(1.0, (p, t) => p * Math.Max(node.Gap - Math.Max(t.open.Count > 0 ? t.gap : 0, 0), floor));
-                var score = (-product, trial.Sum(t => t.open.Count));
+                var product = trial.Aggregate(1.0, (p, t) => p * Math.Max(node.Gap - Math.Max(t.Open.Count > 0 ? t.Gap : 0, 0), floor));
+                var score = (-product, trial.Sum(t => t.Open.Count));
                 if (best is null || score.CompareTo(bestScore) < 0) (best, bestScore, bestWorse) = (trial, score, worse);
-                if (score.Item2 == 0) break; // both halves proved: nothing better to find
+                done = score.Item2 == 0; // both halves proved: nothing better to find
             }
             // Too narrow to cut, or cutting does not pay: left for an exact method.
             if (best is null || options.StallShrink is { } shrink && node.Gap > 0 && bestWorse > shrink * node.Gap)

@@ -23,7 +23,12 @@ internal sealed class EquivalenceBranching(Network reference, Network other, boo
 
     public double[] Upper(Box box, IReadOnlyList<Goal> goals)
     {
-        var (rb, ob, diff, _) = Verifier.Bound(reference, other, box, differential, _notes);
+        // Bounded from several threads at once (strong branching's halves): the notes list is shared.
+        List<string> notes = [];
+        var (rb, ob, diff, _) = Verifier.Bound(reference, other, box, differential, notes);
+        if (notes.Count > 0)
+            lock (_notes)
+                foreach (var note in notes) if (!_notes.Contains(note)) _notes.Add(note);
         var upper = new double[goals.Count];
         for (var k = 0; k < upper.Length; k++)
             upper[k] = Verifier.Upper(rb, ob, diff, goals[k].Output, goals[k].Sign) + EquivalenceMilp.MarginFor(rb, ob, goals[k].Output);

@@ -425,6 +425,7 @@ public static class Verifier
                 // Halving one of hundreds of inputs barely moves the bounds: stop at once where a cut does not pay.
                 StallShrink = small ? null : 0.98,
                 StallWindow = options.BranchStallWindow,
+                Parallelism = EngineOptions.WorkersFor(options.Workers),
             });
             foreach (var note in problem.Notes.Distinct()) if (!notes.Contains(note)) notes.Add(note);
             if (result.Outcome == BranchOutcome.Violated)

@@ -33,9 +33,9 @@ public sealed class NdProbe(ITestOutputHelper output)
         for (var i = 0; i < 20; i++) DifferentialBounds.Of(n, q, box);
         output.WriteLine($"{net} {prop}: one bound {sw.Elapsed.TotalMilliseconds / 20:F2} ms; root Δ {string.Join(" ", d.Tightest.Select(t => $"[{t.Lo:G3},{t.Hi:G3}]"))}");
         var goals = Enumerable.Range(0, 5).SelectMany(j => new[] { new Goal(j, 1), new Goal(j, -1) }).ToList();
-        foreach (var (c, prod) in new[] { (16, true) })
+        foreach (var (c, prod) in new[] { (16, true), (16, false) })
         {
-            var r = BranchAndBound.Run(new EquivalenceBranching(n, q, true), box, goals, 0.05, new BranchOptions(TimeSpan.FromSeconds(30), Candidates: c));
+            var r = BranchAndBound.Run(new EquivalenceBranching(n, q, true), box, goals, 0.05, new BranchOptions(TimeSpan.FromSeconds(30), Candidates: c) { Parallelism = prod ? 2 : 1 });
             output.WriteLine($"  candidates {c} product {prod}: {r.Outcome} {r.Nodes} bounds {r.Seconds:F1} s depth {r.MaxDepth} open {r.Open.Count}; proved {string.Join(" ", r.ProvedVolume.Values.Select(v => v.ToString("P0")))}");
         }
     }
