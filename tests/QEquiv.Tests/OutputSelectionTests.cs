@@ -80,6 +80,18 @@ public sealed class OutputSelectionTests : IDisposable
         if (r.Witness is { } w) Assert.NotNull(WitnessChecker.Check(n, q, w.Input, sampled * 0.9));
     }
 
+    [Fact]
+    public void MaxErrorNamesTheModelsOwnOutputNumbers()
+    {
+        var center = Path.Combine(_dir, "c.csv");
+        File.WriteAllText(center, "0.3,0.1,-0.2,0.3,0.2\n");
+        var r = CliRunner.Run("max-error", "--reference", AcasNnet, "--other", AcasHalf, "--center", center, "--eps", "0.001", "--outputs", "1,3",
+            "--timeout", "30", "--quiet");
+        Assert.True(r.Exit == 0, r.Out + r.Err);
+        var rows = r.Out.Split('\n').Where(l => l.Length > 0 && char.IsDigit(l[0])).Select(l => l.Split(',')[0]).ToList();
+        Assert.Equal(["1", "3"], rows);
+    }
+
     [Theory]
     [InlineData("5", "has 5 outputs (0 to 4); output 5 was asked for")]
     [InlineData("a", "is not a list of output indices")]
@@ -123,5 +135,26 @@ public sealed class OutputSelectionTests : IDisposable
         Assert.Contains("/y=0;3", rows[0].Name);
         var bad = Assert.Throws<BadInputException>(() => BenchInstances.Parse([$"{AcasNnet},{AcasHalf},ball:c.csv:0.01,0.05,10,x"], "list.csv", _dir, _ => true));
         Assert.Contains("list.csv line 1: column 6 (outputs): 'x' is not a list", bad.Message);
+    }
+}
+
+/// <summary>A box that holds no float32 point (an input fixed at a value float32 cannot represent) has no witness.</summary>
+public sealed class NoFloat32PointTests
+{
+    [Fact]
+    public void ABoxWithoutAFloat32PointIsNeverFalsifiedAndWitnessesNothing()
+    {
+        // Input 0 fixed at 0.1, which no float32 equals: the MILP's candidate rounds to float32(0.1), just outside the box.
+        // Before, that point was re-executed and reported as the witness of a falsified verdict.
+        var pair = VerificationTests.CrossCheckNetwork(0);
+        var (n, q) = (pair.Reference, pair.Other);
+        var box = new Regions.Box([0.1, 0.3, 0.3], [0.1, 0.6, 0.6]);
+        var r = Verifier.Verify(n, q, box, new VerifyOptions(1e-6, Timeout: TimeSpan.FromSeconds(60)) { FalsifierCap = TimeSpan.Zero });
+        Assert.NotEqual(Verdict.Falsified, r.Verdict);
+        Assert.Null(r.Witness);
+        Assert.Contains(r.Notes, s => s.Contains("holds no float32 value"));
+        var m = MaxError.Analyse(n, q, box, new MaxErrorOptions(1e-2, TimeSpan.FromSeconds(60)));
+        Assert.Equal(0, m.Lower);
+        Assert.True(m.Upper > 0);
     }
 }

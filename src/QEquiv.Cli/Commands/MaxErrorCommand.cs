@@ -67,8 +67,9 @@ internal static class MaxErrorCommand
             }
             var c = CultureInfo.InvariantCulture;
             Console.WriteLine("output,lower (witnessed),upper (certified),upper from,seconds");
+            // With --outputs the rows name the models' own output numbers, not the narrowed pair's.
             foreach (var o in report.PerOutput)
-                Console.WriteLine(string.Create(c, $"{o.Output},{o.Lower:G9},{o.Upper:G9},{o.UpperFrom},{o.Seconds:F2}"));
+                Console.WriteLine(string.Create(c, $"{n.SelectedOutputs?[o.Output] ?? o.Output},{o.Lower:G9},{o.Upper:G9},{o.UpperFrom},{o.Seconds:F2}"));
             Console.WriteLine(string.Create(c, $"max |N - Q| on the region is in [{report.Lower:G9}, {report.Upper:G9}] ({report.Seconds:F2} s)"));
             // The bounds stay sound when stopped early (witnessed lower, certified upper), only wider than asked for.
             if (interrupted) Console.WriteLine($"interrupted ({signal}): stopped early; the bounds above hold but are not as tight as --gap asks");

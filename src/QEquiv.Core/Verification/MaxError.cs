@@ -198,9 +198,10 @@ public static class MaxError
             var j = p.Output;
             using var milp = EquivalenceMilp.ForOutput(reference, other, p.Box, j, p.Sign, p.Delta, options.Backend, rb, ob, diff);
             var r = milp.Solve(new MilpOptions(timeout, options.RelativeGap), cancellation);
-            if (r.Solution is { } x)
+            // Witnessed only at a float32 point of the box (the candidate's rounding falls outside a box that holds none).
+            if (r.Solution is { } x && Candidates.Reexecute(reference, other, x, p.Box, milp.LastInputCodes, c => Math.Abs(c.Differences[j])) is { } e
+                && p.Box.Contains(e.Input))
             {
-                var e = Candidates.Reexecute(reference, other, x, p.Box, milp.LastInputCodes, c => Math.Abs(c.Differences[j]));
                 var v = Math.Abs(e.Differences[j]);
                 Best.AddOrUpdate(p.Id, (v, e.Input), (_, old) => v > old.Value ? (v, e.Input) : old);
             }

@@ -732,6 +732,13 @@ public static class Verifier
         {
             var e = Candidates.Reexecute(reference, other, x, box, milp.LastInputCodes,
                 c => monolithic ? c.MaxAbsDifference : c.SignedDifference(p.Output, p.Sign));
+            // A box with no float32 point (an input fixed at a value float32 cannot hold) leaves the candidate rounded to a
+            // float32 just outside it: never a witness of this box.
+            if (!box.Contains(e.Input))
+            {
+                notes.Add($"sub-problem {p.Id}: the solver's candidate rounds to a float32 input outside the box (the box holds no float32 point there); left unknown");
+                return (Make(SubProblemOutcome.Unknown, DecidedBy.Open), null);
+            }
             if (WitnessChecker.ToWitness(reference, other, e, p.Delta) is { } w) return (Make(SubProblemOutcome.Violated, DecidedBy.Milp, w), w);
             notes.Add(e.MaxAbsDifference >= p.Delta
                 ? $"sub-problem {p.Id}: the solver's candidate re-executes to max |N − Q| = {e.MaxAbsDifference:G6} ≥ δ in double, but not by more than the networks' float32 error bounds (a runtime's float32 arithmetic may keep it below δ); left unknown"
