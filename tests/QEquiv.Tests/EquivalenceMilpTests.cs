@@ -80,7 +80,7 @@ public class EquivalenceMilpTests(ITestOutputHelper output)
                 Assert.True(claimed >= sampledMax - 1e-6, $"{backend} j={j} s={s}: optimum {claimed} < sampled {sampledMax}");
                 Assert.True(r.BestBound!.Value >= claimed - 1e-6 * Math.Max(1, Math.Abs(claimed)));
                 Assert.True(claimed <= milp.ObjectiveBounds.Hi + 1e-9 && claimed >= milp.ObjectiveBounds.Lo - 1e-9);
-                var re = Candidates.Reexecute(G(pair.Float), G(pair.Quantized), r.Solution!, box);
+                var re = Candidates.Reexecute(G(pair.Float), G(pair.Quantized), r.Solution!, box)!;
                 Assert.True(box.Contains(Array.ConvertAll(re.Input, v => (double)v)));
                 var actual = re.SignedDifference(j, s);
                 if (Math.Abs(actual - claimed) <= 1e-4) exact++;

@@ -38,17 +38,19 @@ internal sealed class ModelOptions
         command.Options.Add(Outputs);
     }
 
-
     /// <summary>The two networks and the region's box, with the region's notices on standard error unless quiet.</summary>
     public (Network N, Network Q, Regions.Box Box) LoadWithRegion(ParseResult parse, RegionOptions region, string? regionNotice, bool quiet)
     {
         if (regionNotice is not null && !quiet) Console.Error.WriteLine($"note: {regionNotice}");
         var (n, q) = Load(parse);
         var (box, notice) = region.Resolve(parse, n.InputSize);
-        if (region.Spec(parse) is { } s && parse.GetValue(Outputs) is not null)
-            throw BadInputException.For(s.Source, "bounds every output of the two networks; --outputs would check only some of them, so it does not combine with a VNN-LIB 2.0 spec");
-        if (region.Spec(parse) is { } spec && spec.Plus.Length != n.OutputSize)
-            throw BadInputException.For(spec.Source, $"the spec bounds {spec.Plus.Length} outputs but the models have {n.OutputSize}");
+        if (region.Spec(parse) is { } spec)
+        {
+            if (parse.GetValue(Outputs) is not null)
+                throw BadInputException.For(spec.Source, "bounds every output of the two networks; --outputs would check only some of them, so it does not combine with a VNN-LIB 2.0 spec");
+            if (spec.Plus.Length != n.OutputSize)
+                throw BadInputException.For(spec.Source, $"the spec bounds {spec.Plus.Length} outputs but the models have {n.OutputSize}");
+        }
         if (notice is not null && !quiet) Console.Error.WriteLine($"note: {notice}");
         return (n, q, box);
     }

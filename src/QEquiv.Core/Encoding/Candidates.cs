@@ -12,15 +12,16 @@ namespace QEquiv.Encoding;
 /// </summary>
 public static class Candidates
 {
+    /// <summary>Rounds x to the float32 point a runtime would receive and evaluates both networks exactly.</summary>
+    public static PointEvaluation Reexecute(Network n, Network q, ReadOnlySpan<double> x) => WitnessChecker.Evaluate(n, q, Plain(x));
+
     /// <summary>
-    /// Rounds x to the float32 point a runtime would receive — inside the box when one is given (solvers
-    /// return points up to their tolerance outside the bounds) — and evaluates both networks exactly.
+    /// Rounds x to the float32 point nearest it inside the box (solvers return points up to their tolerance outside the
+    /// bounds) and evaluates both networks exactly; null when the box holds no float32 point (an input fixed at a value
+    /// float32 cannot hold): the nearest float32 then lies outside it, and a point outside is no witness of the box.
     /// </summary>
-    public static PointEvaluation Reexecute(Network n, Network q, ReadOnlySpan<double> x, Box? box = null)
-    {
-        var input = (box is null ? null : Float32Points.RoundInto(box, x)) ?? Plain(x);
-        return WitnessChecker.Evaluate(n, q, input);
-    }
+    public static PointEvaluation? Reexecute(Network n, Network q, ReadOnlySpan<double> x, Box box) =>
+        Float32Points.RoundInto(box, x) is { } input ? WitnessChecker.Evaluate(n, q, input) : null;
 
     /// <summary>
     /// Re-executes a solution twice: as returned, and moved into the quantization cells of the input codes the
@@ -29,10 +30,10 @@ public static class Candidates
     /// a point a few ulps away shows all of it. Returns the evaluation with the larger <paramref name="score"/>. The codes
     /// are those of Q's input quantization (<see cref="Network.InputQuantization"/>); without one there is nothing to snap to.
     /// </summary>
-    public static PointEvaluation Reexecute(Network n, Network q, ReadOnlySpan<double> x, Box box, int[]? inputCodes,
+    public static PointEvaluation? Reexecute(Network n, Network q, ReadOnlySpan<double> x, Box box, int[]? inputCodes,
         Func<PointEvaluation, double> score)
     {
-        var raw = Reexecute(n, q, x, box);
+        if (Reexecute(n, q, x, box) is not { } raw) return null;
         if (inputCodes is null || q.InputQuantization is not { } p || SnapToCodes(x, box, inputCodes, p) is not { } snapped) return raw;
         var repaired = WitnessChecker.Evaluate(n, q, snapped);
         return score(repaired) > score(raw) ? repaired : raw;

@@ -198,9 +198,8 @@ public static class MaxError
             var j = p.Output;
             using var milp = EquivalenceMilp.ForOutput(reference, other, p.Box, j, p.Sign, p.Delta, options.Backend, rb, ob, diff);
             var r = milp.Solve(new MilpOptions(timeout, options.RelativeGap), cancellation);
-            // Witnessed only at a float32 point of the box (the candidate's rounding falls outside a box that holds none).
-            if (r.Solution is { } x && Candidates.Reexecute(reference, other, x, p.Box, milp.LastInputCodes, c => Math.Abs(c.Differences[j])) is { } e
-                && p.Box.Contains(e.Input))
+            // Witnessed only at a float32 point of the box (none when the box holds no float32 point).
+            if (r.Solution is { } x && Candidates.Reexecute(reference, other, x, p.Box, milp.LastInputCodes, c => Math.Abs(c.Differences[j])) is { } e)
             {
                 var v = Math.Abs(e.Differences[j]);
                 Best.AddOrUpdate(p.Id, (v, e.Input), (_, old) => v > old.Value ? (v, e.Input) : old);

@@ -730,13 +730,10 @@ public static class Verifier
         if (r.Status == MilpStatus.Infeasible) return (Make(SubProblemOutcome.Proved, DecidedBy.Milp), null);
         if (r.Solution is { } x)
         {
-            var e = Candidates.Reexecute(reference, other, x, box, milp.LastInputCodes,
-                c => monolithic ? c.MaxAbsDifference : c.SignedDifference(p.Output, p.Sign));
-            // A box with no float32 point (an input fixed at a value float32 cannot hold) leaves the candidate rounded to a
-            // float32 just outside it: never a witness of this box.
-            if (!box.Contains(e.Input))
+            if (Candidates.Reexecute(reference, other, x, box, milp.LastInputCodes,
+                    c => monolithic ? c.MaxAbsDifference : c.SignedDifference(p.Output, p.Sign)) is not { } e)
             {
-                notes.Add($"sub-problem {p.Id}: the solver's candidate rounds to a float32 input outside the box (the box holds no float32 point there); left unknown");
+                notes.Add($"sub-problem {p.Id}: the box holds no float32 point, so the solver's candidate is no witness of it; left unknown");
                 return (Make(SubProblemOutcome.Unknown, DecidedBy.Open), null);
             }
             if (WitnessChecker.ToWitness(reference, other, e, p.Delta) is { } w) return (Make(SubProblemOutcome.Violated, DecidedBy.Milp, w), w);
