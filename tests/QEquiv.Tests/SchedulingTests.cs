@@ -483,6 +483,35 @@ public class SchedulingTests
     }
 
     [Fact]
+    public void TheJournalListsEveryItemAfterTheEntryThatCreatedIt()
+    {
+        // Four workers racing through a tree of instant answers: a child is handed out the moment its parent's answer is
+        // applied, so an entry journaled after the lock was released could follow its child's (CI saw that once). A slow
+        // log write for the roots' entries opens that window wide.
+        for (var run = 0; run < 5; run++)
+        {
+            var journal = new ConcurrentQueue<LedgerEntry>();
+            var options = new EngineOptions(4, TimeSpan.FromSeconds(1), MaxDepth: 4)
+            {
+                Journal = e =>
+                {
+                    if (e.Attempt.Result.Item.Depth == 0) Thread.Sleep(30);
+                    journal.Enqueue(e);
+                },
+            };
+            var roots = new[] { Root(0, Unit2), Root(1, Unit2, output: 1) };
+            new Engine(new FakeSolver((_, _, _) => WorkOutcome.Unknown), options).Run(roots);
+            var created = roots.Select(r => r.Id).ToHashSet();
+            foreach (var e in journal)
+            {
+                Assert.Contains(e.Attempt.ItemId, created);
+                foreach (var c in e.Children) created.Add(c.Id);
+            }
+            Assert.True(journal.Count > roots.Length);
+        }
+    }
+
+    [Fact]
     public void IdleCoresCanBeBorrowedOnlyWhileTheirWorkersWait()
     {
         // Two workers, one sub-problem: while it is solved one core is idle and can be lent; with two sub-problems none is.

@@ -254,15 +254,14 @@ public sealed class Ledger : IWorkSource
                 var attempt = new Attempt(h.Worker, h.Lease.Limit, h.Start, _clock.Elapsed, report.Cancelled, children.Count, r);
                 Apply(attempt);
                 entry = new LedgerEntry(attempt, children);
+                // Journaled before the children can be handed out, under the lock: a log written in any other order can
+                // list a child's answer before the entry that created it, and such a log cannot be resumed.
+                _options.Journal?.Invoke(entry);
             }
             if (fresh) _queue.Complete(children);
             else foreach (var c in children) _queue.Add(c);
         }
-        if (entry is not null)
-        {
-            _options.Journal?.Invoke(entry);
-            _options.Progress?.Invoke(Snapshot());
-        }
+        if (entry is not null) _options.Progress?.Invoke(Snapshot());
         if (r.Outcome == WorkOutcome.Violated) _stop.Cancel();
         return entry;
     }
