@@ -9,7 +9,7 @@ namespace QEquiv.Verification;
 /// <summary>
 /// δ-equivalence as a branching problem: bounds are the verifier's own (differential, with every margin), witnesses are
 /// re-executed by <see cref="WitnessChecker"/>, inputs are cut at the other network's input quantization boundaries, and
-/// the inputs tried are all of them for a small box, else the largest width × |∂Δ/∂x| at the centre.
+/// the inputs tried are those of largest width × |∂Δ/∂x| at the centre (all of them when asked for as many as the box has).
 /// </summary>
 internal sealed class EquivalenceBranching(Network reference, Network other, bool differential)
     : IBranchingProblem
