@@ -59,6 +59,36 @@ public class GraphDifferentialTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// The symbolic pass's smear (what branch and bound ranks its cuts by): |coefficient| × width per input, so never
+    /// negative, next to zero on an input of zero width, positive somewhere on a box whose bounds are not exact.
+    /// </summary>
+    [Fact]
+    public void InputSensitivityIsTheBoundsShareOfEachInputsWidth()
+    {
+        var n = Nnet.NnetReader.Read(TestData.Bench("neurodiff/nnet/ACASXU_run2a_1_4_batch_2000.nnet"));
+        var q = Nnet.NnetReader.Read(TestData.Bench("neurodiff/compressed_nnets/ACASXU_run2a_1_4_batch_2000_16bit.nnet"));
+        double[] Row(string f) => File.ReadAllText(Path.Combine(TestData.RepoRoot, "bench/neurodiff", f)).Trim().Split(',')
+            .Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        var lo = Row("p1_lo.csv");
+        var hi = Row("p1_hi.csv");
+        hi[2] = lo[2];
+        var box = new Box(lo, hi);
+        var d = DifferentialBounds.Of(n, q, box);
+        for (var j = 0; j < n.OutputSize; j++)
+            foreach (var sign in new[] { 1, -1 })
+            {
+                var s = d.InputSensitivity(j, sign);
+                Assert.NotNull(s);
+                Assert.Equal(box.Dimension, s.Length);
+                Assert.All(s, v => Assert.True(v >= 0 && double.IsFinite(v)));
+                // The input's own interval keeps a rounding allowance of the normalisation: next to nothing, not zero.
+                Assert.True(s[2] <= 1e-6 * s.Max(), $"sensitivity {s[2]} on an input of zero width");
+                Assert.Contains(s, v => v > 0);
+            }
+        Assert.Null(DifferentialBounds.Of(n, q, box, new DifferentialOptions(Symbolic: false)).InputSensitivity(0, 1));
+    }
+
     [Fact]
     public void SymbolicBoundsOfEachOperatorContainTheEvaluatorAndAreNoLooserThanIntervals()
     {

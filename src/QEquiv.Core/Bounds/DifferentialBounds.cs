@@ -104,5 +104,8 @@ public static partial class DifferentialBounds
 
     private static double Relu(double v) => Math.Max(v, 0);
 
-    internal sealed record PassResult(Interval[] Outputs, IReadOnlyList<Interval[]> Hidden);
+    internal sealed record PassResult(Interval[] Outputs, IReadOnlyList<Interval[]> Hidden)
+    {
+        public IReadOnlyList<double[]?> Sensitivity { get; init; } = [];
+    }
 }

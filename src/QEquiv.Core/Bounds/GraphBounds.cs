@@ -105,4 +105,12 @@ public sealed record GraphDifference(
 {
     /// <summary>Bounds of s·(R_j − O_j), the quantity a sub-problem asks about.</summary>
     public Interval For(int output, int sign) => sign > 0 ? Tightest[output] : -Tightest[output];
+
+    /// <summary>Per output, the lower ([2j]) and upper ([2j + 1]) symbolic-differential bound's share from each input's
+    /// width: |coefficient| × width (ReluVal's smear, read off the bound itself). Null without the symbolic pass.</summary>
+    public IReadOnlyList<double[]?>? Sensitivity { get; init; }
+
+    /// <summary>How much each input's width adds to the upper bound of s·(R_j − O_j), or null when not computed.</summary>
+    public double[]? InputSensitivity(int output, int sign) =>
+        Sensitivity is { } s && s.Count > 2 * output + 1 ? s[sign > 0 ? 2 * output + 1 : 2 * output] : null;
 }

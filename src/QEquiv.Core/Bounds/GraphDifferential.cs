@@ -74,7 +74,10 @@ public static partial class DifferentialBounds
             }
             hidden.Add(new AlignedDifference(r.Tensor, o.Tensor, scale, offset, delta));
         }
-        return new GraphDifference(naive, intervalPass.Outputs, symbolicPass.Outputs, tightest, hidden, rb, ob);
+        return new GraphDifference(naive, intervalPass.Outputs, symbolicPass.Outputs, tightest, hidden, rb, ob)
+        {
+            Sensitivity = options.Symbolic ? symbolicPass.Sensitivity : null,
+        };
     }
 
     /// <summary>Why two chains cannot be paired level by level, or null when they can.</summary>
@@ -109,6 +112,8 @@ public static partial class DifferentialBounds
         private readonly double[][] _slack;
         private readonly LinearRelaxation[][] _relaxations;
         private readonly Interval[][] _delta;
+        // Per output j, [2j] the lower and [2j + 1] the upper bound's share from each input's width (symbolic pass only).
+        private readonly double[][] _sensitivity;
 
         public GraphDeltaPass(RealChain r, RealChain o, bool symbolic, bool everyNeuron)
         {
@@ -125,6 +130,7 @@ public static partial class DifferentialBounds
             _slack = new double[levels][];
             _relaxations = new LinearRelaxation[levels][];
             _delta = new Interval[levels][];
+            _sensitivity = new double[symbolic ? 2 * r.Levels[^1].Size : 0][];
         }
 
         public PassResult Run()
@@ -159,7 +165,7 @@ public static partial class DifferentialBounds
                 }
                 outputs[j] = d.Widen(1e-12, 1e-15);
             }
-            return new PassResult(outputs, _delta);
+            return new PassResult(outputs, _delta) { Sensitivity = _sensitivity };
         }
 
         private void Level(int k)
@@ -222,7 +228,7 @@ public static partial class DifferentialBounds
                 var otherLo = otherRelu ? 0 : double.NegativeInfinity;
                 Interval zc = z + (-c), yc = y + (-c);
                 if (_symbolic && (_everyNeuron || lastLevel || JointNeedsDeltaRange(refRelu, zc, yc, otherLo)))
-                    dz = BackSubstitution.Meet(dz, Symbolic(k, j));
+                    dz = BackSubstitution.Meet(dz, Symbolic(k, j, lastLevel ? j : -1));
                 var pair = PairTerm(refRelu, zc, yc, dz, otherLo);
                 var saturation = HeadSaturation(oh, y, j, otherRelu) - HeadSaturation(rh, z, j, refRelu);
                 var pairRange = BackSubstitution.Meet(pair.Over(dz), PairFromRanges(refRelu, zc, yc, otherLo));
@@ -252,8 +258,9 @@ public static partial class DifferentialBounds
             else { lo += c * x.Hi; hi += c * x.Lo; }
         }
 
-        /// <summary>Δz_j of level k back-substituted to the input: two passes (lower, upper).</summary>
-        private Interval Symbolic(int k, int j)
+        /// <summary>Δz_j of level k back-substituted to the input: two passes (lower, upper); for output ≥ 0 each pass also
+        /// records how much of its bound each input's width contributes.</summary>
+        private Interval Symbolic(int k, int j, int output)
         {
             var m = _r.Levels[k].InputSize;
             var a = new double[m];
@@ -261,15 +268,21 @@ public static partial class DifferentialBounds
             _weightGap[k].Row(j).AddScaledTo(a, 1);
             _otherWeights[k].Row(j).AddScaledTo(d, 1);
             var slack = _slack[k][j];
-            return new Interval(Pass(k - 1, a, d, _biasGap[k][j] - slack, upper: false),
-                Pass(k - 1, a, d, _biasGap[k][j] + slack, upper: true));
+            double[]? low = null, up = null;
+            if (output >= 0)
+            {
+                low = _sensitivity[2 * output] = new double[_input.Length];
+                up = _sensitivity[2 * output + 1] = new double[_input.Length];
+            }
+            return new Interval(Pass(k - 1, a, d, _biasGap[k][j] - slack, upper: false, low),
+                Pass(k - 1, a, d, _biasGap[k][j] + slack, upper: true, up));
         }
 
         /// <summary>
         /// Bound of a·h_t + d·Δh_t + constant: h_t through R's relaxation into z_t, Δh_t through the joint relaxation
         /// into Δz_t, then z_t = W h + b and Δz_t = Ŵ Δh + (W − Ŵ) h + (b − b̂) ± slack, down to R's level 0 and the input.
         /// </summary>
-        private double Pass(int top, ReadOnlySpan<double> a0, ReadOnlySpan<double> d0, double constant, bool upper)
+        private double Pass(int top, ReadOnlySpan<double> a0, ReadOnlySpan<double> d0, double constant, bool upper, double[]? sensitivity = null)
         {
             var a = a0.ToArray();
             var d = d0.ToArray();
@@ -334,8 +347,10 @@ public static partial class DifferentialBounds
                     var c = a[i] * (up ? r.UpSlope : r.LowSlope);
                     term += a[i] * (up ? r.UpIntercept : r.LowIntercept);
                     if (c != 0) term += c * (c >= 0 == upper ? _input[i].Hi : _input[i].Lo);
+                    if (sensitivity is not null) sensitivity[i] += Math.Abs(c) * _input[i].Width;
                 }
                 if (d[i] != 0) term += d[i] * (d[i] >= 0 == upper ? d0Range[i].Hi : d0Range[i].Lo);
+                if (sensitivity is not null && d[i] != 0) sensitivity[i] += Math.Abs(d[i]) * d0Range[i].Width;
                 k += term;
                 magnitude += Math.Abs(term);
             }

@@ -9,7 +9,9 @@ namespace QEquiv.Verification;
 /// <summary>
 /// δ-equivalence as a branching problem: bounds are the verifier's own (differential, with every margin), witnesses are
 /// re-executed by <see cref="WitnessChecker"/>, inputs are cut at the other network's input quantization boundaries, and
-/// the inputs tried are those of largest width × |∂Δ/∂x| at the centre (all of them when asked for as many as the box has).
+/// the inputs tried are those whose widths make up most of the box's symbolic bounds (|coefficient| × width, summed over
+/// the goals), or of largest width × |∂Δ/∂x| at the centre where those are not known; all of them when asked for as many
+/// as the box has.
 /// </summary>
 internal sealed class EquivalenceBranching(Network reference, Network other, bool differential)
     : IBranchingProblem
@@ -18,6 +20,12 @@ internal sealed class EquivalenceBranching(Network reference, Network other, boo
     public const int SmallDimension = 16;
 
     private readonly List<string> _notes = [];
+
+    // Each bounded box's per-goal input sensitivities, for ranking its cuts when it is expanded (boxes are never mutated).
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<Box, double[]> _sensitivity = new();
+
+    /// <summary>Rank inputs by the bound's own coefficients (true) or by the gradient at the centre (false).</summary>
+    internal bool BoundSmear { get; init; } = true;
 
     public IReadOnlyList<string> Notes => _notes;
 
@@ -30,8 +38,17 @@ internal sealed class EquivalenceBranching(Network reference, Network other, boo
             lock (_notes)
                 foreach (var note in notes) if (!_notes.Contains(note)) _notes.Add(note);
         var upper = new double[goals.Count];
+        double[]? smear = null;
         for (var k = 0; k < upper.Length; k++)
+        {
             upper[k] = Verifier.Upper(rb, ob, diff, goals[k].Output, goals[k].Sign) + EquivalenceMilp.MarginFor(rb, ob, goals[k].Output);
+            if (BoundSmear && diff?.InputSensitivity(goals[k].Output, goals[k].Sign) is { } g)
+            {
+                smear ??= new double[box.Dimension];
+                for (var i = 0; i < smear.Length; i++) smear[i] += g[i];
+            }
+        }
+        if (smear is not null) _sensitivity.AddOrUpdate(box, smear);
         return upper;
     }
 
@@ -57,6 +74,10 @@ internal sealed class EquivalenceBranching(Network reference, Network other, boo
     {
         var open = Enumerable.Range(0, box.Dimension).Where(i => box.Width(i) > 0).ToList();
         if (open.Count <= count) return [.. open.OrderByDescending(box.Width)];
+        // The bound's own smear when the box was bounded here: the inputs whose widths make up most of its bounds (summed
+        // over the goals asked when it was bounded).
+        if (_sensitivity.TryGetValue(box, out var smear) && open.Any(i => smear[i] > 0))
+            return [.. open.OrderByDescending(i => smear[i]).ThenByDescending(box.Width).Take(count)];
         // Otherwise rank by width × |gradient| of the first open goal's difference at the centre (ReluVal's smear).
         var centre = Float32Points.RoundInto(box, box.Center());
         if (centre is null) return [.. open.OrderByDescending(box.Width).Take(count)];

@@ -419,9 +419,9 @@ public static class Verifier
             var undecided = roots.Where(p => outcome[p.Id] is null).ToList();
             var goals = undecided.Select(p => new Goal(p.Output, p.Sign)).ToList();
             var problem = new EquivalenceBranching(reference, other, options.DifferentialBounds);
-            // Small boxes: one cut per node, on the input of largest width × |∂Δ/∂x| (ReluVal's smear), not strong branching
-            // over all inputs: on NeuroDiff's ACAS boxes strong branching spent 10 bounds per node and its product score
-            // chose no better cuts (docs/benchmarks.md, "One cut per node").
+            // Small boxes: one cut per node, on the input whose width makes up most of the node's bounds (the smear of the
+            // symbolic pass's coefficients), not strong branching over all inputs: on NeuroDiff's ACAS boxes strong branching
+            // spent 10 bounds per node and its product score chose no better cuts (docs/benchmarks.md, "One cut per node").
             var result = BranchAndBound.Run(problem, box, goals, options.Delta, new BranchOptions(budget, Candidates: small ? 1 : 2)
             {
                 Cancellation = options.Cancellation,
