@@ -112,11 +112,9 @@ public class BranchAndBoundTests(ITestOutputHelper output)
     [Fact]
     public void TheProductScoreProvesNeuroDiffsProperty16BoxOnAcasXuAgainstItsFloat16Copy()
     {
-        var n = Nnet.NnetReader.Read(TestData.Bench("neurodiff/nnet/ACASXU_run2a_1_1_batch_2000.nnet"));
-        var q = Nnet.NnetReader.Read(TestData.Bench("neurodiff/compressed_nnets/ACASXU_run2a_1_1_batch_2000_16bit.nnet"));
-        double[] Row(string f) => File.ReadAllText(Path.Combine(TestData.RepoRoot, "bench/neurodiff", f)).Trim().Split(',')
-            .Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
-        var box = new Box(Row("p16_lo.csv"), Row("p16_hi.csv"));
+        var (n, q) = TestData.NeuroDiffPair("1_1");
+        var (lo, hi) = TestData.NeuroDiffBox("p16");
+        var box = new Box(lo, hi);
         var pruned = new List<(Box Box, Goal Goal, double Upper)>();
         var r = BranchAndBound.Run(new EquivalenceBranching(n, q, true), box, AllGoals(n.OutputSize), 0.05,
             new BranchOptions(TimeSpan.FromHours(1), MaxNodes: 1500, Candidates: EquivalenceBranching.SmallDimension) { Pruned = (b, g, u) => pruned.Add((b, g, u)) });
@@ -140,11 +138,9 @@ public class BranchAndBoundTests(ITestOutputHelper output)
     [Fact]
     public void OneCutPerNodeProvesNeuroDiffsProperty1BoxOnAcasXu1_4()
     {
-        var n = Nnet.NnetReader.Read(TestData.Bench("neurodiff/nnet/ACASXU_run2a_1_4_batch_2000.nnet"));
-        var q = Nnet.NnetReader.Read(TestData.Bench("neurodiff/compressed_nnets/ACASXU_run2a_1_4_batch_2000_16bit.nnet"));
-        double[] Row(string f) => File.ReadAllText(Path.Combine(TestData.RepoRoot, "bench/neurodiff", f)).Trim().Split(',')
-            .Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
-        var box = new Box(Row("p1_lo.csv"), Row("p1_hi.csv"));
+        var (n, q) = TestData.NeuroDiffPair("1_4");
+        var (lo, hi) = TestData.NeuroDiffBox("p1");
+        var box = new Box(lo, hi);
         var pruned = new List<(Box Box, Goal Goal, double Upper)>();
         var r = BranchAndBound.Run(new EquivalenceBranching(n, q, true), box, [new Goal(0, 1), new Goal(0, -1)], 0.05,
             new BranchOptions(TimeSpan.FromHours(1), MaxNodes: 1200, Candidates: 1) { Pruned = (b, g, u) => pruned.Add((b, g, u)) });

@@ -66,12 +66,8 @@ public class GraphDifferentialTests(ITestOutputHelper output)
     [Fact]
     public void InputSensitivityIsTheBoundsShareOfEachInputsWidth()
     {
-        var n = Nnet.NnetReader.Read(TestData.Bench("neurodiff/nnet/ACASXU_run2a_1_4_batch_2000.nnet"));
-        var q = Nnet.NnetReader.Read(TestData.Bench("neurodiff/compressed_nnets/ACASXU_run2a_1_4_batch_2000_16bit.nnet"));
-        double[] Row(string f) => File.ReadAllText(Path.Combine(TestData.RepoRoot, "bench/neurodiff", f)).Trim().Split(',')
-            .Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
-        var lo = Row("p1_lo.csv");
-        var hi = Row("p1_hi.csv");
+        var (n, q) = TestData.NeuroDiffPair("1_4");
+        var (lo, hi) = TestData.NeuroDiffBox("p1");
         hi[2] = lo[2];
         var box = new Box(lo, hi);
         var d = DifferentialBounds.Of(n, q, box);

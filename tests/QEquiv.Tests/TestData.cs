@@ -12,6 +12,19 @@ public static class TestData
 
     public static string Bench(string relative) => Path.Combine(Benchmarks, relative);
 
+    /// <summary>ACAS Xu network <paramref name="net"/> ("1_4") and its float16 copy as NeuroDiff ships them.</summary>
+    public static (Model.Network Float, Model.Network Half) NeuroDiffPair(string net) =>
+        (Nnet.NnetReader.Read(Bench($"neurodiff/nnet/ACASXU_run2a_{net}_batch_2000.nnet")),
+         Nnet.NnetReader.Read(Bench($"neurodiff/compressed_nnets/ACASXU_run2a_{net}_batch_2000_16bit.nnet")));
+
+    /// <summary>NeuroDiff's box of a property ("p1"), as <c>bench/make-neurodiff.sh</c> wrote it (lower and upper rows).</summary>
+    public static (double[] Lo, double[] Hi) NeuroDiffBox(string property)
+    {
+        double[] Row(string f) => File.ReadAllText(Path.Combine(RepoRoot, "bench/neurodiff", f)).Trim().Split(',')
+            .Select(v => double.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        return (Row($"{property}_lo.csv"), Row($"{property}_hi.csv"));
+    }
+
     private static string FindRepoRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
